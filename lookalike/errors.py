@@ -1,0 +1,125 @@
+"""Exceptions raised by lookalike.
+
+Every error a user can cause derives from :class:`LookalikeError`, so callers can catch one class. The tree::
+
+    LookalikeError
+    ├── InvalidParameterError (also ValueError)   a bad argument: unknown encoder, k < 1, malformed box, ...
+    ├── ImageError                                 one image could not be used; names the source and the reason
+    │   ├── ImageNotFoundError (also FileNotFoundError)
+    │   ├── ImageUnreadableError                   permission denied, a directory, an I/O error
+    │   ├── EmptyImageError                        zero bytes
+    │   ├── NotAnImageError                        the content is not an image at all
+    │   ├── UnsupportedFormatError                 an image, but not JPEG/PNG/WebP/BMP/GIF/TIFF
+    │   ├── TruncatedImageError                    the file ends or breaks before the image does
+    │   ├── ImageTooLargeError                     more pixels (decompression bomb) or bytes than allowed
+    │   └── InvalidRegionError                     a crop box outside the image or empty
+    ├── EncoderError                               a model could not be built, exported or run
+    └── CatalogError                               the catalogue refused an operation
+        ├── ItemNotFoundError (also KeyError)
+        ├── DuplicateItemError                     an id that already exists
+        └── IncompatibleCatalogError               wrong schema version, or an encoder the catalogue lacks
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CatalogError",
+    "DuplicateItemError",
+    "EmptyImageError",
+    "EncoderError",
+    "ImageError",
+    "ImageNotFoundError",
+    "ImageTooLargeError",
+    "ImageUnreadableError",
+    "IncompatibleCatalogError",
+    "InvalidParameterError",
+    "InvalidRegionError",
+    "ItemNotFoundError",
+    "LookalikeError",
+    "NotAnImageError",
+    "TruncatedImageError",
+    "UnsupportedFormatError",
+]
+
+
+class LookalikeError(Exception):
+    """Base class of every error lookalike raises on purpose."""
+
+
+class InvalidParameterError(LookalikeError, ValueError):
+    """An argument has a value lookalike cannot use; the message says what was expected."""
+
+
+class ImageError(LookalikeError):
+    """One image could not be used.
+
+    Attributes:
+        source: a printable name of the image (its path, or ``<bytes>``, ``<array>``, ...).
+        reason: a short human-readable reason, without the source.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # keep picklable across processes
+        return (type(self), (self.source, self.reason))
+
+
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """The path does not exist."""
+
+    def __str__(self) -> str:  # FileNotFoundError would otherwise print its errno form
+        return f"{self.source}: {self.reason}"
+
+
+class ImageUnreadableError(ImageError):
+    """The path exists but cannot be read (permissions, a directory, an I/O error)."""
+
+
+class EmptyImageError(ImageError):
+    """The file or buffer holds zero bytes."""
+
+
+class NotAnImageError(ImageError):
+    """The content is not an image in any format lookalike knows."""
+
+
+class UnsupportedFormatError(ImageError):
+    """The content is an image, but in a format lookalike does not accept."""
+
+
+class TruncatedImageError(ImageError):
+    """The image data is cut short or corrupt."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image has more pixels or bytes than the configured limit (decompression-bomb guard)."""
+
+
+class InvalidRegionError(ImageError):
+    """A region (box) is empty or lies outside the image."""
+
+
+class EncoderError(LookalikeError):
+    """An encoder could not be built, exported or run."""
+
+
+class CatalogError(LookalikeError):
+    """The catalogue refused an operation."""
+
+
+class ItemNotFoundError(CatalogError, KeyError):
+    """No item has this id."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else "item not found"
+
+
+class DuplicateItemError(CatalogError):
+    """An item with this id already exists."""
+
+
+class IncompatibleCatalogError(CatalogError):
+    """The catalogue was written by an incompatible version or lacks the requested encoder."""
