@@ -1,0 +1,237 @@
+"""The encoder protocol and the registry that finds encoders by name.
+
+An encoder turns images into fixed-size vectors: float32 rows (L2-normalised, compared by cosine) or packed binary
+codes (uint8 rows, compared by Hamming distance). Subclasses write two small methods:
+
+- ``_prepare(image)``: one RGB PIL image → one array (runs in worker threads, must not touch shared state);
+- ``_run(batch)``: the stacked prepared arrays → an (n, width) array.
+
+The base class does the rest: loading any image source, batching, progress.
+
+Encoders are named by a *spec* string, ``name`` or ``name:key=value,key=value`` (or ``name:PATH`` for model files),
+so that a user can type ``--encoder efficientnet-lite0:layer=stage4,pool=gram``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InvalidParameterError
+from ..images import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image
+
+Kind = Literal["float", "binary"]
+
+
+class Encoder(abc.ABC):
+    """Base class of all encoders.
+
+    Attributes:
+        name: the registry name, e.g. ``"efficientnet-lite0"``.
+        kind: ``"float"`` (L2-normalised float32 rows, cosine) or ``"binary"`` (packed uint8 rows, Hamming).
+        dim: the vector length for float encoders, the number of bits for binary ones.
+        input_size: the (width, height) the encoder resizes to, used as a decode hint; None if it does not resize.
+        batch_size: the default number of images per model call.
+    """
+
+    name: str = ""
+    kind: Kind = "float"
+    dim: int = 0
+    input_size: tuple[int, int] | None = None
+    batch_size: int = 64
+
+    @property
+    def spec(self) -> str:
+        """The canonical spec string that rebuilds this encoder with :func:`get_encoder`."""
+        opts = self.options()
+        if not opts:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in opts.items())
+
+    def options(self) -> dict[str, str]:
+        """The options that make this encoder differ from its defaults, as strings (for :attr:`spec`)."""
+        return {}
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.float32) if self.kind == "float" else np.dtype(np.uint8)
+
+    @property
+    def width(self) -> int:
+        """Columns of one encoded row: ``dim`` floats, or ``dim / 8`` bytes for binary codes."""
+        return self.dim if self.kind == "float" else self.dim // 8
+
+    def encode(
+        self,
+        images: ImageSource | Iterable[ImageSource],
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        limits: ImageLimits = DEFAULT_LIMITS,
+    ) -> np.ndarray:
+        """Encode images.
+
+        Args:
+            images: one image source or an iterable of them (paths, bytes, arrays, PIL images).
+            batch_size: images per model call (default: the encoder's ``batch_size``).
+            progress: show a progress bar on stderr.
+            limits: pixel and byte limits for decoding.
+
+        Returns:
+            (n, width) array: float32 for float encoders, uint8 packed bits for binary ones.
+            A single source gives n = 1.
+
+        Raises:
+            ImageError: the first image that cannot be loaded (a subclass names the reason).
+        """
+        sources = [images] if _is_single(images) else list(images)  # type: ignore[arg-type]
+        hint = self.input_size
+        pil = [load_image(s, limits=limits, draft=hint).image for s in sources]
+        return self.encode_pil(pil, batch_size=batch_size, progress=progress)
+
+    def encode_pil(
+        self, images: Sequence[Image.Image], *, batch_size: int | None = None, progress: bool = False
+    ) -> np.ndarray:
+        """Encode already-loaded RGB PIL images: (n, width) array."""
+        bs = _check_batch_size(self.batch_size if batch_size is None else batch_size)
+        out = np.empty((len(images), self.width), dtype=self.dtype)
+        bar = progress_bar(len(images), progress, f"encoding ({self.name})")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for start in range(0, len(images), bs):
+                chunk = images[start : start + bs]
+                prepared = list(pool.map(self._prepare, chunk))
+                out[start : start + len(chunk)] = self.run_prepared(prepared)
+                bar.update(len(chunk))
+        bar.close()
+        return out
+
+    def prepare(self, image: Image.Image) -> np.ndarray:
+        """Public form of ``_prepare``: one RGB image → the array ``run_prepared`` expects."""
+        return self._prepare(image)
+
+    def run_prepared(self, prepared: Sequence[np.ndarray]) -> np.ndarray:
+        """Run the model on prepared arrays: (n, width)."""
+        if not prepared:
+            return np.empty((0, self.width), dtype=self.dtype)
+        return np.ascontiguousarray(self._run(np.stack(prepared)), dtype=self.dtype)
+
+    @abc.abstractmethod
+    def _prepare(self, image: Image.Image) -> np.ndarray:
+        """One RGB PIL image → one array (resized, converted); thread-safe."""
+
+    @abc.abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """Stacked prepared arrays → (n, width) vectors."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec!r} kind={self.kind} dim={self.dim}>"
+
+
+def _is_single(images: object) -> bool:
+    return isinstance(images, str | bytes | bytearray | memoryview | np.ndarray | Image.Image) or hasattr(
+        images, "__fspath__"
+    )
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InvalidParameterError(f"The 'batch_size' parameter must be an int >= 1. Got {batch_size!r} instead.")
+    return batch_size
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, enabled: bool, desc: str) -> _NoBar:
+    """A tqdm bar on stderr when enabled and worth showing, else a no-op object with the same two methods."""
+    if not enabled or total < 2:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", leave=False)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Registry
+
+Factory = Callable[..., Encoder]
+_REGISTRY: dict[str, Factory] = {}
+
+
+def register_encoder(name: str, factory: Factory) -> None:
+    """Make ``factory(**options)`` (or ``factory(path=...)``) available as ``get_encoder(name…)``."""
+    _REGISTRY[name] = factory
+
+
+def available_encoders() -> list[str]:
+    """Names of the registered encoders, sorted."""
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """Split ``"name:key=value,key=value"`` (or ``"name:PATH"``) into the name and its options.
+
+    A bare argument without ``=`` becomes ``{"path": argument}``.
+
+    >>> parse_spec("efficientnet-lite0:layer=stage4,pool=gram")
+    ('efficientnet-lite0', {'layer': 'stage4', 'pool': 'gram'})
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise InvalidParameterError(f"An encoder spec must be a non-empty string. Got {spec!r} instead.")
+    name, _, rest = spec.strip().partition(":")
+    opts: dict[str, str] = {}
+    if rest:
+        if "=" not in rest:
+            return name, {"path": rest}
+        for part in rest.split(","):
+            key, eq, value = part.partition("=")
+            if not eq or not key.strip():
+                raise InvalidParameterError(f"Malformed option {part!r} in encoder spec {spec!r}: expected key=value.")
+            opts[key.strip()] = value.strip()
+    return name, opts
+
+
+def get_encoder(spec: str | Encoder, **options: object) -> Encoder:
+    """Build an encoder from a spec string (``"efficientnet-lite0"``, ``"phash"``, ``"pixels:size=16"``).
+
+    Keyword options override those in the spec. An Encoder instance is returned as is.
+
+    Raises:
+        InvalidParameterError: unknown name (the message lists the valid ones) or a bad option.
+    """
+    if isinstance(spec, Encoder):
+        return spec
+    name, opts = parse_spec(spec)
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise InvalidParameterError(
+            f"Unknown encoder {name!r}. Valid encoders: {', '.join(sorted(_REGISTRY))}."
+        )
+    merged: dict[str, object] = {**opts, **options}
+    try:
+        return _REGISTRY[name](**merged)
+    except TypeError as err:
+        raise InvalidParameterError(f"Bad options for encoder {name!r}: {err}") from err
+
+
+def _load_builtin() -> None:
+    # Imported here, not at module import, so `import lookalike` stays fast and free of onnxruntime.
+    if "pixels" in _REGISTRY:
+        return
+    from . import efficientnet, hashes, pixels
+
+    register_encoder("pixels", pixels.PixelsEncoder)
+    register_encoder("phash", hashes.PHashEncoder)
+    register_encoder("dhash", hashes.DHashEncoder)
+    register_encoder("efficientnet-lite0", efficientnet.EfficientNetLite0Encoder)
