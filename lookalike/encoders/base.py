@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from PIL import Image
 
+from .._pipeline import pipelined
 from ..errors import InvalidParameterError
 from ..images import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image
 
 Kind = Literal["float", "binary"]
+T = TypeVar("T")
 
 
 class Encoder(abc.ABC):
@@ -89,24 +90,32 @@ class Encoder(abc.ABC):
         Raises:
             ImageError: the first image that cannot be loaded (a subclass names the reason).
         """
-        sources = [images] if _is_single(images) else list(images)  # type: ignore[arg-type]
+        sources: list[ImageSource] = [images] if _is_single(images) else list(images)  # type: ignore[list-item,arg-type]
         hint = self.input_size
-        pil = [load_image(s, limits=limits, draft=hint).image for s in sources]
-        return self.encode_pil(pil, batch_size=batch_size, progress=progress)
+
+        def load_and_prepare(source: ImageSource) -> np.ndarray:
+            return self._prepare(load_image(source, limits=limits, draft=hint).image)
+
+        return self._encode_stream(sources, load_and_prepare, batch_size, progress)
 
     def encode_pil(
         self, images: Sequence[Image.Image], *, batch_size: int | None = None, progress: bool = False
     ) -> np.ndarray:
         """Encode already-loaded RGB PIL images: (n, width) array."""
+        return self._encode_stream(images, self._prepare, batch_size, progress)
+
+    def _encode_stream(
+        self, items: Sequence[T], prepare: Callable[[T], np.ndarray], batch_size: int | None, progress: bool
+    ) -> np.ndarray:
+        """Prepare items in threads a batch ahead of the model, run the model batch by batch."""
         bs = _check_batch_size(self.batch_size if batch_size is None else batch_size)
-        out = np.empty((len(images), self.width), dtype=self.dtype)
-        bar = progress_bar(len(images), progress, f"encoding ({self.name})")
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            for start in range(0, len(images), bs):
-                chunk = images[start : start + bs]
-                prepared = list(pool.map(self._prepare, chunk))
-                out[start : start + len(chunk)] = self.run_prepared(prepared)
-                bar.update(len(chunk))
+        out = np.empty((len(items), self.width), dtype=self.dtype)
+        bar = progress_bar(len(items), progress, f"encoding ({self.name})")
+        start = 0
+        for prepared in pipelined(items, prepare, bs):
+            out[start : start + len(prepared)] = self.run_prepared(prepared)
+            start += len(prepared)
+            bar.update(len(prepared))
         bar.close()
         return out
 
@@ -152,13 +161,13 @@ class _NoBar:
         pass
 
 
-def progress_bar(total: int, enabled: bool, desc: str) -> _NoBar:
+def progress_bar(total: int, enabled: bool, desc: str) -> Any:
     """A tqdm bar on stderr when enabled and worth showing, else a no-op object with the same two methods."""
     if not enabled or total < 2:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="img", leave=False)  # type: ignore[return-value]
+    return tqdm(total=total, desc=desc, unit="img", leave=False)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,109 @@
+"""Encode throughput: the lookalike pipeline (files → decode → resize → ONNX Runtime) vs a bare ONNX Runtime session.
+
+The bare session runs on tensors prepared beforehand (the very tensors the pipeline would make), so the ratio shows
+what decoding, resizing, hashing and batching cost on top of inference. Two sets of files:
+
+- ``fashion``: Fashion-MNIST test images as 28×28 PNG (decode is negligible);
+- ``photos``: 640×480 JPEG photographs-sized files (Fashion-MNIST upscaled, with noise), where decode matters.
+
+Run: ``python benchmarks/encode.py [--n 1000] [--repeat 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+from _stamp import stamp
+from PIL import Image
+
+from lookalike.catalog import Catalog
+from lookalike.datasets import load_fashion_mnist
+from lookalike.encoders import get_encoder
+from lookalike.images import load_image
+
+
+def make_files(folder: Path, kind: str, n: int) -> list[Path]:
+    data = load_fashion_mnist("test")
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        img = Image.fromarray(data.images[i])
+        if kind == "photos":
+            big = np.asarray(img.convert("RGB").resize((640, 480), Image.Resampling.BICUBIC), dtype=np.int16)
+            noisy = np.clip(big + rng.integers(-12, 13, big.shape), 0, 255).astype(np.uint8)
+            path = folder / f"{i:05d}.jpg"
+            Image.fromarray(noisy).save(path, quality=90)
+        else:
+            path = folder / f"{i:05d}.png"
+            img.save(path)
+        paths.append(path)
+    return paths
+
+
+def timed(fn: object, repeat: int) -> float:
+    """Median seconds of ``repeat`` calls."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_set(kind: str, n: int, repeat: int, workdir: Path) -> list[tuple[str, float]]:
+    enc = get_encoder("efficientnet-lite0")
+    paths = make_files(workdir / kind, kind, n)
+    session = enc.session()  # type: ignore[attr-defined]
+    tensors = np.stack([enc.prepare(load_image(p).image) for p in paths])
+    batches = [tensors[i : i + enc.batch_size] for i in range(0, n, enc.batch_size)]
+    session.run(None, {"images": batches[0]})  # warm-up
+
+    def bare() -> None:
+        for b in batches:
+            session.run(None, {"images": b})
+
+    def pipeline() -> None:
+        enc.encode(paths)
+
+    def catalog() -> None:
+        with tempfile.TemporaryDirectory(dir=workdir) as d, Catalog(Path(d) / "c") as cat:
+            cat.index_folder(workdir / kind)
+
+    rows = []
+    for name, fn in (("bare ONNX Runtime session (prepared tensors)", bare),
+                     ("Encoder.encode(paths)", pipeline),
+                     ("Catalog.index_folder (+ sha256, SQLite commit)", catalog)):
+        rows.append((name, n / timed(fn, repeat)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sets", default="fashion,photos")
+    args = parser.parse_args()
+    print("## Encode throughput (efficientnet-lite0, 1280-d, batch 32)\n")
+    print(stamp())
+    print("| files | path | images/s | vs bare session |")
+    print("|---|---|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in args.sets.split(","):
+            rows = bench_set(kind, args.n, args.repeat, Path(tmp))
+            base = rows[0][1]
+            label = "28×28 PNG" if kind == "fashion" else "640×480 JPEG"
+            for name, rate in rows:
+                print(f"| {args.n} × {label} | {name} | {rate:.1f} | {rate / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Getting images ready for the catalogue: read, hash, decode and prepare one source (run in worker threads
+by :func:`lookalike._pipeline.pipelined`, a chunk ahead of the model)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..encoders import Encoder
+from ..errors import ImageError
+from ..images import ImageLimits, ImageSource, describe_source, load_image, read_bytes
+
+
+@dataclass
+class Prepared:
+    """One image ready to be written: its facts and, per encoder number, the array its model needs."""
+
+    source: str
+    path: str | None
+    data: bytes | None
+    sha256: str
+    width: int
+    height: int
+    format: str | None
+    arrays: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Unchanged:
+    """A file whose content hash matches what the catalogue already holds for its path."""
+
+    path: str
+
+
+Outcome = Prepared | Unchanged | ImageError
+
+
+def _relabel(err: ImageError, source: str) -> ImageError:
+    """The same error, naming the file instead of ``<bytes>``."""
+    return type(err)(source, err.reason)
+
+
+def prepare_image(
+    source: ImageSource,
+    encoders: Sequence[tuple[int, Encoder]],
+    limits: ImageLimits,
+    *,
+    known: dict[str, str] | None = None,
+) -> Outcome:
+    """Read, hash, decode and prepare one source; an ImageError is returned, not raised, so a batch goes on.
+
+    ``known`` maps file paths to the sha256 the catalogue holds for them: a file with the same hash is Unchanged.
+    """
+    name = describe_source(source)
+    try:
+        if isinstance(source, str | os.PathLike):
+            path = str(Path(source).absolute())
+            data = read_bytes(path, limits)
+            sha = hashlib.sha256(data).hexdigest()
+            if known is not None and known.get(path) == sha:
+                return Unchanged(path)
+            try:
+                loaded = load_image(data, limits=limits, draft=_draft(encoders))
+            except ImageError as err:
+                raise _relabel(err, path) from err
+            prepared = Prepared(path, path, None, sha, loaded.width, loaded.height, loaded.format)
+        else:
+            loaded = load_image(source, limits=limits, draft=_draft(encoders))
+            raw = bytes(source) if isinstance(source, bytes | bytearray | memoryview) else None
+            prepared = Prepared(name, None, raw, loaded.sha256, loaded.width, loaded.height, loaded.format)
+        prepared.arrays = {num: enc.prepare(loaded.image) for num, enc in encoders}
+        return prepared
+    except ImageError as err:
+        return err
+
+
+def _draft(encoders: Sequence[tuple[int, Encoder]]) -> tuple[int, int] | None:
+    sizes = [enc.input_size for _, enc in encoders]
+    if not sizes or any(s is None for s in sizes):
+        return None
+    return max(s for s in sizes if s is not None)
+
+
+def run_encoders(prepared: Sequence[Prepared], encoders: Sequence[tuple[int, Encoder]]) -> dict[int, np.ndarray]:
+    """Run each encoder's model on the prepared arrays of a chunk: encoder number → (n, width) vectors."""
+    out = {}
+    for num, enc in encoders:
+        arrays = [p.arrays[num] for p in prepared]
+        out[num] = enc.run_prepared(arrays)
+    return out

@@ -1,0 +1,469 @@
+"""The catalogue: items with metadata in SQLite, their vectors per encoder, and exact search over them.
+
+A catalogue is one directory (default ``./.lookalike``)::
+
+    catalog.sqlite   items (id, path, sha256, size, times, metadata) and every vector, in one WAL database
+    images/          copies of images that were added as bytes or arrays (content-addressed)
+
+Example::
+
+    with Catalog("shop.lookalike") as cat:            # created with the default encoder, efficientnet-lite0
+        report = cat.index_folder("photos/")           # incremental: unchanged files are skipped by content hash
+        hits = cat.search("query.jpg", k=10)           # [SearchResult(id, path, score, distance, metadata), ...]
+        more = cat.similar(hits[0].id, k=5)            # "more like this"
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._pipeline import pipelined
+from ..encoders import Encoder, get_encoder
+from ..encoders.base import progress_bar
+from ..errors import DuplicateItemError, ImageError, IncompatibleCatalogError, InvalidParameterError, ItemNotFoundError
+from ..images import DEFAULT_LIMITS, Box, ImageLimits, ImageSource, Skipped, load_image
+from ..index import BinaryFlatIndex, FloatFlatIndex
+from . import _ingest
+from ._store import Store, metadata_json, row_to_item
+from .types import BatchReport, Item, SearchResult
+
+DEFAULT_ENCODER = "efficientnet-lite0"
+DEFAULT_PATH = ".lookalike"
+_CHUNK = 64
+
+FlatIndex = FloatFlatIndex | BinaryFlatIndex
+
+
+class Catalog:
+    """An image catalogue on disk with exact similarity search.
+
+    Args:
+        path: the catalogue directory (created if missing and ``create`` is true).
+        encoder: encoder spec for a new catalogue (default ``efficientnet-lite0``); for an existing one, None or
+            one of its encoders (which then becomes the one searched by default).
+        extra_encoders: further encoders a new catalogue keeps vectors of (e.g. ``["phash"]``).
+        create: create the catalogue if it does not exist (else :class:`CatalogError`).
+        limits: pixel and byte limits for every image read.
+
+    Raises:
+        CatalogError: missing (with ``create=False``) or not a catalogue.
+        IncompatibleCatalogError: another schema version, or ``encoder`` is not one of the catalogue's.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = DEFAULT_PATH,
+        encoder: str | None = None,
+        *,
+        extra_encoders: Sequence[str] = (),
+        create: bool = True,
+        limits: ImageLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self.path = Path(path)
+        self.limits = limits
+        self._store = Store(self.path, create=create)
+        if not self._store.is_initialised():
+            specs = [get_encoder(s) for s in [encoder or DEFAULT_ENCODER, *extra_encoders]]
+            self._store.initialise([(e.spec, e.kind, e.dim) for e in specs])
+        self._encoders = self._load_encoders(encoder)
+        self._indexes: dict[int, FlatIndex] = {}
+        self._version = -1
+
+    def _load_encoders(self, wanted: str | None) -> builtins.list[tuple[int, Encoder]]:
+        rows = self._store.encoders()
+        encoders = [(num, get_encoder(spec)) for num, spec, _kind, _dim in rows]
+        if wanted is not None:
+            spec = get_encoder(wanted).spec
+            match = [pair for pair in encoders if pair[1].spec == spec]
+            if not match:
+                have = ", ".join(e.spec for _, e in encoders)
+                raise IncompatibleCatalogError(f"catalogue {self.path} has no {spec!r} vectors (it has: {have})")
+            encoders.remove(match[0])
+            encoders.insert(0, match[0])
+        return encoders
+
+    # -- reading ------------------------------------------------------------------------------------------------
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder searched by default."""
+        return self._encoders[0][1]
+
+    @property
+    def encoders(self) -> builtins.list[Encoder]:
+        return [e for _, e in self._encoders]
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def count(self, where: dict[str, Any] | None = None) -> int:
+        """Number of items (matching the metadata filter ``where``, if given)."""
+        return self._store.count(where)
+
+    def get(self, item_id: str) -> Item:
+        """The item with this id. Raises ItemNotFoundError."""
+        row = self._store.item_row(_check_id(item_id))
+        if row is None:
+            raise ItemNotFoundError(f"no item with id {item_id!r}")
+        return row_to_item(row)
+
+    def __contains__(self, item_id: object) -> bool:
+        return isinstance(item_id, str) and self._store.item_row(item_id) is not None
+
+    def list(self, *, offset: int = 0, limit: int = 100, where: dict[str, Any] | None = None) -> builtins.list[Item]:
+        """Items in insertion order, a page at a time."""
+        if not (isinstance(offset, int) and offset >= 0 and isinstance(limit, int) and limit >= 0):
+            raise InvalidParameterError(f"offset and limit must be ints >= 0. Got {offset!r}, {limit!r}.")
+        return [row_to_item(r) for r in self._store.list_rows(offset, limit, where)]
+
+    def info(self) -> dict[str, Any]:
+        """Counts, encoders and sizes on disk."""
+        sizes = {p.name: p.stat().st_size for p in self.path.glob("catalog.sqlite*")}
+        counts = dict(self._store.query("SELECT encoder, count(*) FROM vectors GROUP BY encoder"))
+        return {
+            "path": str(self.path.absolute()),
+            "items": self.count(),
+            "encoders": [
+                {"spec": e.spec, "kind": e.kind, "dim": e.dim, "vectors": int(counts.get(n, 0))}
+                for n, e in self._encoders
+            ],
+            "bytes_on_disk": sum(sizes.values()) + _dir_size(self.path / "images"),
+        }
+
+    # -- writing ------------------------------------------------------------------------------------------------
+
+    def add(self, image: ImageSource, *, id: str | None = None, metadata: dict[str, Any] | None = None) -> Item:  # noqa: A002
+        """Add one image (path, bytes, array or PIL image) and return its item.
+
+        Without ``id``, a file gets its file name as id and other sources the first 12 hex digits of their sha256
+        (with ``-2``, ``-3`` … appended while taken).
+
+        Raises:
+            ImageError: the image cannot be used (the subclass says why). DuplicateItemError: ``id`` is taken.
+        """
+        meta = metadata_json(metadata)
+        if id is not None:
+            _check_id(id)
+        outcome = _ingest.prepare_image(image, self._encoders, self.limits)
+        if isinstance(outcome, ImageError):
+            raise outcome
+        assert isinstance(outcome, _ingest.Prepared)
+        vectors = _ingest.run_encoders([outcome], self._encoders)
+        with self._store.write() as db:
+            key = self._insert(db, outcome, id, meta)
+            self._write_vectors(db, [key], vectors)
+        self._index_add([key], vectors)
+        return self.get(self._store.query("SELECT id FROM items WHERE key = ?", (key,))[0][0])
+
+    def add_many(
+        self,
+        images: Iterable[ImageSource],
+        *,
+        metadata: dict[str, Any] | None = None,
+        progress: bool = False,
+    ) -> BatchReport:
+        """Add many images with auto ids; bad ones are listed in the report's ``skipped``, the rest committed.
+
+        Commits every chunk of 64 images: a crash loses at most the chunk in flight.
+        """
+        meta = metadata_json(metadata)
+        report = BatchReport()
+        sources = list(images)
+        bar = progress_bar(len(sources), progress, "adding")
+        for chunk in pipelined(sources, self._prepare, _CHUNK):
+            ok = self._split_outcomes(chunk, report)
+            vectors = _ingest.run_encoders(ok, self._encoders)
+            with self._store.write() as db:
+                keys = [self._insert(db, p, None, meta) for p in ok]
+                self._write_vectors(db, keys, vectors)
+            self._index_add(keys, vectors)
+            if keys:
+                report.added += [str(r[0]) for r in self._store.query(_ids_sql(keys), keys)]
+            bar.update(len(chunk))
+        bar.close()
+        return report
+
+    def index_folder(self, root: str | os.PathLike[str], *, progress: bool = False) -> BatchReport:
+        """Index every image under ``root`` (recursively, recognised by content), incrementally.
+
+        Unchanged files (same content hash) are skipped, changed files re-encoded, and items whose file has
+        vanished from under ``root`` removed. Ids are paths relative to ``root``. Each chunk commits on its own.
+        """
+        from .folder import index_folder
+
+        return index_folder(self, Path(root), progress=progress)
+
+    def update(
+        self, item_id: str, *, image: ImageSource | None = None, metadata: dict[str, Any] | None = None
+    ) -> Item:
+        """Replace an item's image and/or its metadata (the whole object). Raises ItemNotFoundError, ImageError."""
+        current = self.get(item_id)
+        meta = metadata_json(metadata) if metadata is not None else metadata_json(current.metadata)
+        if image is None:
+            with self._store.write() as db:
+                db.execute("UPDATE items SET metadata = ?, updated = ? WHERE id = ?", (meta, time.time(), item_id))
+            return self.get(item_id)
+        outcome = _ingest.prepare_image(image, self._encoders, self.limits)
+        if isinstance(outcome, ImageError):
+            raise outcome
+        assert isinstance(outcome, _ingest.Prepared)
+        vectors = _ingest.run_encoders([outcome], self._encoders)
+        with self._store.write() as db:
+            key = self.replace_image(db, item_id, outcome)
+            db.execute("UPDATE items SET metadata = ? WHERE key = ?", (meta, key))
+            self._write_vectors(db, [key], vectors)
+        self._index_add([key], vectors)
+        self._forget_copy(current.path)
+        return self.get(item_id)
+
+    def remove(self, item_id: str) -> None:
+        """Remove one item. Raises ItemNotFoundError."""
+        if not self.remove_many([item_id]):
+            raise ItemNotFoundError(f"no item with id {item_id!r}")
+
+    def remove_many(self, item_ids: Iterable[str]) -> builtins.list[str]:
+        """Remove the items that exist among ``item_ids`` in one transaction; returns the ids removed."""
+        ids = [_check_id(i) for i in item_ids]
+        removed, keys, paths = [], [], []
+        with self._store.write() as db:
+            for item_id in ids:
+                row = db.execute("SELECT key, path FROM items WHERE id = ?", (item_id,)).fetchone()
+                if row is not None:
+                    db.execute("DELETE FROM items WHERE key = ?", (row[0],))
+                    removed.append(item_id)
+                    keys.append(row[0])
+                    paths.append(row[1])
+        with self._store.lock:
+            for index in self._indexes.values():
+                index.remove(np.array(keys, dtype=np.int64))
+        for p in paths:
+            self._forget_copy(p)
+        return removed
+
+    # -- searching ----------------------------------------------------------------------------------------------
+
+    def search(
+        self,
+        image: ImageSource,
+        *,
+        k: int = 10,
+        box: Box | str | None = None,
+        where: dict[str, Any] | None = None,
+        encoder: str | None = None,
+    ) -> builtins.list[SearchResult]:
+        """The ``k`` items most similar to ``image`` (or to the region ``box`` of it), best first.
+
+        Args:
+            image: path, bytes, array or PIL image.
+            k: number of results (at most the number of items).
+            box: a region ``Box(x, y, w, h)`` or ``"x,y,w,h"`` in pixels of the (EXIF-oriented) image.
+            where: equality filter on metadata keys, e.g. ``{"category": "shoes"}``.
+            encoder: which of the catalogue's encoders to search (default: the first).
+        """
+        return self.search_many([image], k=k, box=box, where=where, encoder=encoder)[0]
+
+    def search_many(
+        self,
+        images: Sequence[ImageSource],
+        *,
+        k: int = 10,
+        box: Box | str | None = None,
+        where: dict[str, Any] | None = None,
+        encoder: str | None = None,
+    ) -> builtins.list[builtins.list[SearchResult]]:
+        """:meth:`search` for several query images at once (one model call per batch)."""
+        num, enc = self._pick_encoder(encoder)
+        region = Box.parse(box) if isinstance(box, str) else box
+        draft = None if region is not None else enc.input_size
+        pil = [load_image(img, limits=self.limits, box=region, draft=draft).image for img in images]
+        return self.search_vectors(enc.encode_pil(pil), k=k, where=where, encoder=enc.spec)
+
+    def similar(
+        self, item_id: str, *, k: int = 10, where: dict[str, Any] | None = None, encoder: str | None = None
+    ) -> builtins.list[SearchResult]:
+        """"More like this": the ``k`` items most similar to an item of the catalogue, itself excluded."""
+        num, enc = self._pick_encoder(encoder)
+        key = self._key_of(item_id)
+        index = self._index(num)
+        if key not in index:
+            raise ItemNotFoundError(f"item {item_id!r} has no {enc.spec} vector")
+        query = index.get(key)[None, :]
+        hits = self.search_vectors(query, k=_check_k(k) + 1, where=where, encoder=enc.spec)[0]
+        return [h for h in hits if h.id != item_id][:k]
+
+    def search_vectors(
+        self, vectors: np.ndarray, *, k: int = 10, where: dict[str, Any] | None = None, encoder: str | None = None
+    ) -> builtins.list[builtins.list[SearchResult]]:
+        """Search with ready-made query vectors ((n, dim) float32 or (n, bits/8) uint8 for binary encoders)."""
+        num, enc = self._pick_encoder(encoder)
+        k = _check_k(k)
+        keys = self._store.keys_where(where) if where else None
+        with self._store.lock:
+            index = self._index(num)
+            scores, found = index.search(np.asarray(vectors), k, keys=keys)
+        rows = self._store.rows_for_keys(np.unique(found[found >= 0]).tolist())
+        return [self._results(s, f, rows, enc) for s, f in zip(scores, found, strict=True)]
+
+    def _results(self, scores: np.ndarray, keys: np.ndarray, rows: dict[int, Any], enc: Encoder) -> builtins.list[SearchResult]:
+        out = []
+        for s, key in zip(scores.tolist(), keys.tolist(), strict=True):
+            row = rows.get(key)
+            if row is None:
+                continue  # padding (-1), or removed between the search and the lookup
+            item = row_to_item(row)
+            if enc.kind == "float":
+                score, distance = float(s), 1.0 - float(s)
+            else:
+                score, distance = 1.0 - s / enc.dim, float(s)
+            out.append(SearchResult(item.id, item.path, score, distance, item.metadata))
+        return out
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _prepare(self, source: ImageSource) -> _ingest.Outcome:
+        return _ingest.prepare_image(source, self._encoders, self.limits)
+
+    @staticmethod
+    def _split_outcomes(chunk: Sequence[_ingest.Outcome], report: BatchReport) -> builtins.list[_ingest.Prepared]:
+        ok = []
+        for outcome in chunk:
+            if isinstance(outcome, ImageError):
+                report.skipped.append(Skipped(outcome.source, outcome.reason))
+            elif isinstance(outcome, _ingest.Prepared):
+                ok.append(outcome)
+        return ok
+
+    def _pick_encoder(self, spec: str | None) -> tuple[int, Encoder]:
+        if spec is None:
+            return self._encoders[0]
+        wanted = get_encoder(spec).spec
+        for pair in self._encoders:
+            if pair[1].spec == wanted:
+                return pair
+        raise IncompatibleCatalogError(f"catalogue {self.path} has no {wanted!r} vectors")
+
+    def _key_of(self, item_id: str) -> int:
+        rows = self._store.query("SELECT key FROM items WHERE id = ?", (_check_id(item_id),))
+        if not rows:
+            raise ItemNotFoundError(f"no item with id {item_id!r}")
+        return int(rows[0][0])
+
+    def _index(self, num: int) -> FlatIndex:
+        """The in-memory index of one encoder, reloaded when another process has committed since."""
+        with self._store.lock:
+            version = self._store.data_version()
+            if version != self._version:
+                self._indexes.clear()
+                self._version = version
+            if num not in self._indexes:
+                self._indexes[num] = self._load_index(num)
+            return self._indexes[num]
+
+    def _load_index(self, num: int) -> FlatIndex:
+        enc = dict(self._encoders)[num]
+        index: FlatIndex = FloatFlatIndex(enc.dim) if enc.kind == "float" else BinaryFlatIndex(enc.dim)
+        keys, blobs = self._store.load_vectors(num)
+        if len(keys):
+            matrix = np.frombuffer(b"".join(blobs), dtype=enc.dtype).reshape(len(keys), enc.width)
+            index.add(keys, matrix)
+        return index
+
+    def _index_add(self, keys: Sequence[int], vectors: dict[int, np.ndarray]) -> None:
+        # Our own commits do not change data_version, so the loaded indexes stay valid once updated here.
+        if not len(keys):
+            return
+        with self._store.lock:
+            for num, index in self._indexes.items():
+                index.add(np.asarray(keys, dtype=np.int64), vectors[num])
+
+    def _insert(self, db: Any, p: _ingest.Prepared, item_id: str | None, meta: str) -> int:
+        item_id = item_id if item_id is not None else self._free_id(db, p)
+        if db.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone():
+            raise DuplicateItemError(f"an item with id {item_id!r} already exists")
+        now = time.time()
+        path = p.path if p.path is not None else self._keep_copy(p)
+        cur = db.execute(
+            "INSERT INTO items (id, path, sha256, width, height, added, updated, metadata) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (item_id, path, p.sha256, p.width, p.height, now, now, meta))
+        return int(cur.lastrowid)
+
+    def replace_image(self, db: Any, item_id: str, p: _ingest.Prepared) -> int:
+        """Point an existing item at a new image (inside the caller's transaction); returns its key."""
+        path = p.path if p.path is not None else self._keep_copy(p)
+        db.execute("UPDATE items SET path = ?, sha256 = ?, width = ?, height = ?, updated = ? WHERE id = ?",
+                   (path, p.sha256, p.width, p.height, time.time(), item_id))
+        return int(db.execute("SELECT key FROM items WHERE id = ?", (item_id,)).fetchone()[0])
+
+    def _write_vectors(self, db: Any, keys: Sequence[int], vectors: dict[int, np.ndarray]) -> None:
+        for num, matrix in vectors.items():
+            db.executemany("INSERT OR REPLACE INTO vectors (encoder, key, vec) VALUES (?, ?, ?)",
+                           [(num, key, matrix[i].tobytes()) for i, key in enumerate(keys)])
+
+    @staticmethod
+    def _free_id(db: Any, p: _ingest.Prepared) -> str:
+        base = Path(p.path).name if p.path is not None else p.sha256[:12]
+        candidate, n = base, 1
+        while db.execute("SELECT 1 FROM items WHERE id = ?", (candidate,)).fetchone():
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
+
+    def _keep_copy(self, p: _ingest.Prepared) -> str | None:
+        """Store the bytes of an in-memory image in the catalogue (content-addressed); returns its path."""
+        if p.data is None:
+            return None  # arrays and PIL images have no original encoding worth keeping
+        ext = (p.format or "img").lower()
+        target = self.path / "images" / p.sha256[:2] / f"{p.sha256}.{ext}"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(p.data)
+            os.replace(tmp, target)
+        return str(target.absolute())
+
+    def _forget_copy(self, path: str | None) -> None:
+        """Delete a stored copy that no item refers to any more."""
+        images = (self.path / "images").absolute()
+        if path is None or not Path(path).is_relative_to(images):
+            return
+        if not self._store.query("SELECT 1 FROM items WHERE path = ? LIMIT 1", (path,)):
+            Path(path).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Catalog {str(self.path)!r} encoder={self.encoder.spec!r}>"
+
+
+def _ids_sql(keys: Sequence[int]) -> str:
+    return f"SELECT id FROM items WHERE key IN ({','.join('?' * len(keys))}) ORDER BY key"
+
+
+def _check_id(item_id: object) -> str:
+    if not isinstance(item_id, str) or not item_id or len(item_id) > 1024 or not item_id.isprintable():
+        raise InvalidParameterError(f"An item id must be a printable string of 1–1024 characters. Got {item_id!r}.")
+    return item_id
+
+
+def _check_k(k: object) -> int:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 10_000:
+        raise InvalidParameterError(f"The 'k' parameter must be an int in [1, 10000]. Got {k!r} instead.")
+    return k
+
+
+def _dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0

@@ -1,0 +1,83 @@
+"""The records the catalogue hands out: items, search results and batch reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..images import Skipped
+
+
+@dataclass(frozen=True)
+class Item:
+    """One catalogue item.
+
+    Attributes:
+        id: the user-facing id (for folder indexing, the path relative to the folder).
+        path: where the image lives: the source file, or the catalogue's own copy for images added as bytes.
+        sha256: hex digest of the image's encoded bytes.
+        width, height: of the image after EXIF orientation.
+        added, updated: Unix times.
+        metadata: the user's JSON object.
+    """
+
+    id: str
+    path: str | None
+    sha256: str
+    width: int
+    height: int
+    added: float
+    updated: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "path": self.path, "sha256": self.sha256, "width": self.width, "height": self.height,
+            "added": self.added, "updated": self.updated, "metadata": self.metadata,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One hit of a search, best first.
+
+    Attributes:
+        id, path, metadata: of the item found.
+        score: similarity, higher is better: cosine for float vectors, ``1 - hamming / bits`` for binary codes.
+        distance: lower is better: ``1 - cosine``, or the Hamming distance in bits for binary codes.
+    """
+
+    id: str
+    path: str | None
+    score: float
+    distance: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "path": self.path, "score": self.score, "distance": self.distance,
+                "metadata": self.metadata}
+
+
+@dataclass
+class BatchReport:
+    """What a batch operation (``add_many``, ``index_folder``) did.
+
+    ``skipped`` lists every source that could not be used, with the reason; nothing else was lost.
+    """
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": len(self.added), "updated": len(self.updated), "unchanged": len(self.unchanged),
+            "removed": len(self.removed),
+            "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
+        }
+
+    def summary(self) -> str:
+        return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+                f"{len(self.removed)} removed, {len(self.skipped)} skipped")

@@ -1,0 +1,302 @@
+"""The ``lookalike`` command line: each subcommand is a thin call into the library.
+
+Errors a user can cause print one line (``lookalike: error: …``) and exit with status 1; usage errors exit with 2.
+Set ``LOOKALIKE_DEBUG=1`` to see a traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .catalog import DEFAULT_ENCODER, DEFAULT_PATH, Catalog, Item, SearchResult
+from .errors import InvalidParameterError, LookalikeError
+from .images import Box, ImageLimits
+
+EXIT_ERROR = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (LookalikeError, OSError, sqlite3.Error) as err:
+        if os.environ.get("LOOKALIKE_DEBUG"):
+            raise
+        print(f"lookalike: error: {_one_line(err)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("lookalike: interrupted (everything committed before this point is kept)", file=sys.stderr)
+        return 130
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
+# -- argument parsing -------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--catalog", metavar="PATH", default=argparse.SUPPRESS,
+                        help=f"catalogue directory (default: $LOOKALIKE_CATALOG or {DEFAULT_PATH})")
+    common.add_argument("--max-pixels", type=int, default=argparse.SUPPRESS,
+                        help="refuse images with more pixels than this (decompression-bomb guard)")
+    results = argparse.ArgumentParser(add_help=False)
+    results.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    parser = argparse.ArgumentParser(prog="lookalike", parents=[common],
+                                     description="Visual similarity search for image catalogues.")
+    parser.add_argument("--version", action="version", version=f"lookalike {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace], int | None], help: str,  # noqa: A002
+                with_results: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help,
+                           parents=[common, results] if with_results else [common])
+        p.set_defaults(func=func)
+        return p
+
+    p = command("index", cmd_index, "index every image under DIR (incremental)")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--encoder", help=f"encoder of a new catalogue (default {DEFAULT_ENCODER})")
+    p.add_argument("--extra-encoder", action="append", default=[], metavar="SPEC",
+                   help="keep vectors of this encoder too (new catalogue only; repeatable)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar (default: when stderr is a terminal)")
+
+    p = command("add", cmd_add, "add image files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--id", help="id of the item (one FILE only)")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE|JSON", help="metadata (repeatable)")
+
+    p = command("update", cmd_update, "replace an item's image and/or metadata")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--image", metavar="FILE")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE|JSON")
+
+    p = command("remove", cmd_remove, "remove items by id")
+    p.add_argument("ids", nargs="+", metavar="ID")
+
+    p = command("get", cmd_get, "show one item")
+    p.add_argument("id", metavar="ID")
+
+    p = command("list", cmd_list, "list items")
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE")
+
+    for name, func, what in (("search", cmd_search, "IMAGE"), ("similar", cmd_similar, "ID")):
+        p = command(name, func, f"the items most similar to {'an image file' if what == 'IMAGE' else 'an item'}")
+        p.add_argument("query", metavar=what)
+        p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+        p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE", help="metadata filter")
+        p.add_argument("--encoder", help="which of the catalogue's encoders to search")
+        if name == "search":
+            p.add_argument("--box", metavar="X,Y,W,H", help="search with this region of the image")
+
+    command("info", cmd_info, "counts, encoders and sizes of the catalogue")
+
+    p = command("export", cmd_export, "export a dataset to an image folder (one subfolder per class)",
+                with_results=False)
+    p.add_argument("dataset", choices=["fashion-mnist", "cifar10"])
+    p.add_argument("out", metavar="DIR")
+    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.add_argument("--limit", type=int, help="a class-stratified random subset of this size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--root", help="dataset directory (default: the Debian package's)")
+
+    p = command("demo", cmd_demo, "export Fashion-MNIST, index it and search it with held-out images",
+                with_results=False)
+    p.add_argument("--dir", default="demo", help="working directory (default ./demo)")
+    p.add_argument("--n", type=int, default=3000, help="catalogue size (default 3000)")
+    p.add_argument("--queries", type=int, default=5, help="held-out test queries (default 5)")
+    return parser
+
+
+def _catalog(args: argparse.Namespace, *, create: bool = False, encoder: str | None = None,
+             extra: Sequence[str] = ()) -> Catalog:
+    path = getattr(args, "catalog", None) or os.environ.get("LOOKALIKE_CATALOG") or DEFAULT_PATH
+    limits = ImageLimits(max_pixels=args.max_pixels) if getattr(args, "max_pixels", None) else ImageLimits()
+    return Catalog(path, encoder, extra_encoders=extra, create=create, limits=limits)
+
+
+def parse_pairs(values: Sequence[str], what: str) -> dict[str, Any]:
+    """``["a=1", "b=x"]`` or ``['{"a": 1}']`` → a dict; values that parse as JSON are typed (1 → int)."""
+    out: dict[str, Any] = {}
+    for text in values:
+        if text.lstrip().startswith("{"):
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as err:
+                raise InvalidParameterError(f"{what}: invalid JSON {text!r}: {err.msg}") from err
+            if not isinstance(obj, dict):
+                raise InvalidParameterError(f"{what}: expected a JSON object. Got {text!r}.")
+            out.update(obj)
+            continue
+        key, eq, value = text.partition("=")
+        if not eq or not key:
+            raise InvalidParameterError(f"{what}: expected KEY=VALUE or a JSON object. Got {text!r}.")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+# -- output -----------------------------------------------------------------------------------------------------
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, ensure_ascii=False, indent=2))
+
+
+def _print_results(query: str, results: list[SearchResult], as_json: bool) -> None:
+    if as_json:
+        _print_json({"query": query, "results": [r.to_dict() for r in results]})
+        return
+    if not results:
+        print("no results")
+    for rank, r in enumerate(results, 1):
+        meta = f"  {json.dumps(r.metadata, ensure_ascii=False)}" if r.metadata else ""
+        print(f"{rank:>3}  {r.score:7.4f}  {r.id}  {r.path or ''}{meta}")
+
+
+def _print_item(item: Item, as_json: bool) -> None:
+    if as_json:
+        _print_json(item.to_dict())
+    else:
+        meta = json.dumps(item.metadata, ensure_ascii=False)
+        print(f"{item.id}  {item.width}x{item.height}  {item.sha256[:12]}  {item.path or ''}  {meta}")
+
+
+# -- commands ---------------------------------------------------------------------------------------------------
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    with _catalog(args, create=True, encoder=args.encoder, extra=args.extra_encoder) as cat:
+        report = cat.index_folder(args.dir, progress=progress)
+        total = cat.count()
+    if args.json:
+        _print_json({**report.to_dict(), "items": total})
+        return 0
+    print(f"{report.summary()}; {total} items in the catalogue")
+    for s in report.skipped:
+        print(f"skipped {s.source}: {s.reason}")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    meta = parse_pairs(args.meta, "--meta")
+    if args.id is not None and len(args.files) != 1:
+        raise InvalidParameterError("--id needs exactly one FILE")
+    with _catalog(args, create=True) as cat:
+        if len(args.files) == 1:
+            items = [cat.add(args.files[0], id=args.id, metadata=meta)]
+            skipped = []
+        else:
+            report = cat.add_many(args.files, metadata=meta)
+            items, skipped = [cat.get(i) for i in report.added], report.skipped
+    if args.json:
+        _print_json({"added": [i.to_dict() for i in items],
+                     "skipped": [{"source": s.source, "reason": s.reason} for s in skipped]})
+    else:
+        for item in items:
+            print(f"added {item.id}")
+        for s in skipped:
+            print(f"skipped {s.source}: {s.reason}")
+    return EXIT_ERROR if skipped else 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    meta = parse_pairs(args.meta, "--meta") if args.meta else None
+    if args.image is None and meta is None:
+        raise InvalidParameterError("nothing to update: give --image and/or --meta")
+    with _catalog(args) as cat:
+        _print_item(cat.update(args.id, image=args.image, metadata=meta), args.json)
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with _catalog(args) as cat:
+        removed = cat.remove_many(args.ids)
+    missing = [i for i in args.ids if i not in removed]
+    if args.json:
+        _print_json({"removed": removed, "not_found": missing})
+    else:
+        for i in removed:
+            print(f"removed {i}")
+        for i in missing:
+            print(f"lookalike: error: no item with id {i!r}", file=sys.stderr)
+    return EXIT_ERROR if missing else 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    with _catalog(args) as cat:
+        _print_item(cat.get(args.id), args.json)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _catalog(args) as cat:
+        items = cat.list(offset=args.offset, limit=args.limit, where=parse_pairs(args.where, "--where") or None)
+    if args.json:
+        _print_json([i.to_dict() for i in items])
+    for item in [] if args.json else items:
+        _print_item(item, False)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    box = Box.parse(args.box) if args.box else None
+    with _catalog(args) as cat:
+        results = cat.search(args.query, k=args.k, box=box, where=parse_pairs(args.where, "--where") or None,
+                             encoder=args.encoder)
+    _print_results(args.query, results, args.json)
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    with _catalog(args) as cat:
+        results = cat.similar(args.query, k=args.k, where=parse_pairs(args.where, "--where") or None,
+                              encoder=args.encoder)
+    _print_results(args.query, results, args.json)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _catalog(args) as cat:
+        info = cat.info()
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"catalogue  {info['path']}\nitems      {info['items']}\nsize       {info['bytes_on_disk']:,} bytes")
+    for e in info["encoders"]:
+        print(f"encoder    {e['spec']} ({e['kind']}, {e['dim']} {'dims' if e['kind'] == 'float' else 'bits'}, "
+              f"{e['vectors']} vectors)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .datasets import export_dataset
+
+    paths = export_dataset(args.dataset, args.out, split=args.split, limit=args.limit, seed=args.seed,
+                           root=args.root)
+    print(f"exported {len(paths)} images to {args.out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.dir, n=args.n, queries=args.queries)
