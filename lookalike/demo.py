@@ -6,6 +6,7 @@ encoder like any user's catalogue, then searches with held-out test images and p
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def run_demo(workdir: str | Path, *, n: int = 3000, queries: int = 5, k: int = 5
 
     with Catalog(root / "catalog") as cat:
         t1 = time.perf_counter()
-        report = cat.index_folder(root / "images", progress=True)
+        report = cat.index_folder(root / "images", progress=sys.stderr.isatty())
         t2 = time.perf_counter()
         print(f"indexed with {cat.encoder.spec}: {report.summary()} in {t2 - t1:.1f} s; "
               f"{cat.count()} items in {root / 'catalog'}\n")
@@ -44,5 +45,14 @@ def run_demo(workdir: str | Path, *, n: int = 3000, queries: int = 5, k: int = 5
                 total += 1
     print(f"\n{hits}/{total} results share the query's class (precision@{k} = {hits / max(total, 1):.2f}); "
           f"demo took {time.perf_counter() - t0:.0f} s")
-    print(f"try: lookalike --catalog {root / 'catalog'} search {held_out[0]} -k 5")
+    exe = Path(sys.executable).parent / "lookalike"
+    print(f"try: {_short(exe)} --catalog {root / 'catalog'} search {held_out[0]} -k 5")
     return 0
+
+
+def _short(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (``.venv/bin/lookalike``)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -19,7 +19,6 @@ from lookalike.datasets._common import (
     DatasetError,
     DatasetNotFoundError,
     slugify,
-    sniff_image_format,
 )
 from lookalike.datasets.cifar10 import CIFAR10_ENV, load_cifar10
 from lookalike.datasets.export import (
@@ -57,7 +56,6 @@ __all__ = [
     "load_image_folder",
     "read_idx",
     "slugify",
-    "sniff_image_format",
     "stratified_subset",
     "write_idx",
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.errors import ImageNotFoundError, ImageUnreadableError, InvalidParameterError, LookalikeError
+from lookalike.errors import InvalidParameterError, LookalikeError
 
 StrPath = str | os.PathLike[str]
 
@@ -18,8 +18,6 @@ SPLITS = ("test", "train")
 
 # The DIB header sizes a real BMP can carry (BITMAPCOREHEADER ... BITMAPV5HEADER); checking one keeps a text
 # file that happens to start with "BM" from passing for a bitmap.
-_BMP_DIB_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
-SNIFF_BYTES = 32
 
 
 class DatasetError(LookalikeError):
@@ -133,50 +131,3 @@ def resolve_root(root: StrPath | None, env_var: str) -> Path | None:
     if from_env:
         return Path(from_env)
     return None
-
-
-def sniff_image_format(source: StrPath | bytes | bytearray | memoryview) -> str | None:
-    """The image format a file's first bytes announce, or ``None`` when they match no format lookalike reads.
-
-    Args:
-        source: a path (its first 32 bytes are read) or the leading bytes of a file (18 suffice for every
-            format; BMP needs them all, the others fewer).
-
-    Returns:
-        One of ``"jpeg"``, ``"png"``, ``"gif"``, ``"webp"``, ``"bmp"``, ``"tiff"``, or ``None``.
-
-    Raises:
-        ImageNotFoundError: ``source`` is a path that does not exist.
-        ImageUnreadableError: ``source`` is a path that cannot be read (a directory, permissions, I/O).
-
-    Example:
-        >>> sniff_image_format(b"\\x89PNG\\r\\n\\x1a\\n")
-        'png'
-    """
-    if isinstance(source, bytes | bytearray | memoryview):
-        header = bytes(source[:SNIFF_BYTES])
-    else:
-        header = _head(source)
-    if header.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if header.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if header[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if header[:4] == b"RIFF" and header[8:12] == b"WEBP":
-        return "webp"
-    if header[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if header[:2] == b"BM" and int.from_bytes(header[14:18], "little") in _BMP_DIB_SIZES:
-        return "bmp"
-    return None
-
-
-def _head(path: StrPath) -> bytes:
-    try:
-        with open(path, "rb") as file:
-            return file.read(SNIFF_BYTES)
-    except FileNotFoundError as err:
-        raise ImageNotFoundError(os.fspath(path), "no such file") from err
-    except OSError as err:
-        raise ImageUnreadableError(os.fspath(path), err.strerror or type(err).__name__) from err

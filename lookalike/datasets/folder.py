@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.datasets._common import DatasetError, DatasetNotFoundError, StrPath, sniff_image_format
-from lookalike.errors import ImageError
+from lookalike.datasets._common import DatasetError, DatasetNotFoundError, StrPath
+from lookalike.images import is_image_file
 
 __all__ = ["FolderDataset", "load_image_folder"]
 
@@ -49,7 +49,7 @@ def load_image_folder(root: StrPath) -> FolderDataset:
     """List the images under ``root``, one subfolder per class, searched recursively.
 
     A file counts as an image when its first bytes are those of JPEG, PNG, GIF, WebP, BMP or TIFF (see
-    :func:`sniff_image_format`), whatever its name; anything else is skipped and listed in
+    :func:`lookalike.images.is_image_file`), whatever its name; anything else is skipped and listed in
     ``FolderDataset.skipped``. Hidden entries (names starting with ``.``) and files directly in ``root`` are
     ignored. A class folder without images keeps its class id, so ids always follow the sorted folder names.
 
@@ -96,7 +96,4 @@ def _files_under(folder: Path) -> list[Path]:
 
 
 def _is_image(path: Path) -> bool:
-    try:
-        return sniff_image_format(path) is not None
-    except ImageError:  # unreadable, or a dangling symlink
-        return False
+    return is_image_file(path)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import numpy as np
 import pytest
-from PIL import Image
 
 import lookalike.datasets as datasets
-from lookalike.datasets import Dataset, DatasetError, DatasetNotFoundError, slugify, sniff_image_format
+from lookalike.datasets import Dataset, DatasetError, DatasetNotFoundError, slugify
 from lookalike.datasets._common import check_split
-from lookalike.errors import ImageNotFoundError, ImageUnreadableError, InvalidParameterError, LookalikeError
+from lookalike.errors import InvalidParameterError, LookalikeError
 
 
 def test_all_is_sorted_and_exported() -> None:
@@ -87,47 +83,3 @@ def test_check_split_names_the_choices() -> None:
         check_split("val", "f")
 
 
-def _encoded(pil_format: str, mode: str = "RGB") -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, (3, 2), 0).save(buffer, format=pil_format)
-    return buffer.getvalue()
-
-
-@pytest.mark.parametrize(
-    ("pil_format", "expected"),
-    [("JPEG", "jpeg"), ("PNG", "png"), ("GIF", "gif"), ("BMP", "bmp"), ("TIFF", "tiff")],
-)
-def test_sniff_recognises_what_pillow_writes(pil_format: str, expected: str, tmp_path: Path) -> None:
-    data = _encoded(pil_format)
-    assert sniff_image_format(data) == expected
-    path = tmp_path / "no-extension"
-    path.write_bytes(data)
-    assert sniff_image_format(path) == expected
-    assert sniff_image_format(str(path)) == expected
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        (b"RIFF\x24\x00\x00\x00WEBPVP8L", "webp"),
-        (b"RIFF\x24\x00\x00\x00WAVEfmt ", None),  # a RIFF that is audio
-        (b"MM\x00*\x00\x00\x00\x08", "tiff"),  # big-endian TIFF
-        (b"II*\x00\x08\x00\x00\x00", "tiff"),
-        (b"BM is how this text starts", None),  # "BM" alone does not make a bitmap
-        (b"BM" + bytes(12) + (40).to_bytes(4, "little"), "bmp"),
-        (b"\xff\xd8", None),  # too short for JPEG's three bytes
-        (b"", None),
-        (bytearray(b"GIF89a..."), "gif"),
-        (memoryview(b"\x89PNG\r\n\x1a\n"), "png"),
-        (b"%PDF-1.7", None),
-    ],
-)
-def test_sniff_headers(header: bytes, expected: str | None) -> None:
-    assert sniff_image_format(header) == expected
-
-
-def test_sniff_missing_and_unreadable_paths(tmp_path: Path) -> None:
-    with pytest.raises(ImageNotFoundError, match="no-such"):
-        sniff_image_format(tmp_path / "no-such")
-    with pytest.raises(ImageUnreadableError, match=str(tmp_path)):
-        sniff_image_format(tmp_path)
