@@ -16,6 +16,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -49,14 +50,16 @@ def make_files(folder: Path, kind: str, n: int) -> list[Path]:
     return paths
 
 
-def timed(fn: object, repeat: int) -> float:
-    """Median seconds of ``repeat`` calls."""
-    times = []
+def interleaved(fns: dict[str, Callable[[], None]], repeat: int) -> dict[str, float]:
+    """Median seconds per function over ``repeat`` rounds; each round runs every function once, so a burst of
+    load from elsewhere on this shared machine hits all of them alike instead of one."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def bench_set(kind: str, n: int, repeat: int, workdir: Path) -> list[tuple[str, float]]:
@@ -78,12 +81,10 @@ def bench_set(kind: str, n: int, repeat: int, workdir: Path) -> list[tuple[str, 
         with tempfile.TemporaryDirectory(dir=workdir) as d, Catalog(Path(d) / "c") as cat:
             cat.index_folder(workdir / kind)
 
-    rows = []
-    for name, fn in (("bare ONNX Runtime session (prepared tensors)", bare),
-                     ("Encoder.encode(paths)", pipeline),
-                     ("Catalog.index_folder (+ sha256, SQLite commit)", catalog)):
-        rows.append((name, n / timed(fn, repeat)))
-    return rows
+    seconds = interleaved({"bare ONNX Runtime session (prepared tensors)": bare,
+                           "Encoder.encode(paths)": pipeline,
+                           "Catalog.index_folder (+ sha256, SQLite commit)": catalog}, repeat)
+    return [(name, n / s) for name, s in seconds.items()]
 
 
 def main() -> None:

@@ -1,0 +1,197 @@
+"""In-memory exact indexes mapping int64 item keys (the catalogue's, not row numbers) to vectors.
+
+Vectors live in one packed, C-contiguous array that the kernels of :mod:`lookalike.index.kernels` search in
+place. It grows by doubling, so adding one vector at a time is amortised O(1); removing moves the last row
+into the hole (swap-remove), so it costs O(removed), not O(n). Row order is therefore not insertion order,
+and nothing outside this module sees rows: every result is in item keys.
+
+Not thread-safe: callers that search while another thread writes must hold a lock (the catalogue does).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lookalike.errors import InvalidParameterError, ItemNotFoundError
+from lookalike.index.kernels import BACKENDS, PAD_ROW, cosine_topk, hamming_topk
+
+__all__ = ["BinaryFlatIndex", "FloatFlatIndex"]
+
+
+class _FlatIndex:
+    """Keys <-> rows bookkeeping shared by the flat indexes; a subclass names its dtype and kernel."""
+
+    _dtype: ClassVar[np.dtype[Any]]
+
+    def __init__(self, width: int, backend: str) -> None:
+        if not isinstance(backend, str) or backend not in BACKENDS:
+            raise self._bad("backend", f"one of {', '.join(map(repr, BACKENDS))}", repr(backend))
+        self._backend = backend
+        self._data = np.empty((0, width), dtype=self._dtype)  # rows [0, len) are live, the rest spare
+        self._keys = np.empty(0, dtype=np.int64)
+        self._row_of: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._row_of)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, int | np.integer) and int(key) in self._row_of
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._data.shape[1]} columns, {len(self)} vectors>"
+
+    def keys(self) -> np.ndarray:
+        """The item keys held, (n,) int64, in row order (which removals shuffle)."""
+        return self._keys[: len(self)].copy()
+
+    def get(self, key: int) -> np.ndarray:
+        """A copy of the vector stored for ``key``, (width,). Raises ItemNotFoundError when it is absent."""
+        row = self._row_of.get(int(key)) if isinstance(key, int | np.integer) else None
+        if row is None:
+            raise ItemNotFoundError(f"key {key!r} is not in the index")
+        return self._data[row].copy()
+
+    def add(self, keys: Any, vectors: Any) -> None:
+        """Store ``vectors`` (m, width) under ``keys`` (m,); a key already present gets the new vector.
+
+        When a key repeats within one call, its last vector wins.
+        """
+        keys = self._check_keys("keys", keys)
+        vectors = self._check_vectors("vectors", vectors, rows=len(keys))
+        unique, last = np.unique(keys[::-1], return_index=True)
+        keys, vectors = unique, vectors[len(keys) - 1 - last]
+        rows = np.fromiter((self._row_of.get(k, -1) for k in keys.tolist()), dtype=np.int64, count=len(keys))
+        old = rows >= 0
+        self._data[rows[old]] = vectors[old]
+        self._append(keys[~old], vectors[~old])
+
+    def remove(self, keys: Any) -> int:
+        """Forget ``keys`` (m,); unknown keys are ignored. Returns how many were removed. O(m), not O(n)."""
+        removed = 0
+        for key in np.unique(self._check_keys("keys", keys)).tolist():
+            row = self._row_of.pop(key, None)
+            if row is None:
+                continue
+            last = len(self._row_of)  # the last live row, now that the count dropped by one
+            if row != last:
+                moved = int(self._keys[last])
+                self._data[row], self._keys[row], self._row_of[moved] = self._data[last], moved, row
+            removed += 1
+        if len(self._keys) > 64 and 4 * len(self) < len(self._keys):  # give memory back, still amortised
+            self._resize(2 * len(self))
+        return removed
+
+    def _append(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        start, stop = len(self), len(self) + len(keys)
+        if stop > len(self._keys):
+            self._resize(max(stop, 2 * len(self._keys), 16))
+        self._data[start:stop], self._keys[start:stop] = vectors, keys
+        self._row_of.update(zip(keys.tolist(), range(start, stop), strict=True))
+
+    def _resize(self, capacity: int) -> None:
+        data = np.empty((capacity, self._data.shape[1]), dtype=self._dtype)
+        data[: len(self)] = self._data[: len(self)]
+        keys = np.empty(capacity, dtype=np.int64)
+        keys[: len(self)] = self._keys[: len(self)]
+        self._data, self._keys = data, keys
+
+    def _prepare(self, queries: Any, k: Any, keys: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Checked queries, the live data (a view) and the rows that ``keys`` restricts the search to."""
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise self._bad("k", "an integer >= 1", repr(k))
+        queries = self._check_vectors("queries", queries, rows=None)
+        if keys is None:
+            return queries, self._data[: len(self)], None
+        wanted = self._check_keys("keys", keys).tolist()
+        rows = np.fromiter((self._row_of.get(key, -1) for key in wanted), dtype=np.int64, count=len(wanted))
+        return queries, self._data[: len(self)], rows[rows >= 0]
+
+    def _to_keys(self, rows: np.ndarray) -> np.ndarray:
+        return np.where(rows >= 0, self._keys[np.maximum(rows, 0)] if len(self) else PAD_ROW, PAD_ROW)
+
+    def _check_keys(self, name: str, keys: Any) -> np.ndarray:
+        array = np.asarray(keys)
+        if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+            raise self._bad(name, "a 1-D sequence of integer keys", f"{array.ndim}-D {array.dtype} values")
+        return array.astype(np.int64, copy=False)
+
+    def _check_vectors(self, name: str, vectors: Any, rows: int | None) -> np.ndarray:
+        array = np.asarray(vectors)
+        width = self._data.shape[1]
+        convertible = array.dtype == self._dtype or (self._dtype.kind == "f" and array.dtype.kind == "f")
+        shape_ok = array.ndim == 2 and array.shape[1] == width and (rows is None or len(array) == rows)
+        if not (shape_ok and convertible):
+            expected = f"a ({'n' if rows is None else rows}, {width}) array of {self._dtype.name}"
+            raise self._bad(name, expected, f"shape {array.shape}, dtype {array.dtype}")
+        return array.astype(self._dtype, copy=False)
+
+    @classmethod
+    def _bad(cls, name: str, expected: str, got: str) -> InvalidParameterError:
+        message = f"The {name!r} parameter of {cls.__name__} must be {expected}. Got {got} instead."
+        return InvalidParameterError(message)
+
+
+class FloatFlatIndex(_FlatIndex):
+    """Exact cosine search over L2-normalised float32 vectors of ``dim`` columns.
+
+    Example:
+        >>> index = FloatFlatIndex(2)
+        >>> index.add([10, 20], np.array([[1, 0], [0, 1]], dtype=np.float32))
+        >>> index.search(np.array([[0.6, 0.8]], dtype=np.float32), k=1)
+        (array([[0.8]], dtype=float32), array([[20]]))
+    """
+
+    _dtype = np.dtype(np.float32)
+
+    def __init__(self, dim: int, *, backend: str = "auto") -> None:
+        if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 1:
+            raise self._bad("dim", "an integer >= 1", repr(dim))
+        super().__init__(int(dim), backend)
+
+    @property
+    def dim(self) -> int:
+        return int(self._data.shape[1])
+
+    def search(self, queries: Any, k: int, *, keys: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` most similar vectors to each of ``queries`` (nq, dim), among ``keys`` if given.
+
+        Returns ``(scores, keys)``: (nq, k) float32 descending and (nq, k) int64, ties by row, padded with
+        -inf and -1 when fewer than k vectors are searched.
+        """
+        queries, data, rows = self._prepare(queries, k, keys)
+        scores, found = cosine_topk(queries, data, int(k), subset=rows, backend=self._backend)
+        return scores, self._to_keys(found)
+
+
+class BinaryFlatIndex(_FlatIndex):
+    """Exact Hamming search over binary codes of ``n_bits`` bits, packed into ``n_bits / 8`` uint8 columns.
+
+    Example:
+        >>> index = BinaryFlatIndex(8)
+        >>> index.add([10, 20], np.array([[0b1111], [0b0001]], dtype=np.uint8))
+        >>> index.search(np.array([[0b0011]], dtype=np.uint8), k=2)
+        (array([[1, 2]], dtype=int32), array([[20, 10]]))
+    """
+
+    _dtype = np.dtype(np.uint8)
+
+    def __init__(self, n_bits: int, *, backend: str = "auto") -> None:
+        if isinstance(n_bits, bool) or not isinstance(n_bits, int | np.integer) or n_bits < 8 or n_bits % 8:
+            raise self._bad("n_bits", "a positive multiple of 8", repr(n_bits))
+        super().__init__(int(n_bits) // 8, backend)
+
+    @property
+    def n_bits(self) -> int:
+        return int(self._data.shape[1]) * 8
+
+    def search(self, queries: Any, k: int, *, keys: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` nearest codes to each of ``queries`` (nq, n_bits / 8) uint8, among ``keys`` if given.
+
+        Returns ``(distances, keys)``: (nq, k) int32 ascending and (nq, k) int64, ties by row, padded with
+        :data:`~lookalike.index.kernels.PAD_DISTANCE` and -1 when fewer than k codes are searched.
+        """
+        queries, data, rows = self._prepare(queries, k, keys)
+        distances, found = hamming_topk(queries, data, int(k), subset=rows, backend=self._backend)
+        return distances, self._to_keys(found)
