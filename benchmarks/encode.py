@@ -50,15 +50,14 @@ def make_files(folder: Path, kind: str, n: int) -> list[Path]:
     return paths
 
 
-def interleaved(fns: dict[str, Callable[[], None]], repeat: int) -> dict[str, float]:
-    """Median seconds per function over ``repeat`` rounds; each round runs every function once, so a burst of
-    load from elsewhere on this shared machine hits all of them alike instead of one."""
+def interleaved(fns: dict[str, Callable[[], float]], repeat: int) -> dict[str, float]:
+    """Median seconds per function over ``repeat`` rounds (each function times its own work, leaving out set-up);
+    each round runs every function once, so a burst of load from elsewhere on this shared machine hits all of them
+    alike instead of one."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
-            t = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t)
+            times[name].append(fn())
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -70,16 +69,23 @@ def bench_set(kind: str, n: int, repeat: int, workdir: Path) -> list[tuple[str, 
     batches = [tensors[i : i + enc.batch_size] for i in range(0, n, enc.batch_size)]
     session.run(None, {"images": batches[0]})  # warm-up
 
-    def bare() -> None:
+    def bare() -> float:
+        t = time.perf_counter()
         for b in batches:
             session.run(None, {"images": b})
+        return time.perf_counter() - t
 
-    def pipeline() -> None:
+    def pipeline() -> float:
+        t = time.perf_counter()
         enc.encode(paths)
+        return time.perf_counter() - t
 
-    def catalog() -> None:
+    def catalog() -> float:  # a new, empty catalogue each time; its model session is opened before the clock
         with tempfile.TemporaryDirectory(dir=workdir) as d, Catalog(Path(d) / "c") as cat:
+            cat.encoder.session()  # type: ignore[attr-defined]
+            t = time.perf_counter()
             cat.index_folder(workdir / kind)
+            return time.perf_counter() - t
 
     seconds = interleaved({"bare ONNX Runtime session (prepared tensors)": bare,
                            "Encoder.encode(paths)": pipeline,

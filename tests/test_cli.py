@@ -131,3 +131,18 @@ def test_console_script_never_prints_a_traceback(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("lookalike: error:") and "bad.jpg" in proc.stderr
+
+
+def test_export_writes_a_class_folder_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "export", "fashion-mnist", tmp_path / "fm", "--split", "test", "--limit", "20")
+    assert code == 0 and "exported 20 images" in out
+    assert len(list((tmp_path / "fm").glob("*/*.png"))) == 20 and len(list((tmp_path / "fm").iterdir())) == 10
+    code, _, err = _run(capsys, "export", "cifar10", tmp_path / "c", "--root", tmp_path / "nowhere")
+    assert code == 1 and err.startswith("lookalike: error:") and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "demo", "--dir", tmp_path / "demo", "--n", "300", "--queries", "2")
+    assert code == 0
+    assert "300 added" in out and out.count("query ") == 2 and "precision@5" in out

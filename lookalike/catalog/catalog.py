@@ -311,7 +311,9 @@ class Catalog:
         rows = self._store.rows_for_keys(np.unique(found[found >= 0]).tolist())
         return [self._results(s, f, rows, enc) for s, f in zip(scores, found, strict=True)]
 
-    def _results(self, scores: np.ndarray, keys: np.ndarray, rows: dict[int, Any], enc: Encoder) -> builtins.list[SearchResult]:
+    def _results(
+        self, scores: np.ndarray, keys: np.ndarray, rows: dict[int, Any], enc: Encoder
+    ) -> builtins.list[SearchResult]:
         out = []
         for s, key in zip(scores.tolist(), keys.tolist(), strict=True):
             row = rows.get(key)
