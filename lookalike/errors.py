@@ -4,15 +4,18 @@ Every error a user can cause derives from :class:`LookalikeError`, so callers ca
 
     LookalikeError
     ├── InvalidParameterError (also ValueError)   a bad argument: unknown encoder, k < 1, malformed box, ...
-    ├── ImageError                                 one image could not be used; names the source and the reason
-    │   ├── ImageNotFoundError (also FileNotFoundError)
-    │   ├── ImageUnreadableError                   permission denied, a directory, an I/O error
-    │   ├── EmptyImageError                        zero bytes
-    │   ├── NotAnImageError                        the content is not an image at all
-    │   ├── UnsupportedFormatError                 an image, but not JPEG/PNG/WebP/BMP/GIF/TIFF
-    │   ├── TruncatedImageError                    the file ends or breaks before the image does
-    │   ├── ImageTooLargeError                     more pixels (decompression bomb) or bytes than allowed
-    │   └── InvalidRegionError                     a crop box outside the image or empty
+    ├── SourceError                                base of errors about one named file or input (.source, .reason)
+    │   ├── DatasetError                           a dataset file is corrupt or not in its format
+    │   │   └── DatasetNotFoundError (also FileNotFoundError)   missing; the message says how to get it
+    │   └── ImageError                             one image could not be used; names the source and the reason
+    │       ├── ImageNotFoundError (also FileNotFoundError)
+    │       ├── ImageUnreadableError               permission denied, a directory, an I/O error
+    │       ├── EmptyImageError                    zero bytes
+    │       ├── NotAnImageError                    the content is not an image at all
+    │       ├── UnsupportedFormatError             an image, but not JPEG/PNG/WebP/BMP/GIF/TIFF
+    │       ├── TruncatedImageError                the file ends or breaks before the image does
+    │       ├── ImageTooLargeError                 more pixels (decompression bomb) or bytes than allowed
+    │       └── InvalidRegionError                 a crop box outside the image or empty
     ├── EncoderError                               a model could not be built, exported or run
     └── CatalogError                               the catalogue refused an operation
         ├── ItemNotFoundError (also KeyError)
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 __all__ = [
     "CatalogError",
+    "DatasetError",
+    "DatasetNotFoundError",
     "DuplicateItemError",
     "EmptyImageError",
     "EncoderError",
@@ -37,6 +42,7 @@ __all__ = [
     "ItemNotFoundError",
     "LookalikeError",
     "NotAnImageError",
+    "SourceError",
     "TruncatedImageError",
     "UnsupportedFormatError",
 ]
@@ -50,11 +56,11 @@ class InvalidParameterError(LookalikeError, ValueError):
     """An argument has a value lookalike cannot use; the message says what was expected."""
 
 
-class ImageError(LookalikeError):
-    """One image could not be used.
+class SourceError(LookalikeError):
+    """Something is wrong with one named input; the message is ``"<source>: <reason>"``.
 
     Attributes:
-        source: a printable name of the image (its path, or ``<bytes>``, ``<array>``, ...).
+        source: a printable name of the input (a path, or ``<bytes>``, ``<array>``, ...).
         reason: a short human-readable reason, without the source.
     """
 
@@ -63,15 +69,27 @@ class ImageError(LookalikeError):
         self.reason = reason
         super().__init__(f"{source}: {reason}")
 
+    def __str__(self) -> str:  # FileNotFoundError subclasses would otherwise print their errno form
+        return f"{self.source}: {self.reason}"
+
     def __reduce__(self) -> tuple[type, tuple[str, str]]:  # keep picklable across processes
         return (type(self), (self.source, self.reason))
 
 
+class DatasetError(SourceError):
+    """A dataset file is missing, corrupt or not in the expected format."""
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """The dataset's folder or one of its files does not exist; the message says how to get it."""
+
+
+class ImageError(SourceError):
+    """One image could not be used."""
+
+
 class ImageNotFoundError(ImageError, FileNotFoundError):
     """The path does not exist."""
-
-    def __str__(self) -> str:  # FileNotFoundError would otherwise print its errno form
-        return f"{self.source}: {self.reason}"
 
 
 class ImageUnreadableError(ImageError):

@@ -151,11 +151,7 @@ class Catalog:
         meta = metadata_json(metadata)
         if id is not None:
             _check_id(id)
-        outcome = _ingest.prepare_image(image, self._encoders, self.limits)
-        if isinstance(outcome, ImageError):
-            raise outcome
-        assert isinstance(outcome, _ingest.Prepared)
-        vectors = _ingest.run_encoders([outcome], self._encoders)
+        outcome, vectors = self._encode_one(image)
         with self._store.write() as db:
             key = self._insert(db, outcome, id, meta)
             self._write_vectors(db, [key], vectors)
@@ -210,11 +206,7 @@ class Catalog:
             with self._store.write() as db:
                 db.execute("UPDATE items SET metadata = ?, updated = ? WHERE id = ?", (meta, time.time(), item_id))
             return self.get(item_id)
-        outcome = _ingest.prepare_image(image, self._encoders, self.limits)
-        if isinstance(outcome, ImageError):
-            raise outcome
-        assert isinstance(outcome, _ingest.Prepared)
-        vectors = _ingest.run_encoders([outcome], self._encoders)
+        outcome, vectors = self._encode_one(image)
         with self._store.write() as db:
             key = self.replace_image(db, item_id, outcome)
             db.execute("UPDATE items SET metadata = ? WHERE key = ?", (meta, key))
@@ -328,6 +320,14 @@ class Catalog:
         return out
 
     # -- internals ----------------------------------------------------------------------------------------------
+
+    def _encode_one(self, image: ImageSource) -> tuple[_ingest.Prepared, dict[int, np.ndarray]]:
+        """Load one image and run every encoder on it; raises its ImageError."""
+        outcome = _ingest.prepare_image(image, self._encoders, self.limits)
+        if isinstance(outcome, ImageError):
+            raise outcome
+        assert isinstance(outcome, _ingest.Prepared)
+        return outcome, _ingest.run_encoders([outcome], self._encoders)
 
     def _prepare(self, source: ImageSource) -> _ingest.Outcome:
         return _ingest.prepare_image(source, self._encoders, self.limits)

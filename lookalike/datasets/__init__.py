@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from lookalike.datasets._common import (
     Dataset,
-    DatasetError,
-    DatasetNotFoundError,
     slugify,
 )
 from lookalike.datasets.cifar10 import CIFAR10_ENV, load_cifar10
@@ -37,6 +35,7 @@ from lookalike.datasets.fashion_mnist import (
     write_idx,
 )
 from lookalike.datasets.folder import FolderDataset, load_image_folder
+from lookalike.errors import DatasetError, DatasetNotFoundError
 
 __all__ = [
     "CIFAR10_ENV",

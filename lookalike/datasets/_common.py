@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.errors import InvalidParameterError, LookalikeError
+from lookalike.errors import InvalidParameterError
 
 StrPath = str | os.PathLike[str]
 
@@ -18,30 +18,6 @@ SPLITS = ("test", "train")
 
 # The DIB header sizes a real BMP can carry (BITMAPCOREHEADER ... BITMAPV5HEADER); checking one keeps a text
 # file that happens to start with "BM" from passing for a bitmap.
-
-
-class DatasetError(LookalikeError):
-    """A dataset file is missing, corrupt or not in the expected format.
-
-    Attributes:
-        source: the file or folder concerned.
-        reason: a short human-readable reason, without the source.
-    """
-
-    def __init__(self, source: str, reason: str) -> None:
-        self.source = source
-        self.reason = reason
-        super().__init__(f"{source}: {reason}")
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # keep picklable across processes
-        return (type(self), (self.source, self.reason))
-
-
-class DatasetNotFoundError(DatasetError, FileNotFoundError):
-    """The dataset's folder or one of its files does not exist; the message says how to get it."""
-
-    def __str__(self) -> str:  # FileNotFoundError would otherwise print its errno form
-        return f"{self.source}: {self.reason}"
 
 
 @dataclass(frozen=True, eq=False)

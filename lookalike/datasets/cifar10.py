@@ -22,12 +22,11 @@ import numpy as np
 
 from lookalike.datasets._common import (
     Dataset,
-    DatasetError,
-    DatasetNotFoundError,
     StrPath,
     check_split,
     resolve_root,
 )
+from lookalike.errors import DatasetError, DatasetNotFoundError
 
 __all__ = ["CIFAR10_ENV", "load_cifar10"]
 

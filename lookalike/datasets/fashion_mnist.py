@@ -20,13 +20,11 @@ import numpy as np
 
 from lookalike.datasets._common import (
     Dataset,
-    DatasetError,
-    DatasetNotFoundError,
     StrPath,
     check_split,
     resolve_root,
 )
-from lookalike.errors import InvalidParameterError
+from lookalike.errors import DatasetError, DatasetNotFoundError, InvalidParameterError
 
 __all__ = [
     "FASHION_MNIST_CLASSES",

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lookalike.datasets._common import DatasetError, DatasetNotFoundError, StrPath
+from lookalike.datasets._common import StrPath
+from lookalike.errors import DatasetError, DatasetNotFoundError
 from lookalike.images import is_image_file
 
 __all__ = ["FolderDataset", "load_image_folder"]
