@@ -4,7 +4,8 @@ The bare session runs on tensors prepared beforehand (the very tensors the pipel
 what decoding, resizing, hashing and batching cost on top of inference. Two sets of files:
 
 - ``fashion``: Fashion-MNIST test images as 28×28 PNG (decode is negligible);
-- ``photos``: 640×480 JPEG photographs-sized files (Fashion-MNIST upscaled, with noise), where decode matters.
+- ``photos``: 640×480 JPEG (quality 90) made from the real photographs in ``skimage.data`` (random crops and
+  flips of 13 photos), where decoding and resizing cost something next to inference.
 
 Run: ``python benchmarks/encode.py [--n 1000] [--repeat 3]``
 """
@@ -30,23 +31,37 @@ from lookalike.datasets import load_fashion_mnist
 from lookalike.encoders import get_encoder
 from lookalike.images import load_image
 
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "retina", "hubble_deep_field",
+          "camera", "brick", "grass", "gravel", "coins", "moon")
+
+
+def _photo(rng: np.random.Generator, sources: list[Image.Image]) -> Image.Image:
+    """A random 60–100% crop of a random photo, maybe mirrored, at 640×480."""
+    img = sources[int(rng.integers(len(sources)))]
+    w, h = img.size
+    scale = float(rng.uniform(0.6, 1.0))
+    cw, ch = int(w * scale), int(h * scale)
+    x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    out = img.crop((x, y, x + cw, y + ch)).resize((640, 480), Image.Resampling.BICUBIC)
+    return out.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else out
+
 
 def make_files(folder: Path, kind: str, n: int) -> list[Path]:
-    data = load_fashion_mnist("test")
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
+    if kind == "photos":
+        from skimage import data as photos
+
+        sources = [Image.fromarray(getattr(photos, name)()).convert("RGB") for name in PHOTOS]
+        for i in range(n):
+            paths.append(folder / f"{i:05d}.jpg")
+            _photo(rng, sources).save(paths[-1], quality=90)
+        return paths
+    fashion = load_fashion_mnist("test")
     for i in range(n):
-        img = Image.fromarray(data.images[i])
-        if kind == "photos":
-            big = np.asarray(img.convert("RGB").resize((640, 480), Image.Resampling.BICUBIC), dtype=np.int16)
-            noisy = np.clip(big + rng.integers(-12, 13, big.shape), 0, 255).astype(np.uint8)
-            path = folder / f"{i:05d}.jpg"
-            Image.fromarray(noisy).save(path, quality=90)
-        else:
-            path = folder / f"{i:05d}.png"
-            img.save(path)
-        paths.append(path)
+        paths.append(folder / f"{i:05d}.png")
+        Image.fromarray(fashion.images[i]).save(paths[-1])
     return paths
 
 
