@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep vectors of this encoder too (new catalogue only; repeatable)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when stderr is a terminal)")
+    p.add_argument("--hash", metavar="NAME", help="learn binary codes on the catalogue's vectors and search by them "
+                   "(lsh, pcah, itq, sh, sph)")
+    p.add_argument("--bits", type=int, default=64, help="code length for --hash (multiple of 8, default 64)")
+    p.add_argument("--refit", action="store_true", help="fit the --hash hasher again on all items")
 
     p = command("add", cmd_add, "add image files")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -101,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
         p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE", help="metadata filter")
         p.add_argument("--encoder", help="which of the catalogue's encoders to search")
+        p.add_argument("--rerank", type=int, metavar="N",
+                       help="with learned codes: re-rank the N nearest codes by exact cosine on the float vectors")
         if name == "search":
             p.add_argument("--box", metavar="X,Y,W,H", help="search with this region of the image")
 
@@ -187,10 +193,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     with _catalog(args, create=True, encoder=args.encoder, extra=args.extra_encoder) as cat:
         report = cat.index_folder(args.dir, progress=progress)
         total = cat.count()
+        hashed = None
+        if args.hash:
+            current = [e.spec for e in cat.encoders if e.spec.endswith(f"+{args.hash}:{args.bits}")]
+            hashed = current[0] if current and not args.refit else cat.fit_hasher(args.hash, args.bits).spec
     if args.json:
-        _print_json({**report.to_dict(), "items": total})
+        _print_json({**report.to_dict(), "items": total, "search": hashed})
         return 0
-    print(f"{report.summary()}; {total} items in the catalogue")
+    print(f"{report.summary()}; {total} items in the catalogue" + (f"; searching {hashed}" if hashed else ""))
     for s in report.skipped:
         print(f"skipped {s.source}: {s.reason}")
     return 0
@@ -261,7 +271,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     box = Box.parse(args.box) if args.box else None
     with _catalog(args) as cat:
         results = cat.search(args.query, k=args.k, box=box, where=parse_pairs(args.where, "--where") or None,
-                             encoder=args.encoder)
+                             encoder=args.encoder, rerank=args.rerank)
     _print_results(args.query, results, args.json)
     return 0
 
@@ -269,7 +279,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_similar(args: argparse.Namespace) -> int:
     with _catalog(args) as cat:
         results = cat.similar(args.query, k=args.k, where=parse_pairs(args.where, "--where") or None,
-                              encoder=args.encoder)
+                              encoder=args.encoder, rerank=args.rerank)
     _print_results(args.query, results, args.json)
     return 0
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..encoders import Encoder
+from ..encoders.hashed import HashedEncoder
 from ..errors import ImageError
 from ..images import ImageLimits, ImageSource, describe_source, load_image, read_bytes
 
@@ -73,7 +74,7 @@ def prepare_image(
             loaded = load_image(source, limits=limits, draft=_draft(encoders))
             raw = bytes(source) if isinstance(source, bytes | bytearray | memoryview) else None
             prepared = Prepared(name, None, raw, loaded.sha256, loaded.width, loaded.height, loaded.format)
-        prepared.arrays = {num: enc.prepare(loaded.image) for num, enc in encoders}
+        prepared.arrays = {num: enc.prepare(loaded.image) for num, enc in encoders if _base_of(enc, encoders) is None}
         return prepared
     except ImageError as err:
         return err
@@ -86,10 +87,25 @@ def _draft(encoders: Sequence[tuple[int, Encoder]]) -> tuple[int, int] | None:
     return max(s for s in sizes if s is not None)
 
 
+def _base_of(enc: Encoder, encoders: Sequence[tuple[int, Encoder]]) -> int | None:
+    """For a hashed encoder whose float encoder is also in the list, that encoder's number (its vectors are reused)."""
+    if not isinstance(enc, HashedEncoder):
+        return None
+    return next((num for num, other in encoders if other.spec == enc.base.spec), None)
+
+
 def run_encoders(prepared: Sequence[Prepared], encoders: Sequence[tuple[int, Encoder]]) -> dict[int, np.ndarray]:
-    """Run each encoder's model on the prepared arrays of a chunk: encoder number → (n, width) vectors."""
-    out = {}
+    """Run each encoder's model on the prepared arrays of a chunk: encoder number → (n, width) vectors.
+
+    A hashed encoder whose float encoder is in the list hashes that encoder's vectors: one model run, not two.
+    """
+    out: dict[int, np.ndarray] = {}
     for num, enc in encoders:
-        arrays = [p.arrays[num] for p in prepared]
-        out[num] = enc.run_prepared(arrays)
+        if _base_of(enc, encoders) is None:
+            out[num] = enc.run_prepared([p.arrays[num] for p in prepared])
+    for num, enc in encoders:
+        base = _base_of(enc, encoders)
+        if base is not None:
+            assert isinstance(enc, HashedEncoder)
+            out[num] = enc.codes_of(out[base]) if len(prepared) else enc.run_prepared([])
     return out

@@ -45,6 +45,13 @@ CREATE TABLE encoders (
     kind TEXT NOT NULL,
     dim  INTEGER NOT NULL
 );
+CREATE TABLE hashers (
+    num    INTEGER PRIMARY KEY REFERENCES encoders(num),
+    source INTEGER NOT NULL REFERENCES encoders(num),
+    name   TEXT NOT NULL,
+    state  BLOB NOT NULL,
+    fitted REAL NOT NULL
+);
 CREATE TABLE vectors (
     encoder INTEGER NOT NULL REFERENCES encoders(num),
     key     INTEGER NOT NULL REFERENCES items(key) ON DELETE CASCADE,
@@ -155,8 +162,16 @@ class Store:
             )
 
     def encoders(self) -> list[tuple[int, str, str, int]]:
-        """(num, spec, kind, dim) of each encoder, the default first."""
+        """(num, spec, kind, dim) of each encoder, in creation order."""
         return [tuple(r) for r in self.query("SELECT num, spec, kind, dim FROM encoders ORDER BY num")]
+
+    def hashers(self) -> dict[int, tuple[int, str, bytes]]:
+        """num of the codes → (num of the float vectors hashed, hasher name, state as .npz bytes)."""
+        return {r[0]: (r[1], r[2], bytes(r[3])) for r in self.query("SELECT num, source, name, state FROM hashers")}
+
+    def meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
 
     # -- items --------------------------------------------------------------------------------------------------
 

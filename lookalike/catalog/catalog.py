@@ -27,10 +27,12 @@ import numpy as np
 from .._pipeline import pipelined
 from ..encoders import Encoder, get_encoder
 from ..encoders.base import progress_bar
+from ..encoders.hashed import HashedEncoder
 from ..errors import DuplicateItemError, ImageError, IncompatibleCatalogError, InvalidParameterError, ItemNotFoundError
 from ..images import DEFAULT_LIMITS, Box, ImageLimits, ImageSource, Skipped, load_image
 from ..index import BinaryFlatIndex, FloatFlatIndex
 from . import _ingest
+from ._hashing import fit_hasher, load_hashed, rerank
 from ._store import Store, metadata_json, row_to_item
 from .types import BatchReport, Item, SearchResult
 
@@ -77,17 +79,28 @@ class Catalog:
         self._version = -1
 
     def _load_encoders(self, wanted: str | None) -> builtins.list[tuple[int, Encoder]]:
-        rows = self._store.encoders()
-        encoders = [(num, get_encoder(spec)) for num, spec, _kind, _dim in rows]
+        """The catalogue's encoders, the one searched by default first: ``wanted``, else the one a fitted hasher
+        made the default (``search_encoder`` in meta), else the first created."""
+        plain = {num: get_encoder(spec) for num, spec, _kind, _dim in self._store.encoders() if "+" not in spec}
+        encoders = dict(plain)
+        for num, (source, name, blob) in self._store.hashers().items():
+            encoders[num] = load_hashed(plain[source], name, blob)
+        pairs = sorted(encoders.items())
         if wanted is not None:
-            spec = get_encoder(wanted).spec
-            match = [pair for pair in encoders if pair[1].spec == spec]
-            if not match:
-                have = ", ".join(e.spec for _, e in encoders)
-                raise IncompatibleCatalogError(f"catalogue {self.path} has no {spec!r} vectors (it has: {have})")
-            encoders.remove(match[0])
-            encoders.insert(0, match[0])
-        return encoders
+            first = self._find_encoder(pairs, wanted)
+        else:
+            default = self._store.meta("search_encoder")
+            first = next((p for p in pairs if default is not None and p[0] == int(default)), pairs[0])
+        pairs.remove(first)
+        return [first, *pairs]
+
+    def _find_encoder(self, pairs: Sequence[tuple[int, Encoder]], wanted: str) -> tuple[int, Encoder]:
+        spec = wanted if "+" in wanted else get_encoder(wanted).spec
+        for pair in pairs:
+            if pair[1].spec == spec:
+                return pair
+        have = ", ".join(e.spec for _, e in pairs)
+        raise IncompatibleCatalogError(f"catalogue {self.path} has no {spec!r} vectors (it has: {have})")
 
     # -- reading ------------------------------------------------------------------------------------------------
 
@@ -249,6 +262,7 @@ class Catalog:
         box: Box | str | None = None,
         where: dict[str, Any] | None = None,
         encoder: str | None = None,
+        rerank: int | None = None,
     ) -> builtins.list[SearchResult]:
         """The ``k`` items most similar to ``image`` (or to the region ``box`` of it), best first.
 
@@ -258,8 +272,10 @@ class Catalog:
             box: a region ``Box(x, y, w, h)`` or ``"x,y,w,h"`` in pixels of the (EXIF-oriented) image.
             where: equality filter on metadata keys, e.g. ``{"category": "shoes"}``.
             encoder: which of the catalogue's encoders to search (default: the first).
+            rerank: with a hashed search (``fit_hasher``), take this many nearest codes and order them by exact
+                cosine on the float vectors; the results then carry cosine scores.
         """
-        return self.search_many([image], k=k, box=box, where=where, encoder=encoder)[0]
+        return self.search_many([image], k=k, box=box, where=where, encoder=encoder, rerank=rerank)[0]
 
     def search_many(
         self,
@@ -269,26 +285,47 @@ class Catalog:
         box: Box | str | None = None,
         where: dict[str, Any] | None = None,
         encoder: str | None = None,
+        rerank: int | None = None,
     ) -> builtins.list[builtins.list[SearchResult]]:
         """:meth:`search` for several query images at once (one model call per batch)."""
         num, enc = self._pick_encoder(encoder)
         region = Box.parse(box) if isinstance(box, str) else box
         draft = None if region is not None else enc.input_size
         pil = [load_image(img, limits=self.limits, box=region, draft=draft).image for img in images]
-        return self.search_vectors(enc.encode_pil(pil), k=k, where=where, encoder=enc.spec)
+        if rerank is None:
+            return self.search_vectors(enc.encode_pil(pil), k=k, where=where, encoder=enc.spec)
+        hashed = self._hashed(enc, rerank)
+        floats = hashed.base.encode_pil(pil)
+        return self._reranked(num, hashed.codes_of(floats), floats, k, rerank, where)
 
     def similar(
-        self, item_id: str, *, k: int = 10, where: dict[str, Any] | None = None, encoder: str | None = None
+        self, item_id: str, *, k: int = 10, where: dict[str, Any] | None = None, encoder: str | None = None,
+        rerank: int | None = None,
     ) -> builtins.list[SearchResult]:
         """"More like this": the ``k`` items most similar to an item of the catalogue, itself excluded."""
         num, enc = self._pick_encoder(encoder)
         key = self._key_of(item_id)
-        index = self._index(num)
-        if key not in index:
-            raise ItemNotFoundError(f"item {item_id!r} has no {enc.spec} vector")
-        query = index.get(key)[None, :]
-        hits = self.search_vectors(query, k=_check_k(k) + 1, where=where, encoder=enc.spec)[0]
+        query = self._vector_of(num, key, enc, item_id)
+        if rerank is None:
+            hits = self.search_vectors(query, k=_check_k(k) + 1, where=where, encoder=enc.spec)[0]
+        else:
+            hashed = self._hashed(enc, rerank)
+            base_num = self._find_encoder(self._encoders, hashed.base.spec)[0]
+            floats = self._vector_of(base_num, key, hashed.base, item_id)
+            hits = self._reranked(num, query, floats, _check_k(k) + 1, rerank, where)[0]
         return [h for h in hits if h.id != item_id][:k]
+
+    def fit_hasher(
+        self, name: str = "itq", n_bits: int = 64, *, encoder: str | None = None, random_state: int = 0
+    ) -> Encoder:
+        """Learn binary codes on this catalogue's float vectors (``"itq"``, ``"lsh"``, ``"pcah"``, ``"sh"``,
+        ``"sph"``), hash every item, and make Hamming search on the codes the default. Fitting again replaces the
+        earlier fit of the same name and size. Returns the hashed encoder (its ``spec`` names it in ``encoder=``).
+        """
+        hashed = fit_hasher(self, name, n_bits, encoder=encoder, random_state=random_state)
+        self._encoders = self._load_encoders(None)
+        self._indexes.clear()
+        return hashed
 
     def search_vectors(
         self, vectors: np.ndarray, *, k: int = 10, where: dict[str, Any] | None = None, encoder: str | None = None
@@ -298,8 +335,32 @@ class Catalog:
         k = _check_k(k)
         keys = self._store.keys_where(where) if where else None
         with self._store.lock:
-            index = self._index(num)
-            scores, found = index.search(np.asarray(vectors), k, keys=keys)
+            scores, found = self._index(num).search(np.asarray(vectors), k, keys=keys)
+        return self._hits(scores, found, enc)
+
+    def _reranked(
+        self, num: int, codes: np.ndarray, floats: np.ndarray, k: int, depth: int, where: dict[str, Any] | None
+    ) -> builtins.list[builtins.list[SearchResult]]:
+        keys = self._store.keys_where(where) if where else None
+        with self._store.lock:
+            scores, found, base = rerank(self, num, codes, floats, _check_k(k), depth, keys)
+        return self._hits(scores, found, base)
+
+    def _hashed(self, enc: Encoder, depth: object) -> HashedEncoder:
+        if not isinstance(enc, HashedEncoder):
+            raise InvalidParameterError(
+                f"rerank needs a search by learned codes (fit a hasher: lookalike index DIR --hash itq); "
+                f"{enc.spec!r} is not one")
+        _check_k(depth, "rerank")
+        return enc
+
+    def _vector_of(self, num: int, key: int, enc: Encoder, item_id: str) -> np.ndarray:
+        index = self._index(num)
+        if key not in index:
+            raise ItemNotFoundError(f"item {item_id!r} has no {enc.spec} vector")
+        return index.get(key)[None, :]
+
+    def _hits(self, scores: np.ndarray, found: np.ndarray, enc: Encoder) -> builtins.list[builtins.list[SearchResult]]:
         rows = self._store.rows_for_keys(np.unique(found[found >= 0]).tolist())
         return [self._results(s, f, rows, enc) for s, f in zip(scores, found, strict=True)]
 
@@ -343,13 +404,7 @@ class Catalog:
         return ok
 
     def _pick_encoder(self, spec: str | None) -> tuple[int, Encoder]:
-        if spec is None:
-            return self._encoders[0]
-        wanted = get_encoder(spec).spec
-        for pair in self._encoders:
-            if pair[1].spec == wanted:
-                return pair
-        raise IncompatibleCatalogError(f"catalogue {self.path} has no {wanted!r} vectors")
+        return self._encoders[0] if spec is None else self._find_encoder(self._encoders, spec)
 
     def _key_of(self, item_id: str) -> int:
         rows = self._store.query("SELECT key FROM items WHERE id = ?", (_check_id(item_id),))
@@ -461,9 +516,9 @@ def _check_id(item_id: object) -> str:
     return item_id
 
 
-def _check_k(k: object) -> int:
+def _check_k(k: object, name: str = "k") -> int:
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 10_000:
-        raise InvalidParameterError(f"The 'k' parameter must be an int in [1, 10000]. Got {k!r} instead.")
+        raise InvalidParameterError(f"The {name!r} parameter must be an int in [1, 10000]. Got {k!r} instead.")
     return k
 
 
