@@ -54,7 +54,8 @@ def hashed_spec(base_spec: str, hasher: str, bits: int) -> str:
 def state_to_bytes(state: dict[str, Any]) -> bytes:
     """A fitted hasher's state (arrays and scalars only) as .npz bytes: no pickle, safe to load."""
     buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in state.items()})
+    arrays: dict[str, Any] = {k: np.asarray(v) for k, v in state.items()}
+    np.savez(buf, **arrays)
     return buf.getvalue()
 
 
