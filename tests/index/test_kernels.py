@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lookalike.errors import InvalidParameterError
-from lookalike.index import kernels
+from lookalike.index import _faiss_topk, _numpy_topk, kernels
 from lookalike.index.kernels import PAD_DISTANCE, cosine_topk, hamming_topk
 
 BACKENDS = ("numpy", "faiss")
@@ -64,10 +64,11 @@ def assert_same(got: tuple, expected: tuple) -> None:
 @pytest.fixture
 def tiny_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shrink every block size so that small inputs cross chunk, block, thread and gather boundaries."""
-    monkeypatch.setattr(kernels, "_FIRST_CHUNK", 7)
-    monkeypatch.setattr(kernels, "_MIN_THREADED_PAIRS", 0)
-    monkeypatch.setattr(kernels, "_GATHER_BYTES", 300)
-    monkeypatch.setattr(kernels, "_n_threads", lambda: 3)
+    monkeypatch.setattr(_numpy_topk, "_FIRST_CHUNK", 7)
+    monkeypatch.setattr(_numpy_topk, "_MIN_THREADED_PAIRS", 0)
+    monkeypatch.setattr(_numpy_topk, "_GATHER_BYTES", 300)
+    monkeypatch.setattr(_faiss_topk, "_GATHER_BYTES", 300)
+    monkeypatch.setattr(_numpy_topk, "_n_threads", lambda: 3)
     for tiles in (kernels._HammingTiles, kernels._CosineTiles):
         monkeypatch.setattr(tiles, "tile_pairs", 96)
         monkeypatch.setattr(tiles, "max_query_block", 4)

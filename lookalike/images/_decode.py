@@ -1,0 +1,209 @@
+"""Decoding: :func:`load_image` from a path, bytes, an array or a PIL image, reading files, and :func:`crop`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from lookalike.errors import (
+    EmptyImageError,
+    ImageError,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    ImageUnreadableError,
+    InvalidParameterError,
+    InvalidRegionError,
+    NotAnImageError,
+    TruncatedImageError,
+)
+from lookalike.images._formats import _HEADER_BYTES, _supported_format
+from lookalike.images._params import DEFAULT_LIMITS, Box, ImageLimits, _check_int, _shorten
+from lookalike.images._pillow import _PILLOW_WARNINGS_IGNORED, _decoding
+from lookalike.images._pixels import _array_to_uint8, _orientation, _to_rgb, _upright_rgb, _upright_size
+
+ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | np.ndarray | Image.Image
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded image: ``image`` is RGB, upright, cropped; ``width``/``height`` are before crop and draft."""
+
+    image: Image.Image
+    sha256: str
+    width: int
+    height: int
+    format: str | None
+    source: str
+
+
+def describe_source(source: ImageSource) -> str:
+    """A printable name: the path itself, or ``<bytes>``, ``<array>``, ``<PIL image>``."""
+    if isinstance(source, str | os.PathLike):
+        return os.fsdecode(os.fspath(source))
+    if isinstance(source, bytes | bytearray | memoryview):
+        return "<bytes>"
+    if isinstance(source, np.ndarray):
+        return "<array>"
+    if isinstance(source, Image.Image):
+        return "<PIL image>"
+    return f"<{type(source).__name__}>"
+
+
+def _os_error(name: str, err: OSError) -> ImageError:
+    if isinstance(err, FileNotFoundError | NotADirectoryError):
+        return ImageNotFoundError(name, "no such file or directory")
+    if isinstance(err, PermissionError):
+        return ImageUnreadableError(name, "permission denied")
+    if isinstance(err, IsADirectoryError):
+        return ImageUnreadableError(name, "is a directory, not a file")
+    return ImageUnreadableError(name, f"cannot read: {err.strerror or err}")
+
+
+def read_bytes(path: str | os.PathLike[str], limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
+    """The whole file, refusing missing, unreadable, non-regular, empty or over-``max_bytes`` files first."""
+    name = describe_source(path)
+    try:  # O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as err:
+        raise _os_error(name, err) from err
+    except ValueError as err:  # a NUL byte in the path
+        raise ImageNotFoundError(name, "no such file (the path contains a NUL byte)") from err
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ImageUnreadableError(name, "is a directory, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageUnreadableError(name, "not a regular file")
+        if info.st_size > limits.max_bytes:
+            raise ImageTooLargeError(name, f"{info.st_size:,} bytes, over the limit of {limits.max_bytes:,} "
+                                           "(ImageLimits.max_bytes)")
+        with os.fdopen(fd, "rb", closefd=False) as file:  # one byte past the limit: files can grow
+            data = file.read(limits.max_bytes + 1)
+    except OSError as err:
+        raise _os_error(name, err) from err
+    finally:
+        os.close(fd)
+    _check_bytes(name, len(data), limits)
+    return data
+
+
+def _check_bytes(name: str, size: int, limits: ImageLimits) -> None:
+    if size > limits.max_bytes:
+        raise ImageTooLargeError(name, f"more than {limits.max_bytes:,} bytes (ImageLimits.max_bytes)")
+    if size == 0:
+        raise EmptyImageError(name, "empty (0 bytes)")
+
+
+def _check_pixels(name: str, width: int, height: int, limits: ImageLimits) -> None:
+    if width < 1 or height < 1:
+        raise TruncatedImageError(name, f"the header declares an empty {width}x{height} image")
+    if width * height > limits.max_pixels:
+        raise ImageTooLargeError(name, f"{width}x{height} is {width * height:,} pixels, over the limit of "
+                                       f"{limits.max_pixels:,} (ImageLimits.max_pixels)")
+
+
+def _decode(data: bytes, name: str, limits: ImageLimits, box: Box | None,
+            draft: tuple[int, int] | None) -> LoadedImage:
+    fmt = _supported_format(name, data[:_HEADER_BYTES])
+    with _decoding(name, fmt):
+        img = Image.open(io.BytesIO(data), formats=[fmt])
+        _check_pixels(name, img.width, img.height, limits)
+        size = img.size
+        if draft is not None and box is None and fmt == "JPEG":  # JPEG keeps EXIF in its header
+            img.draft("RGB", _upright_size(draft, _orientation(img)))
+        img.load()
+        width, height = _upright_size(size, _orientation(img))
+        rgb = _upright_rgb(img, name)
+    return _finish(rgb, hashlib.sha256(data).hexdigest(), (width, height), fmt, name, box)
+
+
+def _finish(rgb: Image.Image, digest: str, size: tuple[int, int], fmt: str | None, name: str,
+            box: Box | None) -> LoadedImage:
+    image = crop(rgb, box, name) if box is not None else rgb
+    return LoadedImage(image=image, sha256=digest, width=size[0], height=size[1], format=fmt, source=name)
+
+
+def _from_array(array: np.ndarray, name: str, limits: ImageLimits, box: Box | None) -> LoadedImage:
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4))):
+        raise NotAnImageError(name, f"expected shape (H, W), (H, W, 1|3|4); got {array.shape}")
+    if array.size == 0:
+        raise NotAnImageError(name, f"the array is empty (shape {array.shape})")
+    height, width = array.shape[:2]
+    _check_pixels(name, width, height, limits)
+    pixels = _array_to_uint8(array, name)
+    pixels = np.ascontiguousarray(pixels[:, :, 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
+    digest = hashlib.sha256(f"{array.shape}|{array.dtype.str}|".encode())
+    digest.update(np.ascontiguousarray(array).data)
+    rgb = _to_rgb(Image.fromarray(pixels), name)
+    return _finish(rgb, digest.hexdigest(), (width, height), None, name, box)
+
+
+def _from_pil(img: Image.Image, name: str, limits: ImageLimits, box: Box | None) -> LoadedImage:
+    with _decoding(name, img.format or "image"):
+        _check_pixels(name, img.width, img.height, limits)
+        img.load()  # a lazily opened image decodes here
+        digest = hashlib.sha256(f"{img.mode}|{img.size}|".encode())
+        digest.update(img.tobytes())
+        if img.palette is not None:
+            digest.update(img.palette.tobytes())
+        width, height = _upright_size(img.size, _orientation(img))
+        rgb = _upright_rgb(img, name)
+    return _finish(rgb, digest.hexdigest(), (width, height), img.format, name, box)
+
+
+def _check_draft(draft: object) -> None:
+    if draft is None:
+        return
+    if not (isinstance(draft, tuple) and len(draft) == 2):
+        raise InvalidParameterError(f"The 'draft' parameter must be a (width, height) tuple. Got {draft!r}.")
+    _check_int("load_image", "draft width", draft[0])
+    _check_int("load_image", "draft height", draft[1])
+
+
+def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS, box: Box | None = None,
+               draft: tuple[int, int] | None = None) -> LoadedImage:
+    """Decode ``source`` into an upright RGB image, cropped to ``box`` if given (see the module doc).
+
+    ``draft`` is the size the caller will resize to: a JPEG without ``box`` is then decoded at a reduced scale
+    (1/2, 1/4 or 1/8, never below ``draft``); ``width``/``height`` still report the full size.
+
+    Raises:
+        ImageError: a subclass naming the source and the reason (missing, unreadable, empty, not an image,
+            unsupported format, truncated or corrupt, too large, box outside the image).
+        InvalidParameterError: ``source`` of an unknown type, or a malformed ``limits``/``box``/``draft``.
+    """
+    if not isinstance(limits, ImageLimits):
+        raise InvalidParameterError(f"The 'limits' parameter must be an ImageLimits. Got {_shorten(limits)}.")
+    if box is not None and not isinstance(box, Box):
+        raise InvalidParameterError(f"The 'box' parameter must be a Box (Box.parse). Got {_shorten(box)}.")
+    _check_draft(draft)
+    name = describe_source(source)
+    if isinstance(source, Image.Image):
+        return _from_pil(source, name, limits, box)
+    if isinstance(source, np.ndarray):
+        return _from_array(source, name, limits, box)
+    if isinstance(source, bytes | bytearray | memoryview):
+        _check_bytes(name, memoryview(source).nbytes, limits)
+        data = source if isinstance(source, bytes) else memoryview(source).tobytes()  # a snapshot
+    elif isinstance(source, str | os.PathLike):
+        data = read_bytes(source, limits)
+    else:
+        kind = type(source).__name__
+        raise InvalidParameterError(f"A source must be a path, bytes, an array or a PIL image. Got {kind}.")
+    return _decode(data, name, limits, box, draft)
+
+
+def crop(image: Image.Image, box: Box, source: str = "<image>") -> Image.Image:
+    """``image`` cut to ``box`` clipped to its bounds; InvalidRegionError naming ``source`` if empty."""
+    clipped = box.clip(image.width, image.height)
+    if clipped.is_empty:
+        size = f"{image.width}x{image.height}"
+        raise InvalidRegionError(source, f"box {box} (x,y,w,h) lies outside the {size} image")
+    with _PILLOW_WARNINGS_IGNORED:  # Pillow's bomb warning; the crop lies within the image
+        return image.crop((clipped.x, clipped.y, clipped.x + clipped.w, clipped.y + clipped.h))
