@@ -16,6 +16,7 @@ Every error a user can cause derives from :class:`LookalikeError`, so callers ca
     │       ├── TruncatedImageError                the file ends or breaks before the image does
     │       ├── ImageTooLargeError                 more pixels (decompression bomb) or bytes than allowed
     │       └── InvalidRegionError                 a crop box outside the image or empty
+    ├── NotFittedError (also AttributeError)      a hasher used (transform, project, to_state) before fit
     ├── EncoderError                               a model could not be built, exported or run
     └── CatalogError                               the catalogue refused an operation
         ├── ItemNotFoundError (also KeyError)
@@ -42,6 +43,7 @@ __all__ = [
     "ItemNotFoundError",
     "LookalikeError",
     "NotAnImageError",
+    "NotFittedError",
     "SourceError",
     "TruncatedImageError",
     "UnsupportedFormatError",
@@ -118,6 +120,10 @@ class ImageTooLargeError(ImageError):
 
 class InvalidRegionError(ImageError):
     """A region (box) is empty or lies outside the image."""
+
+
+class NotFittedError(LookalikeError, AttributeError):
+    """A hasher was used (``transform``, ``project``, ``to_state``) before ``fit``."""
 
 
 class EncoderError(LookalikeError):

@@ -1,0 +1,345 @@
+"""The hasher base class: parameters, input checks, centring, bit packing, persistence and the registry.
+
+A hasher maps float vectors to binary codes with the scikit-learn estimator API: ``__init__`` only stores its
+arguments, ``fit(X)`` validates them and the data, centres the data and learns (attributes ending in ``_``),
+``transform(X)`` returns packed codes. A subclass declares its parameters and writes ``_fit`` and ``_project``.
+
+Bit layout, the same for every method: ``transform(X) == np.packbits(project(X) > 0, axis=1)``. Bit j of a code
+is column j of the projection; bytes hold bits 8i..8i+7 with the lowest column in the most significant bit
+(``np.packbits``' big-endian order), so ``np.unpackbits(codes, axis=1)`` gives the bits back in column order.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from ..errors import InvalidParameterError, NotFittedError
+
+__all__ = [
+    "Hasher",
+    "Integer",
+    "NotFittedError",
+    "OneOf",
+    "RandomState",
+    "Real",
+    "StateValue",
+    "available_hashers",
+    "centred_dot",
+    "get_hasher",
+]
+
+StateValue = np.ndarray | int | float | str
+_STATE_FORMAT = 1
+_CHUNK_ROWS = 8192  # rows centred at a time: bounds the temporary copy to a few tens of MB
+_REGISTRY: dict[str, type[Hasher]] = {}
+
+
+@dataclass(frozen=True)
+class Integer:
+    """An integer parameter ``>= low`` (optionally ``<= high``) and divisible by ``multiple_of``."""
+
+    low: int
+    high: int | None = None
+    multiple_of: int = 1
+
+    def accepts(self, value: object) -> bool:
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            return False
+        number = int(value)
+        in_range = number >= self.low and (self.high is None or number <= self.high)
+        return in_range and number % self.multiple_of == 0
+
+    def describe(self) -> str:
+        if self.multiple_of > 1 and self.low == 1 and self.high is None:
+            return f"a positive multiple of {self.multiple_of}"
+        upper = "" if self.high is None else f" and <= {self.high}"
+        return f"an integer >= {self.low}{upper}"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """An integer parameter from a fixed set."""
+
+    values: tuple[int, ...]
+
+    def accepts(self, value: object) -> bool:
+        integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        return integral and int(value) in self.values  # type: ignore[call-overload]
+
+    def describe(self) -> str:
+        return f"one of {', '.join(map(str, self.values))}"
+
+
+@dataclass(frozen=True)
+class Real:
+    """A real parameter strictly greater than ``above``."""
+
+    above: float
+
+    def accepts(self, value: object) -> bool:
+        ok_type = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        return ok_type and bool(np.isfinite(float(value))) and float(value) > self.above  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        return f"a real number > {self.above}"
+
+
+@dataclass(frozen=True)
+class RandomState:
+    """``None`` (fresh entropy), a non-negative integer seed, or a ``numpy.random.Generator``."""
+
+    def accepts(self, value: object) -> bool:
+        if value is None or isinstance(value, np.random.Generator):
+            return True
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0
+
+    def describe(self) -> str:
+        return "None, a non-negative integer or a numpy.random.Generator"
+
+
+Constraint = Integer | OneOf | Real | RandomState
+N_BITS = Integer(1, multiple_of=8)
+
+
+class Hasher:
+    """Base class of the hashers. Subclasses set ``name``, ``_constraints`` and write ``_fit`` and ``_project``.
+
+    Attributes set by ``fit`` on every hasher:
+        mean_: (n_features,) float32, the training mean, subtracted before hashing.
+        n_features_in_: the number of features seen in ``fit``.
+    """
+
+    name: ClassVar[str] = ""
+    _constraints: ClassVar[dict[str, Constraint]] = {}
+    _learned: ClassVar[tuple[str, ...]] = ()  # the arrays ``_fit`` sets, which a state must carry
+    n_bits: int
+    random_state: int | np.random.Generator | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            _REGISTRY[cls.name] = cls
+
+    # -- scikit-learn estimator API ---------------------------------------------------------------------------
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        params = inspect.signature(cls.__init__).parameters.values()
+        return sorted(p.name for p in params if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, by name (``deep`` is accepted for scikit-learn compatibility)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set constructor arguments by name; they take effect at the next ``fit``. Returns self."""
+        valid = self._param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise InvalidParameterError(
+                    f"Invalid parameter {key!r} for {type(self).__name__}. Valid parameters are: {valid}."
+                )
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def fit(self, X: Any, y: object = None) -> Self:
+        """Learn the hash functions from ``X`` (n_samples >= 2, n_features), float, finite. Returns self.
+
+        Raises:
+            InvalidParameterError: a parameter is out of range, or ``X`` is not a finite 2-D array of numbers
+                with at least 2 rows.
+        """
+        self._validate_params()
+        X = self._check_array(X)
+        if X.shape[0] < 2:
+            raise InvalidParameterError(f"{type(self).__name__} needs at least 2 samples to fit. Got {X.shape[0]}.")
+        self._check_n_bits(*X.shape)
+        mean = X.mean(axis=0, dtype=np.float64).astype(np.float32)
+        self._fit(X, mean, _rng(self.random_state))
+        self.mean_ = mean
+        self.n_features_in_ = int(X.shape[1])
+        return self
+
+    def project(self, X: Any) -> np.ndarray:
+        """The real-valued outputs before thresholding: (n, n_features) → (n, n_bits) float32; bit j is col j > 0.
+
+        Raises:
+            NotFittedError: before ``fit``.
+            InvalidParameterError: ``X`` is not finite, not 2-D, or has a different feature count than in ``fit``.
+        """
+        self._check_fitted()
+        X = self._check_array(X)
+        if X.shape[1] != self.n_features_in_:
+            raise InvalidParameterError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
+                f"{self.n_features_in_} features."
+            )
+        return self._project(X)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Packed codes, (n, n_features) → (n, n_bits // 8) uint8: ``np.packbits(project(X) > 0, axis=1)``."""
+        return np.packbits(self.project(X) > 0, axis=1)
+
+    def fit_transform(self, X: Any, y: object = None) -> np.ndarray:
+        """``fit(X)`` then ``transform(X)``."""
+        return self.fit(X).transform(X)
+
+    # -- persistence ------------------------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, StateValue]:
+        """Parameters and learned arrays as plain arrays and scalars, for ``np.savez`` (no pickle needed).
+
+        A ``random_state`` that is a Generator or None is left out: it does not affect a fitted hasher.
+        """
+        self._check_fitted()
+        state: dict[str, StateValue] = {"hasher": self.name, "state_format": _STATE_FORMAT}
+        for key, value in self.get_params().items():
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                state[key] = value.item() if isinstance(value, np.generic) else value  # type: ignore[assignment]
+        for key, value in vars(self).items():
+            if key.endswith("_") and not key.startswith("_"):
+                state[key] = value if isinstance(value, int | float | str) else np.asarray(value)
+        return state
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Hasher:
+        """Rebuild the fitted hasher that ``to_state`` described, of the right subclass.
+
+        Raises:
+            InvalidParameterError: the state names an unknown hasher or format, or lacks a learned attribute.
+        """
+        name, fmt = _scalar(state.get("hasher")), _scalar(state.get("state_format"))
+        if not isinstance(name, str) or name not in _REGISTRY:
+            raise InvalidParameterError(
+                f"The hasher state names {name!r}, which is not one of {', '.join(available_hashers())}."
+            )
+        if fmt != _STATE_FORMAT:
+            raise InvalidParameterError(f"The hasher state has format {fmt!r}; this version reads {_STATE_FORMAT}.")
+        sub = _REGISTRY[name]
+        if not issubclass(sub, cls):
+            raise InvalidParameterError(f"The hasher state describes {sub.__name__}, not {cls.__name__}.")
+        hasher = sub(**{k: _scalar(state[k]) for k in sub._param_names() if k in state})
+        hasher._validate_params()
+        learned = {k: v for k, v in state.items() if k.endswith("_") and not k.startswith("_")}
+        missing = sorted({"mean_", "n_features_in_", *sub._learned} - set(learned))
+        if missing:
+            raise InvalidParameterError(f"The {name!r} hasher state lacks {', '.join(missing)}.")
+        for key, value in learned.items():
+            setattr(hasher, key, _scalar(value) if np.ndim(value) == 0 else np.array(value))
+        return hasher
+
+    # -- what subclasses provide ------------------------------------------------------------------------------
+
+    def _max_bits(self, n_samples: int, n_features: int) -> tuple[int, str] | None:
+        """The largest n_bits this method supports on data of this shape, and why; None when unbounded."""
+        return None
+
+    def _fit(self, X: np.ndarray, mean: np.ndarray, rng: np.random.Generator) -> None:
+        raise NotImplementedError
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- checks -----------------------------------------------------------------------------------------------
+
+    def _validate_params(self) -> None:
+        for key, rule in {"n_bits": N_BITS, "random_state": RandomState(), **self._constraints}.items():
+            value = getattr(self, key)
+            if not rule.accepts(value):
+                raise InvalidParameterError(
+                    f"The {key!r} parameter of {type(self).__name__} must be {rule.describe()}. "
+                    f"Got {value!r} instead."
+                )
+
+    def _check_n_bits(self, n_samples: int, n_features: int) -> None:
+        limit = self._max_bits(n_samples, n_features)
+        if limit is not None and self.n_bits > limit[0]:
+            raise InvalidParameterError(
+                f"The 'n_bits' parameter of {type(self).__name__} must be at most {limit[1]} ({limit[0]}). "
+                f"Got {self.n_bits} instead."
+            )
+
+    def _check_fitted(self) -> None:
+        if not any(k.endswith("_") and not k.startswith("_") for k in vars(self)):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
+                "before using this hasher."
+            )
+
+    def _check_array(self, X: Any) -> np.ndarray:
+        """``X`` as a C-contiguous float32 (n, d) array with d >= 1, all finite (copies only when needed)."""
+        owner = type(self).__name__
+        try:
+            arr = np.asarray(X)
+        except ValueError as err:  # ragged nested sequences
+            raise InvalidParameterError(f"{owner} expects a 2-D array of numbers. Got {type(X).__name__}.") from err
+        if arr.ndim != 2:
+            raise InvalidParameterError(
+                f"{owner} expects a 2-D array of shape (n_samples, n_features). Got an array of shape {arr.shape} "
+                "instead; reshape a single vector with x.reshape(1, -1)."
+            )
+        if arr.dtype.kind not in "fiu":
+            raise InvalidParameterError(f"{owner} expects an array of real numbers. Got dtype {arr.dtype} instead.")
+        if arr.shape[1] == 0:
+            raise InvalidParameterError(f"{owner} expects at least 1 feature. Got an array of shape {arr.shape}.")
+        with np.errstate(over="ignore"):  # values beyond float32 become inf, reported just below
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+        if not np.isfinite(arr.sum(dtype=np.float64)):  # one cheap pass; count only when something is wrong
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            if bad:
+                raise InvalidParameterError(
+                    f"X contains NaN or infinity ({bad} of {arr.size} values, after conversion to float32); "
+                    "remove or impute them first."
+                )
+        return arr
+
+
+def centred_dot(X: np.ndarray, mean: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``(X - mean) @ W`` in float32, centring a block of rows at a time so no centred copy of X is made."""
+    out = np.empty((X.shape[0], W.shape[1]), dtype=np.float32)
+    W = np.asarray(W, dtype=np.float32)
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        stop = start + _CHUNK_ROWS
+        np.matmul(X[start:stop] - mean, W, out=out[start:stop])
+    return out
+
+
+def available_hashers() -> list[str]:
+    """The names ``get_hasher`` accepts, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_hasher(name: str, **params: Any) -> Hasher:
+    """An unfitted hasher by registry name (``"itq"``, ``"kmh"``, ``"lsh"``, ``"pcah"``, ``"sh"``, ``"sph"``).
+
+    Example::
+
+        codes = get_hasher("itq", n_bits=64, random_state=0).fit(X).transform(X)
+
+    Raises:
+        InvalidParameterError: unknown name or parameter; both messages list the valid ones.
+    """
+    if name not in _REGISTRY:
+        raise InvalidParameterError(
+            f"Unknown hasher {name!r}. Valid hashers are: {', '.join(available_hashers())}."
+        )
+    return _REGISTRY[name]().set_params(**params)
+
+
+def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:
+    return random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
+
+
+def _scalar(value: Any) -> Any:
+    """A 0-d array or numpy scalar (as ``np.load`` returns them) as the Python scalar; anything else unchanged."""
+    return value.item() if isinstance(value, np.ndarray | np.generic) and np.ndim(value) == 0 else value

@@ -1,0 +1,120 @@
+"""Learned binary codes inside the catalogue: fit on its vectors, search by Hamming, re-rank by exact cosine."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.catalog import Catalog
+from lookalike.cli import main
+from lookalike.encoders import get_encoder
+from lookalike.errors import CatalogError, IncompatibleCatalogError, InvalidParameterError
+
+ENC = "pixels:size=8"
+
+
+def _images(n: int, seed: int = 0) -> list[Image.Image]:
+    """Images from 4 colour families, so codes have structure to find."""
+    rng = np.random.default_rng(seed)
+    bases = rng.integers(0, 256, (4, 4, 4, 3))
+    out = []
+    for i in range(n):
+        noisy = np.clip(bases[i % 4] + rng.integers(-40, 41, (4, 4, 3)), 0, 255).astype(np.uint8)
+        out.append(Image.fromarray(noisy).resize((16, 16), Image.Resampling.BICUBIC))
+    return out
+
+
+@pytest.fixture
+def cat(tmp_path: Path) -> Catalog:
+    c = Catalog(tmp_path / "cat", ENC)
+    for i, img in enumerate(_images(80)):
+        c.add(img, id=f"i{i}", metadata={"family": i % 4})
+    yield c
+    c.close()
+
+
+def test_fit_makes_hamming_search_the_default(cat: Catalog) -> None:
+    hashed = cat.fit_hasher("itq", 16)
+    assert hashed.spec == f"{ENC}+itq:16" and cat.encoder.spec == hashed.spec
+    query = _images(1, seed=5)[0]
+    hits = cat.search(query, k=10)
+    codes = hashed.encode_pil(_images(80))
+    q = hashed.encode_pil([query])[0]
+    dist = np.unpackbits(codes ^ q, axis=1).sum(axis=1)
+    order = np.lexsort((np.arange(80), dist))[:10]
+    assert [h.id for h in hits] == [f"i{j}" for j in order]
+    assert [h.distance for h in hits] == dist[order].tolist()
+
+
+def test_rerank_of_every_candidate_equals_exact_float_search(cat: Catalog) -> None:
+    cat.fit_hasher("itq", 16)
+    query = _images(1, seed=7)[0]
+    exact = cat.search(query, k=10, encoder=ENC)
+    assert [h.id for h in cat.search(query, k=10, rerank=80)] == [h.id for h in exact]
+    partial = cat.search(query, k=10, rerank=20)
+    assert len(partial) == 10 and all(-1.0 <= h.score <= 1.0 for h in partial)
+    assert [h.score for h in partial] == sorted((h.score for h in partial), reverse=True)
+    filtered = cat.search(query, k=5, rerank=80, where={"family": 2})
+    assert [h.id for h in filtered] == [h.id for h in cat.search(query, k=5, encoder=ENC, where={"family": 2})]
+    similar = cat.similar("i3", k=5, rerank=80)
+    assert [h.id for h in similar] == [h.id for h in cat.similar("i3", k=5, encoder=ENC)]
+
+
+def test_items_added_after_the_fit_get_codes_and_the_fit_persists(cat: Catalog, tmp_path: Path) -> None:
+    cat.fit_hasher("lsh", 32, random_state=3)
+    extra = _images(3, seed=9)
+    cat.add(extra[0], id="late")
+    assert cat.search(extra[0], k=1)[0].id == "late"
+    info = {e["spec"]: e["vectors"] for e in cat.info()["encoders"]}
+    assert info == {f"{ENC}+lsh:32": 81, ENC: 81}
+    with Catalog(tmp_path / "cat") as again:
+        assert again.encoder.spec == f"{ENC}+lsh:32"
+        assert again.search(extra[0], k=1)[0].id == "late"
+        assert again.search(extra[0], k=1, encoder=ENC)[0].id == "late"
+    cat.fit_hasher("lsh", 32, random_state=3)  # refit replaces codes, does not duplicate them
+    db = sqlite3.connect(tmp_path / "cat" / "catalog.sqlite")
+    assert db.execute("SELECT count(*) FROM hashers").fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM vectors").fetchone()[0] == 2 * 81
+    db.close()
+
+
+def test_bad_uses_are_refused(cat: Catalog, tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameterError, match="rerank"):
+        cat.search(_images(1)[0], rerank=10)
+    cat.fit_hasher("itq", 16)
+    for depth in (0, -1, 10**9):
+        with pytest.raises(InvalidParameterError, match="rerank"):
+            cat.search(_images(1)[0], rerank=depth)
+    with pytest.raises(InvalidParameterError):
+        cat.fit_hasher("itq", 12)
+    with pytest.raises(InvalidParameterError):
+        cat.fit_hasher("nonsense", 16)
+    with pytest.raises(IncompatibleCatalogError):
+        cat.search(_images(1)[0], encoder="pixels+itq:64")
+    with Catalog(tmp_path / "tiny", ENC) as tiny:
+        tiny.add(_images(1)[0])
+        with pytest.raises(CatalogError, match="at least 2"):
+            tiny.fit_hasher("itq", 16)
+    with Catalog(tmp_path / "binary", "phash") as binary, pytest.raises(InvalidParameterError, match="float"):
+        binary.fit_hasher("itq", 16)
+
+
+def test_cli_index_hash_and_search_rerank(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, img in enumerate(_images(40)):
+        img.save(folder / f"p{i:02d}.png")
+    catalog = tmp_path / "c"
+    assert main(["index", str(folder), "--catalog", str(catalog), "--encoder", ENC, "--hash", "itq",
+                 "--bits", "16"]) == 0
+    assert f"searching {ENC}+itq:16" in capsys.readouterr().out
+    assert main(["search", str(folder / "p05.png"), "--catalog", str(catalog), "-k", "3", "--rerank", "40",
+                 "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"id": "p05.png"' in out.split("results")[1].split("}")[0]
+    enc = get_encoder(ENC)
+    assert enc.spec == ENC
