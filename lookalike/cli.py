@@ -121,6 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--root", help="dataset directory (default: the Debian package's)")
 
+    p = command("eval", cmd_eval, "hashing baselines on the BinGAN retrieval protocol (mAP@1000 table)",
+                with_results=False)
+    p.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "cifar10"])
+    p.add_argument("--root", help="dataset folder (needed for cifar10: its cifar-10-batches-py)")
+    p.add_argument("--features", default="pixels,efficientnet-lite0", help="comma-separated feature names")
+    p.add_argument("--hashers", default="lsh,pcah,itq,sh,sph,kmh", help="comma-separated hasher names")
+    p.add_argument("--bits", default="16,32,64", help="comma-separated code lengths")
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+
     p = command("demo", cmd_demo, "export Fashion-MNIST, index it and search it with held-out images",
                 with_results=False)
     p.add_argument("--dir", default="demo", help="working directory (default ./demo)")
@@ -303,6 +313,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     paths = export_dataset(args.dataset, args.out, split=args.split, limit=args.limit, seed=args.seed,
                            root=args.root)
     print(f"exported {len(paths)} images to {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluation.protocol import run_protocol
+
+    try:
+        bits = [int(b) for b in args.bits.split(",")]
+    except ValueError as err:
+        raise InvalidParameterError(f"--bits: expected comma-separated integers. Got {args.bits!r}.") from err
+    run_protocol(dataset=args.dataset, root=args.root, feature_names=args.features.split(","),
+                 hashers=args.hashers.split(","), bits=bits, queries=args.queries, seed=args.seed,
+                 out=lambda line: print(line, flush=True))
     return 0
 
 

@@ -1,0 +1,110 @@
+"""The unsupervised-hashing retrieval protocol of the BinGAN paper, on Fashion-MNIST (and CIFAR-10 when given).
+
+1,000 random test images (fixed seed) are the queries, the training images the database and the unlabelled
+training data of every hasher; an item is relevant when it shares the query's class. Each cell reports
+mAP@1000 with a stable ranking (the paper's table), mAP@10000 with tied distances grouped (the reference code's
+cut-off and tie handling) and the tie-aware mAP@1000 (expected AP over every order of tied items). The float
+cosine ranking of the same features is the ceiling row.
+
+``lookalike eval`` and ``benchmarks/retrieval.py`` print the same table.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from ..errors import InvalidParameterError
+from .metrics import retrieval_map
+
+if TYPE_CHECKING:
+    from ..datasets import Dataset
+
+FEATURES = {"pixels": "pixels:size=28", "efficientnet-lite0": "efficientnet-lite0"}
+DATASETS = ("fashion-mnist", "cifar10")
+
+
+def load_split(dataset: str, split: str, root: str | None = None) -> Dataset:
+    from ..datasets import load_cifar10, load_fashion_mnist
+
+    if dataset == "fashion-mnist":
+        return load_fashion_mnist(split, root)
+    if dataset == "cifar10":
+        return load_cifar10(root, split)
+    raise InvalidParameterError(f"The 'dataset' parameter must be one of {', '.join(DATASETS)}. Got {dataset!r}.")
+
+
+def features(dataset: str, split: str, feature: str, root: str | None = None, progress: bool = False) -> np.ndarray:
+    """(n, dim) float32 features of a split through a lookalike encoder, cached as .npy in the cache directory."""
+    from ..encoders import get_encoder
+    from ..encoders.efficientnet import cache_dir
+
+    if feature not in FEATURES:
+        raise InvalidParameterError(f"Unknown feature {feature!r}. Valid features: {', '.join(FEATURES)}.")
+    spec = FEATURES[feature]
+    name = f"{dataset}-{split}-{spec.replace(':', '_').replace('=', '')}.npy"
+    path = Path(cache_dir()) / "features" / name
+    if root is None and path.exists():
+        return np.load(path)
+    data = load_split(dataset, split, root)
+    images = [Image.fromarray(img).convert("RGB") for img in data.images]
+    x = get_encoder(spec).encode_pil(images, progress=progress)
+    if root is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, x)
+    return x
+
+
+def scores(q: np.ndarray, db: np.ndarray, ql: np.ndarray, dbl: np.ndarray, metric: str) -> tuple[float, float, float]:
+    """(mAP@1000 stable, mAP@10000 grouped, tie-aware mAP@1000 — NaN for cosine, which has no integer ties)."""
+    grouped = "grouped" if metric == "hamming" else "stable"
+    return (retrieval_map(q, db, ql, dbl, 1000, metric=metric, ties="stable"),
+            retrieval_map(q, db, ql, dbl, 10_000, metric=metric, ties=grouped),
+            retrieval_map(q, db, ql, dbl, 1000, metric=metric, ties="expected") if metric == "hamming" else np.nan)
+
+
+def run_protocol(
+    *,
+    dataset: str = "fashion-mnist",
+    feature_names: Sequence[str] = ("pixels", "efficientnet-lite0"),
+    hashers: Sequence[str] = ("lsh", "pcah", "itq", "sh", "sph", "kmh"),
+    bits: Sequence[int] = (16, 32, 64),
+    queries: int = 1000,
+    seed: int = 0,
+    root: str | None = None,
+    out: Callable[[str], None] = print,
+) -> dict[tuple[str, str, int], tuple[float, float, float]]:
+    """Print the paper-shaped table (methods × bits per feature) and return every cell by (feature, method, bits)."""
+    from ..hashing import get_hasher
+
+    train, test = load_split(dataset, "train", root), load_split(dataset, "test", root)
+    picks = np.sort(np.random.default_rng(seed).choice(len(test), queries, replace=False))
+    ql, dbl = test.labels[picks], train.labels
+    out(f"{queries} {dataset} test queries (seed {seed}) against the {len(train):,} training images; hashers "
+        "fitted on the training features (random_state 0). Cells: mAP@1000 / mAP@10000 / tie-aware mAP@1000.\n")
+    results: dict[tuple[str, str, int], tuple[float, float, float]] = {}
+    for feat in feature_names:
+        t0 = time.perf_counter()
+        db, q = features(dataset, "train", feat, root), features(dataset, "test", feat, root)[picks]
+        out(f"### {feat} features ({db.shape[1]}-d; extracted or loaded in {time.perf_counter() - t0:.0f} s)\n")
+        out("| method | " + " | ".join(f"{b} bits" for b in bits) + " | fit s (last) |")
+        out("|---|" + "---|" * len(bits) + "---:|")
+        ceiling = scores(q, db, ql, dbl, "cosine")
+        out(f"| float cosine ({db.shape[1] * 4:,} bytes) | "
+            + " | ".join(f"{ceiling[0]:.3f} / {ceiling[1]:.3f}" for _ in bits) + " | – |")
+        for name in hashers:
+            cells, fit_s = [], 0.0
+            for b in bits:
+                t1 = time.perf_counter()
+                hasher = get_hasher(name, n_bits=b, random_state=0).fit(db)
+                fit_s = time.perf_counter() - t1
+                results[(feat, name, b)] = m = scores(hasher.transform(q), hasher.transform(db), ql, dbl, "hamming")
+                cells.append(f"{m[0]:.3f} / {m[1]:.3f} / {m[2]:.3f}")
+            out(f"| {name.upper()} | " + " | ".join(cells) + f" | {fit_s:.1f} |")
+        out("")
+    return results
