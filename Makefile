@@ -36,6 +36,8 @@ bench: install
 	$(BIN)/python benchmarks/encode.py
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/fashion_precision.py
+	$(BIN)/python benchmarks/retrieval.py
+	$(BIN)/python benchmarks/rerank.py
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache
