@@ -11,6 +11,7 @@ is column j of the projection; bytes hold bits 8i..8i+7 with the lowest column i
 
 from __future__ import annotations
 
+import abc
 import inspect
 import numbers
 from collections.abc import Mapping
@@ -107,7 +108,7 @@ Constraint = Integer | OneOf | Real | RandomState
 N_BITS = Integer(1, multiple_of=8)
 
 
-class Hasher:
+class Hasher(abc.ABC):
     """Base class of the hashers. Subclasses set ``name``, ``_constraints`` and write ``_fit`` and ``_project``.
 
     Attributes set by ``fit`` on every hasher:
@@ -244,11 +245,13 @@ class Hasher:
         """The largest n_bits this method supports on data of this shape, and why; None when unbounded."""
         return None
 
+    @abc.abstractmethod
     def _fit(self, X: np.ndarray, mean: np.ndarray, rng: np.random.Generator) -> None:
-        raise NotImplementedError
+        """Learn the method's attributes from centred-ready data ``X`` (its ``mean`` given) with ``rng``."""
 
+    @abc.abstractmethod
     def _project(self, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """(n, n_bits) real values whose signs are the bits."""
 
     # -- checks -----------------------------------------------------------------------------------------------
 
