@@ -9,11 +9,18 @@ export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install demo test lint bench clean
 
-install: $(VENV)/.installed $(FASHION_MNIST)
+CHROMIUM := /usr/bin/chromium
+
+install: $(VENV)/.installed $(FASHION_MNIST) $(CHROMIUM)
 
 $(FASHION_MNIST):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist
+
+# Debian's Chromium for the web-page tests (Playwright drives it; no browser is downloaded).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
 # torch comes in as the CPU build torch==2.13.0 through the [torch] extra; never a bare `torch`.
 $(VENV)/.installed: pyproject.toml
