@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE", help="metadata filter")
         p.add_argument("--encoder", help="which of the catalogue's encoders to search")
         p.add_argument("--rerank", type=int, metavar="N",
-                       help="with learned codes: re-rank the N nearest codes by exact cosine on the float vectors")
+                       help="with learned codes: take the N best candidates by the codes (the query's real-valued "
+                       "projection against them) and order them by exact cosine on the float vectors")
         if name == "search":
             p.add_argument("--box", metavar="X,Y,W,H", help="search with this region of the image")
 

@@ -3,7 +3,8 @@
 ``index DIR --hash itq --bits 64`` fits the hasher on every float vector of the catalogue, stores its state (arrays
 only, .npz bytes, no pickle) beside the vectors, writes the codes of every item, and makes the codes the default
 search. Items added later are hashed with the stored fit; ``--refit`` fits again on what the catalogue holds then.
-With ``rerank=N`` a search takes the N nearest codes and orders them by exact cosine on the float vectors.
+With ``rerank=N`` a search takes the N best candidates by the codes and orders them by exact cosine on the float
+vectors.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from ..encoders import Encoder
 from ..encoders.hashed import HashedEncoder, hashed_spec, state_from_bytes, state_to_bytes
 from ..errors import CatalogError, InvalidParameterError
+from ..index import BinaryFlatIndex
 
 if TYPE_CHECKING:
     from .catalog import Catalog
@@ -75,14 +77,26 @@ def rerank(
     catalog: Catalog, hashed_num: int, codes: np.ndarray, floats: np.ndarray, k: int, depth: int,
     keys: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, Encoder]:
-    """Hamming top-``depth`` by the codes, then exact cosine top-``k`` among them by the float vectors.
+    """The ``depth`` best codes by asymmetric score, then exact cosine top-``k`` among them by the float vectors.
+
+    Candidates are ranked by the query's real-valued projection against the stored codes
+    (:meth:`BinaryFlatIndex.search_asymmetric`), not by Hamming distance between binarised codes: at 64 bits on
+    10,000 Fashion-MNIST items the exact top 10 lies inside the best 100 candidates for 60% of queries this way,
+    against 32% by Hamming (BENCHMARKS.md, "Learned codes vs exact search"). ``codes`` is used when the hasher
+    cannot project (never, for the built-in hashers).
 
     Returns (scores (nq, k), keys (nq, k) padded with -1, the float encoder that scored them).
     """
     hashed = dict(catalog._encoders)[hashed_num]
     assert isinstance(hashed, HashedEncoder)
     base_num = next(n for n, e in catalog._encoders if e.spec == hashed.base.spec and n != hashed_num)
-    _dist, candidates = catalog._index(hashed_num).search(codes, max(depth, k), keys=keys)
+    index = catalog._index(hashed_num)
+    assert isinstance(index, BinaryFlatIndex)
+    project = getattr(hashed.hasher, "project", None)
+    if project is not None:
+        _score, candidates = index.search_asymmetric(project(floats), max(depth, k), keys=keys)
+    else:
+        _dist, candidates = index.search(codes, max(depth, k), keys=keys)
     float_index = catalog._index(base_num)
     scores = np.full((len(codes), k), -np.inf, dtype=np.float32)
     found = np.full((len(codes), k), -1, dtype=np.int64)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lookalike.errors import InvalidParameterError, ItemNotFoundError
+from lookalike.index._asymmetric import asymmetric_topk
 from lookalike.index.kernels import BACKENDS, PAD_ROW, cosine_topk, hamming_topk
 
 __all__ = ["BinaryFlatIndex", "FloatFlatIndex"]
@@ -195,3 +196,20 @@ class BinaryFlatIndex(_FlatIndex):
         queries, data, rows = self._prepare(queries, k, keys)
         distances, found = hamming_topk(queries, data, int(k), subset=rows, backend=self._backend)
         return distances, self._to_keys(found)
+
+    def search_asymmetric(self, projections: Any, k: int, *, keys: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` codes best matching real-valued query ``projections`` (nq, n_bits), among ``keys`` if given.
+
+        The score is ``sum_j p_j * (2 b_j - 1)``: the query is not binarised, so bits it is unsure about weigh
+        little (see :mod:`lookalike.index._asymmetric`). Returns ``(scores, keys)``: (nq, k) float32 descending
+        and (nq, k) int64, ties by row, padded with -inf and -1.
+        """
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise self._bad("k", "an integer >= 1", repr(k))
+        rows = None
+        if keys is not None:
+            wanted = self._check_keys("keys", keys).tolist()
+            found = np.fromiter((self._row_of.get(key, -1) for key in wanted), dtype=np.int64, count=len(wanted))
+            rows = found[found >= 0]
+        scores, found_rows = asymmetric_topk(projections, self._data[: len(self)], int(k), subset=rows)
+        return scores, self._to_keys(found_rows)

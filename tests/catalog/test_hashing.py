@@ -64,6 +64,25 @@ def test_rerank_of_every_candidate_equals_exact_float_search(cat: Catalog) -> No
     assert [h.id for h in similar] == [h.id for h in cat.similar("i3", k=5, encoder=ENC)]
 
 
+def test_rerank_candidates_are_the_best_by_asymmetric_score(cat: Catalog) -> None:
+    """The re-ranked pool is the ``depth`` codes with the highest sum_j p_j (2 b_j - 1), p the query's projection,
+    not the ``depth`` nearest in Hamming distance; the pool is then ordered by exact cosine."""
+    hashed = cat.fit_hasher("itq", 16)
+    images = _images(80)
+    floats = get_encoder(ENC).encode_pil(images)
+    query = _images(1, seed=11)[0]
+    q = get_encoder(ENC).encode_pil([query])
+    p = hashed.hasher.project(q)[0].astype(np.float64)  # type: ignore[attr-defined]
+    signs = np.unpackbits(hashed.codes_of(floats), axis=1).astype(np.float64) * 2 - 1
+    pool = np.lexsort((np.arange(80), -(signs @ p)))[:12]
+    cosine = floats[pool] @ q[0]
+    expected = [f"i{j}" for j in pool[np.lexsort((pool, -cosine))][:5]]
+    assert [h.id for h in cat.search(query, k=5, rerank=12)] == expected
+    hamming_pool = np.lexsort((np.arange(80), np.unpackbits(hashed.codes_of(floats) ^ hashed.codes_of(q), axis=1)
+                                .sum(axis=1)))[:12]
+    assert set(pool) != set(hamming_pool)  # the two candidate rules differ here, so the test tells them apart
+
+
 def test_items_added_after_the_fit_get_codes_and_the_fit_persists(cat: Catalog, tmp_path: Path) -> None:
     cat.fit_hasher("lsh", 32, random_state=3)
     extra = _images(3, seed=9)
