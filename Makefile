@@ -43,8 +43,8 @@ bench: install
 	$(BIN)/python benchmarks/encode.py
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/fashion_precision.py
-	$(BIN)/python benchmarks/retrieval.py
-	$(BIN)/python benchmarks/rerank.py
+	$(BIN)/python benchmarks/retrieval.py --write
+	$(BIN)/python benchmarks/rerank.py --write
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

@@ -49,3 +49,47 @@ def stamp() -> str:
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f"- command: `{command}`\n- commit: `{_commit()}`\n- machine: {machine}\n"
             f"- python {platform.python_version()}, run {now}\n")
+
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "BENCHMARKS.md")
+
+
+class Report:
+    """Prints each line as it comes (a long run shows progress) and keeps it for :func:`write_section`."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __call__(self, line: str = "") -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def text(self) -> str:
+        return "\n".join(self.lines).rstrip("\n") + "\n"
+
+
+def write_section(text: str, path: str = BENCHMARKS) -> None:
+    """Put ``text`` into BENCHMARKS.md in place of the section with the same heading (its first line, ``## …``),
+    or at the end when there is none. The section runs to the next heading of the same level. The file is
+    replaced atomically, so a reader never sees half of it.
+    """
+    heading = text.splitlines()[0]
+    if not heading.startswith("## "):
+        raise ValueError(f"a section starts with a '## ' heading. Got {heading!r}.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    new = text.rstrip("\n").splitlines()
+    if heading in lines:
+        start = lines.index(heading)
+        stop = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        tail = [""] if stop < len(lines) else []
+        lines[start:stop] = new + tail
+    else:
+        lines += ([""] if lines and lines[-1] else []) + new
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)

@@ -7,7 +7,8 @@ Hamming on the 64-bit codes, and the best N candidates by asymmetric score re-ra
 mean overlap of each top 10 with the exact top 10, the share of queries whose top 10 is identical (same ids, same
 order), and precision@10 by class.
 
-Run: ``python benchmarks/rerank.py [--n 10000] [--queries 1000] [--hash itq] [--bits 64] [--rerank 100,300,1000]``
+Run: ``python benchmarks/rerank.py [--n 10000] [--queries 1000] [--hash itq] [--bits 64] [--rerank 100,300,1000]
+[--write]``
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from _stamp import stamp
+from _stamp import Report, stamp, write_section
 
 from lookalike.catalog import Catalog, SearchResult
 from lookalike.datasets import export_image_folder, load_fashion_mnist
@@ -45,7 +46,9 @@ def main() -> None:
     parser.add_argument("--hash", default="itq")
     parser.add_argument("--bits", type=int, default=64)
     parser.add_argument("--rerank", default="100,300,1000")
+    parser.add_argument("--write", action="store_true", help="replace this table's section in BENCHMARKS.md")
     args = parser.parse_args()
+    out = Report()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         export_image_folder(load_fashion_mnist("train"), work / "images", limit=args.n, seed=0)
@@ -53,29 +56,31 @@ def main() -> None:
         exe = Path(sys.executable).parent / "lookalike"
         subprocess.run([str(exe), "index", str(work / "images"), "--catalog", str(work / "cat"), "--hash", args.hash,
                         "--bits", str(args.bits)], check=True, capture_output=True)
-        print(f"## Learned codes vs exact search through the catalogue ({args.hash}, {args.bits} bits)\n")
-        print(stamp())
-        print(f"{args.n} training images indexed with `lookalike index DIR --hash {args.hash} --bits {args.bits}`; "
-              f"{len(queries)} held-out test queries; top 10. Overlap = |top 10 ∩ exact top 10| / 10.\n")
-        print("| search | overlap with exact | identical top 10 | precision@10 | ms/query |")
-        print("|---|---:|---:|---:|---:|")
+        out(f"## Learned codes vs exact search through the catalogue ({args.hash}, {args.bits} bits)\n")
+        out(stamp())
+        out(f"{args.n} training images indexed with `lookalike index DIR --hash {args.hash} --bits {args.bits}`; "
+            f"{len(queries)} held-out test queries; top 10. Overlap = |top 10 ∩ exact top 10| / 10.\n")
+        out("| search | overlap with exact | identical top 10 | precision@10 | ms/query |")
+        out("|---|---:|---:|---:|---:|")
         with Catalog(work / "cat") as cat:
             float_spec = cat.encoder.base.spec  # type: ignore[attr-defined]
             t = time.perf_counter()
             exact = cat.search_many(queries, k=10, encoder=float_spec)
-            print(_row(f"exact cosine, 1280-d float ({float_spec})", exact, exact, queries, time.perf_counter() - t))
+            out(_row(f"exact cosine, 1280-d float ({float_spec})", exact, exact, queries, time.perf_counter() - t))
             t = time.perf_counter()
             hamming = cat.search_many(queries, k=10)
-            print(_row(f"Hamming on {args.bits}-bit codes", hamming, exact, queries, time.perf_counter() - t))
+            out(_row(f"Hamming on {args.bits}-bit codes", hamming, exact, queries, time.perf_counter() - t))
             for depth in (int(d) for d in args.rerank.split(",")):
                 t = time.perf_counter()
                 ranked = _hamming_pool_reranked(cat, queries, depth)
-                print(_row(f"Hamming top {depth}, re-ranked by cosine (the earlier rule)", ranked, exact, queries,
-                           time.perf_counter() - t), flush=True)
+                out(_row(f"Hamming top {depth}, re-ranked by cosine (the earlier rule)", ranked, exact, queries,
+                         time.perf_counter() - t))
                 t = time.perf_counter()
                 ranked = cat.search_many(queries, k=10, rerank=depth)
-                print(_row(f"**asymmetric top {depth}, re-ranked by cosine (`--rerank {depth}`)**", ranked, exact,
-                           queries, time.perf_counter() - t), flush=True)
+                out(_row(f"**asymmetric top {depth}, re-ranked by cosine (`--rerank {depth}`)**", ranked, exact,
+                         queries, time.perf_counter() - t))
+    if args.write:
+        write_section(out.text())
 
 
 def _hamming_pool_reranked(cat: Catalog, queries: list[Path], depth: int) -> list[list[SearchResult]]:

@@ -4,7 +4,10 @@ The protocol lives in ``lookalike.evaluation.protocol`` (``lookalike eval`` prin
 the provenance stamp for BENCHMARKS.md. Features are cached under the lookalike cache directory (efficientnet-lite0
 on 70,000 images takes about 7 minutes on 2 cores the first time).
 
-Run: ``python benchmarks/retrieval.py [--features pixels,efficientnet-lite0] [--hashers lsh,itq,…] [--bits 16,32,64]``
+Run: ``python benchmarks/retrieval.py [--features pixels,efficientnet-lite0] [--hashers lsh,itq,…] [--bits 16,32,64]
+[--write]``
+
+``--write`` puts the table into BENCHMARKS.md in place of the previous run's.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from _stamp import stamp
+from _stamp import Report, stamp, write_section
 
 from lookalike.evaluation.protocol import run_protocol
 
@@ -28,12 +31,16 @@ def main() -> None:
     parser.add_argument("--bits", default="16,32,64")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--write", action="store_true", help="replace this table's section in BENCHMARKS.md")
     args = parser.parse_args()
-    print(f"## Hashing baselines on {args.dataset} (BinGAN protocol)\n")
-    print(stamp())
+    report = Report()
+    report(f"## Hashing baselines on {args.dataset} (BinGAN protocol)\n")
+    report(stamp())
     run_protocol(dataset=args.dataset, root=args.root, feature_names=args.features.split(","),
                  hashers=args.hashers.split(","), bits=[int(b) for b in args.bits.split(",")],
-                 queries=args.queries, seed=args.seed, out=lambda line: print(line, flush=True))
+                 queries=args.queries, seed=args.seed, out=report)
+    if args.write:
+        write_section(report.text())
 
 
 if __name__ == "__main__":
