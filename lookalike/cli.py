@@ -132,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
 
+    p = command("serve", cmd_serve, "serve the catalogue over HTTP: REST API (/docs) and a web page (/)",
+                with_results=False)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--read-only", action="store_true",
+                   help="serve without write endpoints (else $LOOKALIKE_API_KEY must be set; writes need it)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest image upload in MiB (default 20)")
+
     p = command("demo", cmd_demo, "export Fashion-MNIST, index it and search it with held-out images",
                 with_results=False)
     p.add_argument("--dir", default="demo", help="working directory (default ./demo)")
@@ -334,3 +342,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(args.dir, n=args.n, queries=args.queries)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .service import API_KEY_ENV, ServiceConfig, create_app
+
+    path = getattr(args, "catalog", None) or os.environ.get("LOOKALIKE_CATALOG") or DEFAULT_PATH
+    if not args.read_only and not os.environ.get(API_KEY_ENV):
+        raise InvalidParameterError(f"set {API_KEY_ENV} to a secret (write requests must send it) or pass "
+                                    f"--read-only to serve {path} without write endpoints")
+    if not 0 < args.max_upload_mb <= 1024:
+        raise InvalidParameterError(f"--max-upload-mb must be in (0, 1024]. Got {args.max_upload_mb}.")
+    limits: dict[str, int] = {"max_upload_bytes": int(args.max_upload_mb * 2**20)}
+    if getattr(args, "max_pixels", None):
+        limits["max_pixels"] = args.max_pixels
+    config = ServiceConfig.from_env(path, read_only=args.read_only, **limits)
+    app = create_app(config)
+    service = app.state.service
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    mode = "read-only" if args.read_only else f"writes need ${API_KEY_ENV}"
+    print(f"lookalike: serving {path} ({service.cat.count()} items, {service.cat.encoder.spec}; {mode})\n"
+          f"  web page  http://{host}:{args.port}/\n  API docs  http://{host}:{args.port}/docs", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="none")
+    return 0

@@ -1,0 +1,308 @@
+// lookalike web page: search by upload or by a region of it, browse the catalogue, add and delete with an API key.
+// Plain JavaScript, no dependencies; everything is served by the lookalike service itself.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  blob: null,        // the query image's bytes (an upload, or a result's image fetched back)
+  item: null,        // the catalogue item the query came from, if any
+  box: null,         // {x, y, w, h} in pixels of the image, or null for the whole image
+  writable: false,
+  offset: 0,
+  limit: 48,
+  searches: 0,       // finished searches (the browser tests wait on it)
+};
+
+// -- helpers ------------------------------------------------------------------------------------------------
+
+function apiKey() { return $("api-key").value.trim(); }
+
+async function api(url, options = {}) {
+  const headers = new Headers(options.headers || {});
+  if (options.write && apiKey()) headers.set("X-API-Key", apiKey());
+  const response = await fetch(url, { ...options, headers });
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try { message = (await response.json()).error.message || message; } catch (_) { /* not JSON */ }
+    throw new Error(message);
+  }
+  return response;
+}
+
+function setStatus(el, text, isError = false) {
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+function tile(item, { score = null, onDelete = null } = {}) {
+  const div = document.createElement("div");
+  div.className = "tile" + (score === null ? "" : " result");
+  div.dataset.id = item.id;
+  div.title = item.id + (Object.keys(item.metadata || {}).length ? "\n" + JSON.stringify(item.metadata) : "");
+  const img = document.createElement("img");
+  img.src = item.thumbnail_url;
+  img.alt = item.id;
+  img.loading = "lazy";
+  div.append(img);
+  if (score !== null) {
+    const s = document.createElement("div");
+    s.className = "score";
+    s.textContent = score.toFixed(3);
+    div.append(s);
+  }
+  const name = document.createElement("div");
+  name.className = "id";
+  name.textContent = item.id;
+  div.append(name);
+  if (onDelete) {
+    const del = document.createElement("button");
+    del.className = "delete";
+    del.type = "button";
+    del.title = "delete " + item.id;
+    del.textContent = "×";
+    del.addEventListener("click", (event) => { event.stopPropagation(); onDelete(item); });
+    div.append(del);
+  }
+  div.addEventListener("click", () => searchFromItem(item));
+  return div;
+}
+
+// -- views --------------------------------------------------------------------------------------------------
+
+function showView(view, push = true) {
+  $("search-view").hidden = view !== "search";
+  $("browse-view").hidden = view !== "browse";
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === view);
+  if (push) history.pushState({ view }, "", view === "browse" ? "/browse" : "/");
+  if (view === "browse") loadPage();
+}
+
+function refreshWriteControls() {
+  const can = state.writable && apiKey() !== "";
+  $("upload").hidden = !can;
+  for (const b of document.querySelectorAll("#catalog .delete")) b.hidden = !can;
+}
+
+// -- the query image and its box ----------------------------------------------------------------------------
+
+function setQuery(blob, item) {
+  state.blob = blob;
+  state.item = item;
+  state.box = null;
+  $("box").hidden = true;
+  $("whole").disabled = true;
+  const img = $("query-img");
+  if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+  img.dataset.url = URL.createObjectURL(blob);
+  img.src = img.dataset.url;
+  $("query").hidden = false;
+  $("drop").hidden = true;
+  $("query-caption").textContent = item ? `from the catalogue: ${item.id}` : (blob.name || "uploaded image");
+}
+
+function setupBox() {
+  const stage = $("stage"), img = $("query-img"), box = $("box");
+  let start = null;
+  const point = (event) => {
+    const r = img.getBoundingClientRect();
+    return { x: Math.min(Math.max(event.clientX - r.left, 0), r.width),
+             y: Math.min(Math.max(event.clientY - r.top, 0), r.height) };
+  };
+  stage.addEventListener("pointerdown", (event) => {
+    if (!state.blob) return;
+    event.preventDefault();
+    start = point(event);
+    stage.setPointerCapture(event.pointerId);
+    Object.assign(box.style, { left: start.x + "px", top: start.y + "px", width: "0px", height: "0px" });
+    box.hidden = false;
+  });
+  stage.addEventListener("pointermove", (event) => {
+    if (!start) return;
+    const p = point(event);
+    Object.assign(box.style, { left: Math.min(p.x, start.x) + "px", top: Math.min(p.y, start.y) + "px",
+                               width: Math.abs(p.x - start.x) + "px", height: Math.abs(p.y - start.y) + "px" });
+  });
+  const finish = (event) => {
+    if (!start) return;
+    const p = point(event), s = start;
+    start = null;
+    const r = img.getBoundingClientRect();
+    const w = Math.abs(p.x - s.x), h = Math.abs(p.y - s.y);
+    if (w < 4 || h < 4) {  // a click, not a drag
+      box.hidden = true;
+      return;
+    }
+    const sx = img.naturalWidth / r.width, sy = img.naturalHeight / r.height;
+    const x = Math.floor(Math.min(p.x, s.x) * sx), y = Math.floor(Math.min(p.y, s.y) * sy);
+    state.box = { x, y, w: Math.max(1, Math.min(Math.round(w * sx), img.naturalWidth - x)),
+                  h: Math.max(1, Math.min(Math.round(h * sy), img.naturalHeight - y)) };
+    $("whole").disabled = false;
+    search();
+  };
+  stage.addEventListener("pointerup", finish);
+  stage.addEventListener("pointercancel", () => { start = null; box.hidden = true; });
+}
+
+// -- searching ----------------------------------------------------------------------------------------------
+
+function renderResults(data) {
+  const grid = $("results");
+  grid.replaceChildren(...data.results.map((hit) => tile(hit, { score: hit.score })));
+  const t = data.timings_ms, parts = Object.entries(t).map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
+  const what = data.query.box ? `for the region ${data.query.box}`
+    : data.query.item ? `like ${data.query.item}` : "for the whole image";
+  setStatus($("status"), `${data.results.length} results ${what} (${data.encoder}; ${parts.join(", ")})`);
+  state.searches += 1;
+  document.body.dataset.searches = String(state.searches);
+}
+
+function filterParam() {
+  const text = $("where").value.trim();
+  return text ? text : null;
+}
+
+async function search() {
+  if (!state.blob) return;
+  const form = new FormData();
+  form.append("image", state.blob, state.blob.name || "query");
+  form.append("k", $("k").value);
+  if (state.box) form.append("box", `${state.box.x},${state.box.y},${state.box.w},${state.box.h}`);
+  if (filterParam()) form.append("where", filterParam());
+  setStatus($("status"), "searching…");
+  try {
+    renderResults(await (await api("/search", { method: "POST", body: form })).json());
+  } catch (err) {
+    setStatus($("status"), err.message, true);
+  }
+}
+
+async function searchFromItem(item) {
+  showView("search", location.pathname !== "/");
+  setStatus($("status"), "searching…");
+  try {
+    const blob = await (await api(item.image_url)).blob();
+    setQuery(blob, item);
+    const params = new URLSearchParams({ k: $("k").value });
+    if (filterParam()) params.set("where", filterParam());
+    renderResults(await (await api(`${item.similar_url}?${params}`)).json());
+  } catch (err) {
+    setStatus($("status"), err.message, true);
+  }
+}
+
+function setupSearch() {
+  const drop = $("drop");
+  $("file").addEventListener("change", () => {
+    const file = $("file").files[0];
+    if (file) { setQuery(file, null); search(); }
+    $("file").value = "";
+  });
+  drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    event.stopPropagation();
+    drop.classList.remove("over");
+    const file = event.dataTransfer.files[0];
+    if (file) { setQuery(file, null); search(); }
+  });
+  document.addEventListener("dragover", (event) => event.preventDefault());
+  document.addEventListener("drop", (event) => {  // dropping anywhere on the search view works too
+    event.preventDefault();
+    const file = event.dataTransfer && event.dataTransfer.files[0];
+    if (file && !$("search-view").hidden) { setQuery(file, null); search(); }
+  });
+  $("whole").addEventListener("click", () => {
+    state.box = null;
+    $("box").hidden = true;
+    $("whole").disabled = true;
+    state.item ? searchFromItem(state.item) : search();
+  });
+  $("new-query").addEventListener("click", () => {
+    $("query").hidden = true;
+    $("drop").hidden = false;
+    $("results").replaceChildren();
+    setStatus($("status"), "");
+    state.blob = null;
+  });
+  for (const id of ["k", "where"]) {
+    $(id).addEventListener("change", () => (state.item && !state.box ? searchFromItem(state.item) : search()));
+  }
+}
+
+// -- browsing and managing ----------------------------------------------------------------------------------
+
+async function loadPage() {
+  try {
+    const data = await (await api(`/items?offset=${state.offset}&limit=${state.limit}`)).json();
+    $("catalog").replaceChildren(...data.items.map((item) => tile(item, { onDelete: removeItem })));
+    const last = Math.min(data.offset + data.items.length, data.total);
+    $("page-info").textContent = data.total ? `${data.offset + 1}–${last} of ${data.total}` : "the catalogue is empty";
+    $("prev").disabled = state.offset === 0;
+    $("next").disabled = last >= data.total;
+    refreshWriteControls();
+    loadStats();
+  } catch (err) {
+    setStatus($("browse-status"), err.message, true);
+  }
+}
+
+async function removeItem(item) {
+  if (!confirm(`Delete ${item.id}?`)) return;
+  try {
+    await api(`/items/${encodeURIComponent(item.id)}`, { method: "DELETE", write: true });
+    setStatus($("browse-status"), `deleted ${item.id}`);
+    loadPage();
+  } catch (err) {
+    setStatus($("browse-status"), err.message, true);
+  }
+}
+
+function setupBrowse() {
+  $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - state.limit); loadPage(); });
+  $("next").addEventListener("click", () => { state.offset += state.limit; loadPage(); });
+  $("upload").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = new FormData($("upload"));
+    for (const name of ["id", "metadata"]) if (!form.get(name)) form.delete(name);
+    try {
+      const item = await (await api("/items", { method: "POST", body: form, write: true })).json();
+      setStatus($("browse-status"), `added ${item.id}`);
+      $("upload").reset();
+      loadPage();
+    } catch (err) {
+      setStatus($("browse-status"), err.message, true);
+    }
+  });
+  $("api-key").value = sessionStorage.getItem("lookalike-api-key") || "";
+  $("api-key").addEventListener("input", () => {
+    sessionStorage.setItem("lookalike-api-key", apiKey());
+    refreshWriteControls();
+  });
+}
+
+async function loadStats() {
+  try {
+    const health = await (await api("/health")).json();
+    state.writable = health.writable;
+    $("key-box").hidden = !health.writable;
+    $("stats").textContent = `${health.items} items`;
+    refreshWriteControls();
+  } catch (err) {
+    $("stats").textContent = "service unavailable";
+  }
+}
+
+// -- start --------------------------------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  setupBox();
+  setupSearch();
+  setupBrowse();
+  for (const a of document.querySelectorAll("nav a")) {
+    a.addEventListener("click", (event) => { event.preventDefault(); showView(a.dataset.view); });
+  }
+  window.addEventListener("popstate", () => showView(location.pathname === "/browse" ? "browse" : "search", false));
+  showView(location.pathname === "/browse" ? "browse" : "search", false);
+  loadStats();
+});

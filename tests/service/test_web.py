@@ -1,0 +1,168 @@
+"""The web page end to end in headless Chromium (Debian's /usr/bin/chromium driven by Playwright, no download).
+
+Upload a query, see result thumbnails, draw a box and get different results, click a result to search from it;
+browse the catalogue, add and delete with the API key. ``LOOKALIKE_SCREENSHOT=path.png`` keeps a screenshot of
+the results page (docs/web-results.png is made this way).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import API_KEY, ServerFactory, encode, photo
+
+CHROMIUM = os.environ.get("LOOKALIKE_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    yield page
+    context.close()
+    assert not errors, errors
+    outside = [u for u in requests if not u.startswith(("http://127.0.0.1:", "blob:", "data:"))]
+    assert not outside, f"the page loaded something from elsewhere: {outside}"
+
+
+def result_ids(page: Any) -> list[str]:
+    return page.eval_on_selector_all("#results .result", "tiles => tiles.map(t => t.dataset.id)")
+
+
+def wait_for_search(page: Any, n: int) -> list[str]:
+    page.wait_for_selector(f'body[data-searches="{n}"]', timeout=20_000)
+    return result_ids(page)
+
+
+def test_upload_draw_a_box_and_click_a_result(serve: ServerFactory, catalog_copy: Path, page: Any,
+                                              tmp_path: Path) -> None:
+    server = serve(catalog_copy)
+    query = tmp_path / "astronaut.jpg"
+    query.write_bytes(encode(photo("astronaut").resize((400, 400)), quality=80))
+
+    page.goto(server.url + "/")
+    page.set_input_files("#file", str(query))
+    first = wait_for_search(page, 1)
+    assert first[0] == "astronaut/whole" and len(first) == 20
+    page.wait_for_function("() => [...document.querySelectorAll('#results img')].every(i => i.naturalWidth > 0)")
+    assert page.inner_text("#results .result .score").strip()  # each tile shows its score
+
+    # drag over the lower-left quarter of the displayed image: a region search
+    img = page.query_selector("#query-img").bounding_box()
+    x0, y0 = img["x"] + img["width"] * 0.02, img["y"] + img["height"] * 0.52
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + img["width"] * 0.2, y0 + img["height"] * 0.2, steps=5)
+    page.mouse.move(img["x"] + img["width"] * 0.48, img["y"] + img["height"] * 0.98, steps=5)
+    page.mouse.up()
+    region = wait_for_search(page, 2)
+    assert region != first and region[0] == "astronaut/q2"
+    assert page.is_visible("#box") and "region" in page.inner_text("#status")
+    if os.environ.get("LOOKALIKE_SCREENSHOT"):
+        page.wait_for_function("() => [...document.querySelectorAll('#results img')].every(i => i.complete)")
+        page.screenshot(path=os.environ["LOOKALIKE_SCREENSHOT"], full_page=False)
+
+    # click the third result: the page searches "more like" that item
+    clicked = region[2]
+    page.click(f'#results .result[data-id="{clicked}"]')
+    third = wait_for_search(page, 3)
+    assert clicked not in third and third != region
+    assert clicked in page.inner_text("#query-caption")
+    assert page.eval_on_selector("#query-img", "i => i.naturalWidth") > 0  # the item's image is now the query
+
+    # the "whole image" button goes back to the unboxed search of the same query
+    page.mouse.move(img["x"] + 20, img["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(img["x"] + 120, img["y"] + 120, steps=4)
+    page.mouse.up()
+    wait_for_search(page, 4)
+    page.click("#whole")
+    assert wait_for_search(page, 5) == third
+
+
+DROP = """async ([b64, name]) => {
+    const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], name, {type: "image/jpeg"}));
+    const event = new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true});
+    document.getElementById("drop").dispatchEvent(event);
+}"""
+
+
+def test_drop_an_image_then_a_bad_upload_shows_the_error(serve: ServerFactory, catalog_copy: Path, page: Any,
+                                                         tmp_path: Path) -> None:
+    import base64
+
+    server = serve(catalog_copy)
+    page.goto(server.url + "/")
+    page.evaluate(DROP, [base64.b64encode(encode(photo("rocket"))).decode(), "rocket.jpg"])
+    assert wait_for_search(page, 1)[0] == "rocket/whole"
+    assert "rocket.jpg" in page.inner_text("#query-caption")
+    page.click("#new-query")
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is not an image")
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("#status.error", timeout=20_000)
+    assert "not an image" in page.inner_text("#status")
+
+
+def test_browse_add_and_delete(serve: ServerFactory, catalog_copy: Path, page: Any, tmp_path: Path) -> None:
+    server = serve(catalog_copy)
+    new = tmp_path / "hubble.jpg"
+    new.write_bytes(encode(photo("hubble_deep_field")))
+    page.goto(server.url + "/browse")
+    page.wait_for_selector("#catalog .tile")
+    assert page.inner_text("#page-info") == "1–40 of 40"
+    assert page.is_hidden("#upload")  # no key yet
+
+    page.fill("#api-key", API_KEY)
+    page.wait_for_selector("#upload", state="visible")
+    page.set_input_files("#upload-file", str(new))
+    page.fill("#upload-id", "space/hubble")
+    page.fill("#upload-meta", '{"photo": "hubble"}')
+    page.click("#upload button[type=submit]")
+    page.wait_for_function("() => document.getElementById('page-info').textContent === '1–41 of 41'")
+    assert "added space/hubble" in page.inner_text("#browse-status")
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click('#catalog .tile[data-id="space/hubble"] .delete')
+    page.wait_for_function("() => document.getElementById('page-info').textContent === '1–40 of 40'")
+    assert page.query_selector('#catalog .tile[data-id="space/hubble"]') is None
+
+    page.fill("#api-key", "a-wrong-key-123")
+    page.set_input_files("#upload-file", str(new))
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#browse-status.error")
+    assert "invalid API key" in page.inner_text("#browse-status")
+
+    # a tile of the catalogue is a query too
+    page.click('#catalog .tile[data-id="coffee/whole"]')
+    ids = wait_for_search(page, 1)
+    assert "coffee/whole" not in ids and len(ids) == 20 and "coffee/whole" in page.inner_text("#query-caption")
+    assert page.url.endswith("/")
+
