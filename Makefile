@@ -7,7 +7,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 # faiss/OpenMP busy-wait by default, which makes 2-thread search 15-30x slower on a shared 2-core machine.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo serve test lint bench clean
 
 CHROMIUM := /usr/bin/chromium
 
@@ -31,6 +31,11 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/lookalike demo --dir demo
+
+# The demo catalogue in a browser: http://127.0.0.1:8000/ (upload a photo, draw a box). Builds the demo first if needed.
+serve: install
+	[ -f demo/catalog/catalog.sqlite ] || $(BIN)/lookalike demo --dir demo
+	$(BIN)/lookalike serve --catalog demo/catalog --read-only
 
 lint: install
 	$(BIN)/ruff check lookalike tests benchmarks

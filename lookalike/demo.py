@@ -47,6 +47,7 @@ def run_demo(workdir: str | Path, *, n: int = 3000, queries: int = 5, k: int = 5
           f"demo took {time.perf_counter() - t0:.0f} s")
     exe = Path(sys.executable).parent / "lookalike"
     print(f"try: {_short(exe)} --catalog {root / 'catalog'} search {held_out[0]} -k 5")
+    print(f"or in a browser: {_short(exe)} serve --catalog {root / 'catalog'} --read-only   (then open the URL)")
     return 0
 
 
