@@ -30,7 +30,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -144,7 +144,7 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
             service.close()
 
     app = FastAPI(
-        title="lookalike", version=__version__, lifespan=lifespan,
+        title="lookalike", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
         description="Visual similarity search over an image catalogue: search by upload or crop, browse, manage. "
                     "Errors are `{\"error\": {\"type\", \"message\", \"status\"}}`. Write endpoints need the API key.",
     )
@@ -345,4 +345,21 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _offline_docs(app)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """OpenAPI docs at /docs with Swagger UI served from the installed ``swagger-ui-bundle`` package: FastAPI's
+    default page loads it from a CDN, which an offline machine cannot reach."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="lookalike API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")

@@ -104,7 +104,12 @@ def test_health_stats_metrics_and_openapi(client: httpx.Client) -> None:
     schema = client.get("/openapi.json").json()
     assert {"/search", "/items", "/items/{item_id}", "/health", "/stats", "/metrics"} <= set(schema["paths"])
     assert "multipart/form-data" in schema["paths"]["/search"]["post"]["requestBody"]["content"]
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "cdn" not in docs.text.lower() and "https://" not in docs.text
+    for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+        assert asset in docs.text  # Swagger UI from the installed package, not a CDN: /docs works offline
+        assert client.get(asset).status_code == 200
 
 
 def test_web_page_and_static_files_are_served(client: httpx.Client) -> None:
