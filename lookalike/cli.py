@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--id", help="id of the item (one FILE only)")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE|JSON", help="metadata (repeatable)")
+    p.add_argument("--check-duplicates", action="store_true",
+                   help="show exact / near-duplicate / similar items of each image (needs 'dedup --calibrate')")
+    p.add_argument("--refuse", choices=["exact", "near"],
+                   help="do not add images that are exact (or exact and near) duplicates of catalogue items")
 
     p = command("update", cmd_update, "replace an item's image and/or metadata")
     p.add_argument("id", metavar="ID")
@@ -139,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-only", action="store_true",
                    help="serve without write endpoints (else $LOOKALIKE_API_KEY must be set; writes need it)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest image upload in MiB (default 20)")
+
+    p = command("dedup", cmd_dedup, "duplicate groups of the catalogue (double listings), with a keeper each",
+                with_results=False)
+    p.add_argument("--calibrate", action="store_true",
+                   help="first fit the near-duplicate threshold on edited copies of the catalogue's own items")
+    p.add_argument("--target-precision", type=float, default=0.99, help="for --calibrate (default 0.99)")
+    p.add_argument("--sample", type=int, default=200, help="items edited by --calibrate (default 200)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --calibrate (default 0)")
+    p.add_argument("-k", type=int, default=10, help="neighbours checked per item (default 10)")
+    p.add_argument("--format", choices=["text", "json", "csv"], default="text")
+    p.add_argument("--out", metavar="FILE", help="write the groups here instead of stdout")
 
     p = command("demo", cmd_demo, "export Fashion-MNIST, index it and search it with held-out images",
                 with_results=False)
@@ -229,6 +244,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     meta = parse_pairs(args.meta, "--meta")
     if args.id is not None and len(args.files) != 1:
         raise InvalidParameterError("--id needs exactly one FILE")
+    if args.check_duplicates or args.refuse:
+        return _add_checked(args, meta)
     with _catalog(args, create=True) as cat:
         if len(args.files) == 1:
             items = [cat.add(args.files[0], id=args.id, metadata=meta)]
@@ -366,4 +383,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"lookalike: serving {path} ({service.cat.count()} items, {service.cat.encoder.spec}; {mode})\n"
           f"  web page  http://{host}:{args.port}/\n  API docs  http://{host}:{args.port}/docs", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="none")
+    return 0
+
+
+def _add_checked(args: argparse.Namespace, meta: dict[str, Any]) -> int:
+    """``add --check-duplicates / --refuse``: one image at a time, each checked against the catalogue."""
+    from .errors import DuplicateImageError, ImageError
+
+    added, refused, skipped = [], [], []
+    with _catalog(args, create=True) as cat:
+        for path in args.files:
+            try:
+                added.append(cat.add(path, id=args.id, metadata=meta, check_duplicates=args.check_duplicates,
+                                     refuse=args.refuse))
+            except DuplicateImageError as err:
+                refused.append({"source": path, "reason": str(err), "duplicates": [m.to_dict() for m in err.matches]})
+            except ImageError as err:
+                skipped.append({"source": err.source, "reason": err.reason})
+    if args.json:
+        _print_json({"added": [i.to_dict() for i in added], "refused": refused, "skipped": skipped})
+    else:
+        for item in added:
+            print(f"added {item.id}")
+            for m in getattr(item, "duplicates", ()):
+                print(f"  {m.verdict:<15} {m.id}  cosine {m.cosine:.4f}  evidence {m.evidence:.2f}")
+        for r in refused:
+            print(f"refused {r['source']}: {r['reason']}")
+        for s in skipped:
+            print(f"skipped {s['source']}: {s['reason']}")
+    return EXIT_ERROR if refused or skipped else 0
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    with _catalog(args) as cat:
+        if args.calibrate:
+            cal = cat.calibrate_duplicates(target_precision=args.target_precision, sample=args.sample,
+                                           seed=args.seed)
+            by_edit = ", ".join(f"{k} {v:.2f}" for k, v in cal.recall_by_edit.items())
+            print(f"calibrated on {cal.sample} edited copies: near-duplicate from evidence {cal.threshold:.2f}; "
+                  f"expected precision {cal.precision:.3f}, recall {cal.recall:.3f} ({by_edit})", file=sys.stderr)
+        report = cat.dedup(k=args.k)
+    if args.format == "json":
+        text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    elif args.format == "csv":
+        text = report.to_csv()
+    else:
+        lines = [f"{len(report.groups)} duplicate groups among {report.items} items "
+                 f"({report.pairs_checked} pairs checked in {report.seconds:.1f} s)"]
+        for n, group in enumerate(report.groups, 1):
+            lines.append(f"group {n}: keep {group.keeper}")
+            lines += [f"  {'keep' if i.id == group.keeper else 'drop'}  {i.id}  {i.width}x{i.height}  {i.path or ''}"
+                      for i in group.items]
+        text = "\n".join(lines) + "\n"
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
     return 0

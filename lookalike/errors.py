@@ -21,6 +21,7 @@ Every error a user can cause derives from :class:`LookalikeError`, so callers ca
     └── CatalogError                               the catalogue refused an operation
         ├── ItemNotFoundError (also KeyError)
         ├── DuplicateItemError                     an id that already exists
+        ├── DuplicateImageError                    add(refuse=...) found an exact or near duplicate (.matches)
         └── IncompatibleCatalogError               wrong schema version, or an encoder the catalogue lacks
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "CatalogError",
     "DatasetError",
     "DatasetNotFoundError",
+    "DuplicateImageError",
     "DuplicateItemError",
     "EmptyImageError",
     "EncoderError",
@@ -143,6 +145,14 @@ class ItemNotFoundError(CatalogError, KeyError):
 
 class DuplicateItemError(CatalogError):
     """An item with this id already exists."""
+
+
+class DuplicateImageError(CatalogError):
+    """``add(..., refuse=...)`` refused an image: it duplicates catalogue items (``matches``, best first)."""
+
+    def __init__(self, message: str, matches: list | None = None) -> None:
+        super().__init__(message)
+        self.matches = list(matches or [])
 
 
 class IncompatibleCatalogError(CatalogError):

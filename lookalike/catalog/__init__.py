@@ -1,6 +1,6 @@
 """The catalogue: items, metadata and vectors in one directory, with exact search."""
 
 from .catalog import DEFAULT_ENCODER, DEFAULT_PATH, Catalog
-from .types import BatchReport, Item, SearchResult
+from .types import BatchReport, CheckedItem, Item, SearchResult
 
-__all__ = ["DEFAULT_ENCODER", "DEFAULT_PATH", "BatchReport", "Catalog", "Item", "SearchResult"]
+__all__ = ["DEFAULT_ENCODER", "DEFAULT_PATH", "BatchReport", "Catalog", "CheckedItem", "Item", "SearchResult"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..dedup.signals import thumbnail_bytes
 from ..encoders import Encoder
 from ..encoders.hashed import HashedEncoder
 from ..errors import ImageError
@@ -29,6 +30,7 @@ class Prepared:
     height: int
     format: str | None
     arrays: dict[int, np.ndarray] = field(default_factory=dict)
+    thumb: bytes | None = None  # the grey thumbnail of the duplicate check (lookalike.dedup.signals)
 
 
 @dataclass
@@ -75,6 +77,7 @@ def prepare_image(
             raw = bytes(source) if isinstance(source, bytes | bytearray | memoryview) else None
             prepared = Prepared(name, None, raw, loaded.sha256, loaded.width, loaded.height, loaded.format)
         prepared.arrays = {num: enc.prepare(loaded.image) for num, enc in encoders if _base_of(enc, encoders) is None}
+        prepared.thumb = thumbnail_bytes(loaded.image)
         return prepared
     except ImageError as err:
         return err

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import CatalogError, IncompatibleCatalogError, InvalidParameterError
 from .types import Item
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the thumbs table (grey 32x32 thumbnails for the duplicate check)
 DB_NAME = "catalog.sqlite"
 
 _SCHEMA = """
@@ -58,7 +58,12 @@ CREATE TABLE vectors (
     vec     BLOB NOT NULL,
     PRIMARY KEY (encoder, key)
 ) WITHOUT ROWID;
-"""
+""" + "CREATE TABLE thumbs (key INTEGER PRIMARY KEY REFERENCES items(key) ON DELETE CASCADE, thumb BLOB NOT NULL);"
+
+_MIGRATIONS = {  # from version → the statements that make it the next one; run in one transaction
+    1: ["CREATE TABLE IF NOT EXISTS thumbs (key INTEGER PRIMARY KEY REFERENCES items(key) ON DELETE CASCADE, "
+        "thumb BLOB NOT NULL)"],
+}
 
 _ITEM_COLUMNS = "key, id, path, sha256, width, height, added, updated, metadata"
 
@@ -156,10 +161,43 @@ class Store:
             rows = self.query("SELECT value FROM meta WHERE key='schema_version'")
         except sqlite3.DatabaseError as err:
             raise CatalogError(f"{self.path}: not a lookalike catalogue ({err})") from err
-        if rows and int(rows[0][0]) != SCHEMA_VERSION:
+        if rows and int(rows[0][0]) < SCHEMA_VERSION:
+            self._migrate(int(rows[0][0]))
+        elif rows and int(rows[0][0]) != SCHEMA_VERSION:
             raise IncompatibleCatalogError(
                 f"{self.path}: schema version {rows[0][0]}, this lookalike reads version {SCHEMA_VERSION}"
             )
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older catalogue up to :data:`SCHEMA_VERSION` in place (each step in its own transaction)."""
+        while version < SCHEMA_VERSION:
+            with self.write() as db:
+                current = int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+                if current == version:  # another process may have migrated it meanwhile
+                    for statement in _MIGRATIONS[version]:
+                        db.execute(statement)
+                    db.execute("UPDATE meta SET value = ? WHERE key='schema_version'", (str(version + 1),))
+            version += 1
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Store (or with None delete) one meta value."""
+        with self.write() as db:
+            if value is None:
+                db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def thumbs(self, keys: Sequence[int] | None = None) -> dict[int, bytes]:
+        """key → stored thumbnail bytes, for ``keys`` (default: every item)."""
+        if keys is None:
+            return {int(r[0]): bytes(r[1]) for r in self.query("SELECT key, thumb FROM thumbs")}
+        out: dict[int, bytes] = {}
+        for start in range(0, len(keys), 500):
+            chunk = [int(k) for k in keys[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            for row in self.query(f"SELECT key, thumb FROM thumbs WHERE key IN ({marks})", chunk):
+                out[int(row[0])] = bytes(row[1])
+        return out
 
     def encoders(self) -> list[tuple[int, str, str, int]]:
         """(num, spec, kind, dim) of each encoder, in creation order."""

@@ -28,13 +28,20 @@ from .._pipeline import pipelined
 from ..encoders import Encoder, get_encoder
 from ..encoders.base import progress_bar
 from ..encoders.hashed import HashedEncoder
-from ..errors import DuplicateItemError, ImageError, IncompatibleCatalogError, InvalidParameterError, ItemNotFoundError
+from ..errors import (
+    DuplicateImageError,
+    DuplicateItemError,
+    ImageError,
+    IncompatibleCatalogError,
+    InvalidParameterError,
+    ItemNotFoundError,
+)
 from ..images import DEFAULT_LIMITS, Box, ImageLimits, ImageSource, Skipped, load_image
 from ..index import BinaryFlatIndex, FloatFlatIndex
 from . import _ingest
 from ._hashing import fit_hasher, load_hashed, rerank
 from ._store import Store, metadata_json, row_to_item
-from .types import BatchReport, Item, SearchResult
+from .types import BatchReport, CheckedItem, Item, SearchResult
 
 DEFAULT_ENCODER = "efficientnet-lite0"
 DEFAULT_PATH = ".lookalike"
@@ -152,24 +159,92 @@ class Catalog:
 
     # -- writing ------------------------------------------------------------------------------------------------
 
-    def add(self, image: ImageSource, *, id: str | None = None, metadata: dict[str, Any] | None = None) -> Item:  # noqa: A002
+    def add(
+        self, image: ImageSource, *, id: str | None = None, metadata: dict[str, Any] | None = None,  # noqa: A002
+        check_duplicates: bool = False, refuse: str | None = None,
+    ) -> Item:
         """Add one image (path, bytes, array or PIL image) and return its item.
 
         Without ``id``, a file gets its file name as id and other sources the first 12 hex digits of their sha256
         (with ``-2``, ``-3`` … appended while taken).
 
+        With ``check_duplicates=True`` the image is compared with its nearest items before it is written and a
+        :class:`CheckedItem` is returned: the item plus ``duplicates``, the verdicts (``exact``,
+        ``near-duplicate``, ``similar``) on those items. ``refuse="exact"`` or ``"near"`` (exact and near) raises
+        :class:`DuplicateImageError` instead, and nothing is written. Near-duplicate verdicts need a calibrated
+        catalogue (:meth:`calibrate_duplicates`); ``refuse="exact"`` alone does not.
+
         Raises:
             ImageError: the image cannot be used (the subclass says why). DuplicateItemError: ``id`` is taken.
+            DuplicateImageError: refused as a duplicate. CatalogError: a near-duplicate check, uncalibrated.
         """
         meta = metadata_json(metadata)
         if id is not None:
             _check_id(id)
+        if refuse not in (None, "exact", "near"):
+            raise InvalidParameterError(f"refuse must be None, 'exact' or 'near'. Got {refuse!r}.")
         outcome, vectors = self._encode_one(image)
+        matches = self._duplicates_of(outcome, vectors, image, check_duplicates, refuse)
         with self._store.write() as db:
             key = self._insert(db, outcome, id, meta)
             self._write_vectors(db, [key], vectors)
         self._index_add([key], vectors)
-        return self.get(self._store.query("SELECT id FROM items WHERE key = ?", (key,))[0][0])
+        item = self.get(self._store.query("SELECT id FROM items WHERE key = ?", (key,))[0][0])
+        if matches is None:
+            return item
+        return CheckedItem(**{f: getattr(item, f) for f in item.__dataclass_fields__}, duplicates=tuple(matches))
+
+    def _duplicates_of(
+        self, p: _ingest.Prepared, vectors: dict[int, np.ndarray], source: ImageSource, check: bool,
+        refuse: str | None,
+    ) -> builtins.list[Any] | None:
+        if not check and refuse is None:
+            return None
+        from ..dedup import _catalog as dedup
+
+        num, _enc = dedup.float_encoder(self)
+        from ..dedup.signals import from_bytes
+
+        thumb = None if p.thumb is None else from_bytes(p.thumb)
+        if refuse == "exact" and not check and dedup.load_calibration(self) is None:
+            matches = dedup.exact_matches(self, vectors[num], p.sha256, source)
+        else:
+            matches = dedup.match_vector(self, vectors[num], thumb, p.sha256, source)
+        refused = [m for m in matches if m.verdict == "exact" or (refuse == "near" and m.is_duplicate)]
+        if refuse is not None and refused:
+            best = refused[0]
+            raise DuplicateImageError(f"refused: the image is {'an exact ' if best.verdict == 'exact' else 'a near-'}"
+                                      f"duplicate of item {best.id!r}", refused)
+        return matches
+
+    def calibrate_duplicates(
+        self, *, target_precision: float = 0.99, sample: int = 200, k: int = 10, seed: int = 0
+    ) -> Any:
+        """Fit the near-duplicate threshold on edited copies of ``sample`` of this catalogue's items (distractors:
+        their nearest other items) for ``target_precision``, store it with the catalogue and return it (a
+        :class:`lookalike.dedup.Calibration` with the expected precision and recall)."""
+        from ..dedup import _catalog as dedup
+
+        return dedup.calibrate(self, target_precision=target_precision, sample=sample, k=k, seed=seed)
+
+    @property
+    def duplicate_calibration(self) -> Any:
+        """The stored :class:`lookalike.dedup.Calibration`, or None."""
+        from ..dedup import _catalog as dedup
+
+        return dedup.load_calibration(self)
+
+    def find_duplicates(self, image: ImageSource, *, k: int = 10, min_cosine: float = 0.8) -> builtins.list[Any]:
+        """Verdicts on the ``k`` nearest items of an image that is not added (:class:`DuplicateMatch` list)."""
+        from ..dedup import _catalog as dedup
+
+        return dedup.match_image(self, image, k=_check_k(k), min_cosine=min_cosine)
+
+    def dedup(self, *, k: int = 10) -> Any:
+        """Duplicate groups of the whole catalogue with a keeper each (a :class:`lookalike.dedup.DedupReport`)."""
+        from ..dedup import _catalog as dedup
+
+        return dedup.dedup(self, k=k)
 
     def add_many(
         self,
@@ -449,14 +524,23 @@ class Catalog:
         cur = db.execute(
             "INSERT INTO items (id, path, sha256, width, height, added, updated, metadata) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (item_id, path, p.sha256, p.width, p.height, now, now, meta))
-        return int(cur.lastrowid)
+        key = int(cur.lastrowid)
+        self._write_thumb(db, key, p)
+        return key
 
     def replace_image(self, db: Any, item_id: str, p: _ingest.Prepared) -> int:
         """Point an existing item at a new image (inside the caller's transaction); returns its key."""
         path = p.path if p.path is not None else self._keep_copy(p)
         db.execute("UPDATE items SET path = ?, sha256 = ?, width = ?, height = ?, updated = ? WHERE id = ?",
                    (path, p.sha256, p.width, p.height, time.time(), item_id))
-        return int(db.execute("SELECT key FROM items WHERE id = ?", (item_id,)).fetchone()[0])
+        key = int(db.execute("SELECT key FROM items WHERE id = ?", (item_id,)).fetchone()[0])
+        self._write_thumb(db, key, p)
+        return key
+
+    @staticmethod
+    def _write_thumb(db: Any, key: int, p: _ingest.Prepared) -> None:
+        if p.thumb is not None:
+            db.execute("INSERT OR REPLACE INTO thumbs (key, thumb) VALUES (?, ?)", (key, p.thumb))
 
     def _write_vectors(self, db: Any, keys: Sequence[int], vectors: dict[int, np.ndarray]) -> None:
         for num, matrix in vectors.items():

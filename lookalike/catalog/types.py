@@ -38,6 +38,18 @@ class Item:
 
 
 @dataclass(frozen=True)
+class CheckedItem(Item):
+    """The item ``Catalog.add(..., check_duplicates=True)`` returns: an :class:`Item` that also carries the
+    verdicts on its nearest catalogue items (``duplicates``: :class:`lookalike.dedup.DuplicateMatch`, exact and
+    near duplicates first, then similar items)."""
+
+    duplicates: tuple[Any, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "duplicates": [d.to_dict() for d in self.duplicates]}
+
+
+@dataclass(frozen=True)
 class SearchResult:
     """One hit of a search, best first.
 

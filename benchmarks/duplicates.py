@@ -1,0 +1,477 @@
+"""Near-duplicate detection (issue 6): recall at 99% precision per edit type and method, and dedup at 100k items.
+
+**Recall part.** The catalogue holds real photographs that ship with the installed packages (the skimage and
+scikit-learn sample photos; matplotlib's when it is installed), 200 LFW faces (skimage's ``lfw_subset``) and
+Fashion-MNIST items, added by the library (``Catalog.index_folder`` on PNG files, so vectors and thumbnails come
+from the real ingest path). Sources (every photo, some faces, some Fashion-MNIST items) are edited by
+:mod:`lookalike.dedup.edits` at every strength of :data:`~lookalike.dedup.edits.STRENGTHS` (seeded); every other
+catalogue item is a distractor. Each edited copy is a query:
+
+- candidates: for cosine, geometric and combined the ``k`` nearest catalogue items by the embedding's cosine (the
+  catalogue's index, as ``Catalog.find_duplicates`` and ``dedup`` do); for phash / dhash the ``k`` nearest by
+  Hamming distance of their own 64-bit hashes (all catalogue items compared, so they are not limited by the CNN);
+- a candidate pair is *correct* when the candidate is the query's source;
+- the sources are split in two halves at random (seeded, per image group). **One threshold per method is fitted
+  on the calibration half** over all edit types pooled: the lowest score at which the pairs scoring at least
+  that have precision >= 99% (:func:`lookalike.dedup.calibration.threshold_for_precision`). For ``combined``,
+  :func:`~lookalike.dedup.calibration.fit_calibration` (the catalogue's own fitting code) turns the signals into
+  evidence with the distractor tables of the calibration half and fits its threshold out of fold there;
+- **reported on the held-out half**: precision = correct / all pairs at or above the threshold (all edit types
+  together), recall of an edit type = share of its copies whose source is among the pairs at or above the
+  threshold. Nothing is tuned on the held-out half;
+- ``combined (own calibration)``: the threshold and distractor tables a user gets from
+  ``Catalog.calibrate_duplicates()`` (generated copies of a random catalogue sample, no benchmark labels), applied
+  to the same held-out pairs.
+
+**Scale part** (``--scale N``): a catalogue of N items (the 70,000 Fashion-MNIST images' cached
+efficientnet-lite0 vectors, ``~/.cache/lookalike/features/fashion-mnist-{train,test}-efficientnet-lite0.npy``,
+plus edited copies up to N: thumbnail of a real edit of the image, vector = the source's vector with Gaussian
+noise so the cosine to the source is ~0.9-0.97 like a real edit's). Encoding 100k images would take 20+ CPU
+minutes here, so the rows are written straight through the catalogue's store (``Catalog._store.write``: items,
+vectors and thumbs tables, as ``Catalog.add`` writes them) -- this benchmark only. Then ``Catalog.dedup()`` runs
+as a user would call it: time and peak RSS (``resource.getrusage``) are reported.
+
+Run: ``python benchmarks/duplicates.py [--write]`` and ``python benchmarks/duplicates.py --scale 100000 [--write]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+from _stamp import Report, stamp, write_section
+from PIL import Image
+
+from lookalike.catalog import Catalog
+from lookalike.dedup import _catalog as dedup_catalog
+from lookalike.dedup import calibration, edits, signals
+from lookalike.dedup.calibration import fit_calibration, threshold_for_precision
+from lookalike.dedup.edits import STRENGTHS, apply_edit
+from lookalike.encoders import get_encoder
+
+CACHE = Path(os.environ.get("LOOKALIKE_BENCH_CACHE", Path.home() / ".cache" / "lookalike" / "bench-dedup"))
+TARGET = 0.99
+SKIMAGE_PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png", "camera.png", "rocket.jpg", "hubble_deep_field.jpg",
+                  "ihc.png", "retina.jpg", "motorcycle_left.png", "page.png", "text.png", "moon.png", "coins.png",
+                  "brick.png", "grass.png", "gravel.png", "color.png", "cell.png", "microaneurysms.png", "horse.png",
+                  "clock_motion.png", "phantom.png")
+
+
+# -- data ----------------------------------------------------------------------------------------------------------
+
+def photographs() -> list[tuple[str, Image.Image]]:
+    """The sample photographs shipped with skimage, scikit-learn and (when installed) matplotlib."""
+    import skimage
+    import sklearn
+
+    out = []
+    sk = Path(skimage.__file__).parent / "data"
+    out += [(f"skimage-{n}", Image.open(sk / n).convert("RGB")) for n in SKIMAGE_PHOTOS if (sk / n).exists()]
+    sl = Path(sklearn.__file__).parent / "datasets" / "images"
+    out += [(f"sklearn-{n}", Image.open(sl / n).convert("RGB")) for n in ("china.jpg", "flower.jpg")]
+    try:
+        import matplotlib.cbook
+
+        for n in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png", "logo2.png"):
+            try:
+                with matplotlib.cbook.get_sample_data(n) as f:  # type: ignore[attr-defined]
+                    out.append((f"matplotlib-{n}", Image.open(f).convert("RGB")))
+            except (OSError, ValueError):
+                continue
+    except ImportError:
+        pass
+    return out
+
+
+@dataclass
+class Data:
+    names: list[str]  # catalogue item ids, in catalogue order
+    groups: list[str]  # photo / face / fashion of each catalogue item
+    sources: list[int]  # catalogue positions that get edited copies
+    query_source: np.ndarray  # per query: catalogue position of its source
+    query_kind: np.ndarray
+    query_strength: np.ndarray
+    queries: list[Image.Image]
+    images: list[Image.Image]
+
+
+def make_data(seed: int, faces: int, fashion: int, src_faces: int, src_fashion: int) -> Data:
+    import skimage
+
+    from lookalike.datasets import load_fashion_mnist
+
+    rng = np.random.default_rng(seed)
+    photos = photographs()
+    lfw = np.load(Path(skimage.__file__).parent / "data" / "lfw_subset.npy")[:faces]
+    face_images = [Image.fromarray((f * 255).round().astype(np.uint8)).resize((100, 100), Image.Resampling.BICUBIC)
+                   .convert("RGB") for f in lfw]
+    fm = load_fashion_mnist("train").images
+    picked = rng.permutation(len(fm))[:fashion]
+    fm_images = [Image.fromarray(fm[i]).resize((112, 112), Image.Resampling.BICUBIC).convert("RGB") for i in picked]
+    names = [n for n, _ in photos] + [f"face-{i:03d}" for i in range(len(face_images))] + \
+        [f"fashion-{int(i):05d}" for i in picked]
+    images = [im for _, im in photos] + face_images + fm_images
+    groups = ["photo"] * len(photos) + ["face"] * len(face_images) + ["fashion"] * len(fm_images)
+    n_photo = len(photos)
+    sources = list(range(n_photo)) + list(range(n_photo, n_photo + src_faces)) + \
+        list(range(n_photo + len(face_images), n_photo + len(face_images) + src_fashion))
+    queries, q_src, q_kind, q_st = [], [], [], []
+    for s in sources:
+        for kind, strengths in STRENGTHS.items():
+            for strength in strengths:
+                queries.append(apply_edit(images[s], kind, strength, rng))
+                q_src.append(s)
+                q_kind.append(kind)
+                q_st.append(float(strength))
+    return Data(names, groups, sources, np.array(q_src), np.array(q_kind), np.array(q_st), queries, images)
+
+
+def _code_key(*parts: object) -> str:
+    text = repr(parts) + inspect.getsource(edits) + inspect.getsource(signals)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _file_name(name: str) -> str:
+    return name.rsplit(".", 1)[0] + ".png"
+
+
+def build_catalog(data: Data, key: str) -> Path:
+    """The benchmark catalogue, indexed by the library from PNG files (cached under ``CACHE``)."""
+    root = CACHE / f"catalog-{key}"
+    if (root / "done").exists():
+        return root / "cat"
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    for name, image in zip(data.names, data.images, strict=True):
+        image.save(images / _file_name(name))
+    with Catalog(root / "cat", encoder="efficientnet-lite0") as cat:
+        cat.index_folder(images)
+    (root / "done").write_text("ok")
+    return root / "cat"
+
+
+def cached_array(path: Path, make: object) -> np.ndarray:
+    if path.exists():
+        return np.load(path)
+    value = make()  # type: ignore[operator]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, value)
+    return value
+
+
+# -- scoring -------------------------------------------------------------------------------------------------------
+
+def hamming_topk(queries: np.ndarray, base: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(similarity = 1 - hamming / bits, positions) of the k nearest packed codes, best first."""
+    q = np.unpackbits(queries, axis=1).astype(np.float32)
+    b = np.unpackbits(base, axis=1).astype(np.float32)
+    bits = q.shape[1]
+    sim = 1.0 - (q @ (1 - b).T + (1 - q) @ b.T) / bits
+    top = np.argsort(-sim, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(sim, top, axis=1), top
+
+
+@dataclass
+class Candidates:
+    """Candidate pairs of every query: per method name, (scores (q, k), catalogue positions (q, k))."""
+
+    cosine: np.ndarray
+    positions: np.ndarray
+    signals: dict[str, np.ndarray]  # library signals on the cosine candidates, (q, k) each
+
+
+def recall_table(found: dict[str, np.ndarray], data: Data, test: np.ndarray) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for method, f in found.items():
+        row = {kind: float(f[test & (data.query_kind == kind)].mean()) for kind in STRENGTHS}
+        crop20 = test & (data.query_kind == "crop") & (data.query_strength <= 0.2)
+        row["crop<=20%"] = float(f[crop20].mean())
+        row["all"] = float(f[test].mean())
+        out[method] = row
+    return out
+
+
+def evaluate(data: Data, cand: Candidates, hashes: dict[str, tuple[np.ndarray, np.ndarray]], own: object,
+             seed: int, k: int) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, list[float]]]:
+    """Per method: found (bool per query, each found or not by the threshold fitted on the other half),
+    held-out precision (pooled over both halves), thresholds (one per half)."""
+    rng = np.random.default_rng(seed + 1)
+    first: set[int] = set()
+    for group in ("photo", "face", "fashion"):
+        members = [s for s in data.sources if data.groups[s] == group]
+        first.update(rng.permutation(members)[: len(members) // 2].tolist())
+    half = np.array([s in first for s in data.query_source])
+    src = data.query_source[:, None]
+    labels = cand.positions == src
+    sig = {"cosine": cand.cosine, **cand.signals}
+    sig = {n: sig[n] for n in calibration.SIGNALS}
+    flat = {n: v.ravel() for n, v in sig.items()}
+    q_of = np.repeat(np.arange(len(data.queries)), k).reshape(-1, k)
+    found: dict[str, np.ndarray] = {}
+    counts: dict[str, list[int]] = {}
+    thresholds: dict[str, list[float]] = {}
+
+    def record(name: str, scores: np.ndarray, lab: np.ndarray, threshold: float, test: np.ndarray) -> None:
+        hit = (scores >= threshold) & test[:, None]
+        found.setdefault(name, np.zeros(len(test), dtype=bool))
+        found[name] |= (hit & lab).any(axis=1)
+        tp_fp = counts.setdefault(name, [0, 0])
+        tp_fp[0] += int((hit & lab).sum())
+        tp_fp[1] += int((hit & ~lab).sum())
+        thresholds.setdefault(name, []).append(threshold)
+
+    for cal in (half, ~half):
+        test = ~cal
+        for name, (s, p) in hashes.items():
+            lab = p == src
+            record(name, s, lab, threshold_for_precision(s[cal].ravel(), lab[cal].ravel(), TARGET), test)
+        for name, values in (("cosine", cand.cosine), ("geometric", cand.signals["geometric"])):
+            v = np.nan_to_num(values, nan=-1.0)
+            record(name, v, labels, threshold_for_precision(v[cal].ravel(), labels[cal].ravel(), TARGET), test)
+        # combined: the catalogue's own fitting code on the calibration half
+        fitted = fit_calibration({n: v[cal].ravel() for n, v in sig.items()}, labels[cal].ravel(),
+                                 np.searchsorted(np.flatnonzero(cal), q_of[cal].ravel()),
+                                 list(data.query_kind[cal]), target_precision=TARGET, encoder="bench", k=k, seed=seed)
+        record("combined", fitted.evidence(flat).reshape(-1, k), labels, fitted.threshold, test)
+    if own is not None:
+        every = np.ones(len(data.queries), dtype=bool)
+        record("combined (own calibration)", own.evidence(flat).reshape(-1, k), labels,  # type: ignore[attr-defined]
+               own.threshold, every)  # type: ignore[attr-defined]
+    precision = {n: tp / (tp + fp) if tp + fp else 1.0 for n, (tp, fp) in counts.items()}
+    return found, precision, thresholds
+
+
+# -- the recall benchmark ------------------------------------------------------------------------------------------
+
+def recall_benchmark(args: argparse.Namespace, say: Report) -> None:
+    t0 = time.perf_counter()
+    data = make_data(args.seed, args.faces, args.fashion, args.src_faces, args.src_fashion)
+    key = _code_key(args.seed, args.faces, args.fashion, args.src_faces, args.src_fashion)
+    path = build_catalog(data, key)
+    enc = get_encoder("efficientnet-lite0")
+    qvec = cached_array(CACHE / f"queries-{key}.npy", lambda: enc.encode_pil(data.queries))
+    with Catalog(path) as cat:
+        num, _ = dedup_catalog.float_encoder(cat)
+        index = cat._index(num)
+        cos, hit_keys = index.search(qvec, args.k)
+        rows = cat._store.query("SELECT key, id FROM items")
+        by_id = {str(i): int(kk) for kk, i in rows}
+        key_of = np.array([by_id[_file_name(n)] for n in data.names])
+        position = {int(kk): p for p, kk in enumerate(key_of.tolist())}
+        positions = np.vectorize(lambda h: position.get(int(h), -1))(hit_keys)
+        thumbs = dedup_catalog.thumbs_of(cat, key_of.tolist())
+        t1 = time.perf_counter()
+        qthumbs = {-(i + 1): signals.thumbnail(im) for i, im in enumerate(data.queries)}
+        pairs = np.stack([np.repeat(-(np.arange(len(data.queries)) + 1), args.k), hit_keys.ravel()], axis=1)
+        sig = signals.pair_signals({**thumbs, **qthumbs}, pairs)
+        pair_s = (time.perf_counter() - t1) / len(pairs)
+        own = None
+        if args.own_sample:
+            own = cat.calibrate_duplicates(sample=args.own_sample, k=args.k, seed=args.seed)
+    cand = Candidates(cos.astype(np.float64), positions, {n: v.reshape(-1, args.k) for n, v in sig.items()})
+    hashes = {}
+    for name in ("phash", "dhash"):
+        henc = get_encoder(name)
+        base = cached_array(CACHE / f"{name}-base-{key}.npy", lambda h=henc: h.encode_pil(data.images))
+        qh = cached_array(CACHE / f"{name}-queries-{key}.npy", lambda h=henc: h.encode_pil(data.queries))
+        hashes[name] = hamming_topk(qh, base, args.k)
+    found, precision, thresholds = evaluate(data, cand, hashes, own, args.seed, args.k)
+    test = np.ones(len(data.queries), dtype=bool)
+    table = recall_table(found, data, test)
+    say("## Near-duplicate detection: recall at 99% precision per edit type (issue 6)")
+    say()
+    say(stamp())
+    say(f"Catalogue: {len(data.names)} items ({data.groups.count('photo')} sample photographs, "
+        f"{data.groups.count('face')} LFW faces, {data.groups.count('fashion')} Fashion-MNIST items), indexed by "
+        f"`Catalog.index_folder` with efficientnet-lite0. Queries: {len(data.queries)} edited copies of "
+        f"{len(data.sources)} sources (every edit kind at every strength of `lookalike.dedup.edits.STRENGTHS`); "
+        f"the other catalogue items are distractors. Candidates: top-{args.k} by cosine (phash/dhash: top-{args.k} "
+        f"by their own Hamming distance over the whole catalogue). One threshold per method, fitted over all edit "
+        f"types on the copies of a random half of the sources for 99% pair precision and applied to the other "
+        f"half, then the halves swapped (every copy is scored by a threshold fitted without it): recall = share "
+        f"of copies whose source is found at or above the threshold. "
+        f"`combined` = {' + '.join(calibration.SIGNALS)} evidence summed (phash/phash_trim there are computed on "
+        f"the item's stored 32x32 thumbnails, whole and border-trimmed) (`lookalike.dedup.calibration`); "
+        f"`combined (own calibration)` = the threshold `Catalog.calibrate_duplicates(sample={args.own_sample})` "
+        f"fits on generated copies of the catalogue itself, no benchmark labels. See the docstring of "
+        f"benchmarks/duplicates.py for the exact protocol.")
+    say()
+    kinds = [*STRENGTHS, "crop<=20%", "all"]
+    say("| method | " + " | ".join(kinds) + " | held-out precision |")
+    say("|---" * (len(kinds) + 2) + "|")
+    for method, row in table.items():
+        best = {kd: max(r[kd] for m, r in table.items() if m != "combined (own calibration)") for kd in kinds}
+        cells = [f"**{row[kd]:.2f}**" if row[kd] == best[kd] and method != "combined (own calibration)"
+                 else f"{row[kd]:.2f}" for kd in kinds]
+        say(f"| {method} | " + " | ".join(cells) + f" | {precision[method]:.3f} |")
+    say()
+    crop = test & (data.query_kind == "crop")
+    say("Crops, recall per strength:")
+    say()
+    strengths = sorted(set(data.query_strength[crop].tolist()))
+    say("| method | " + " | ".join(f"crop {s:.0%}" for s in strengths) + " |")
+    say("|---" * (len(strengths) + 1) + "|")
+    for method, f in found.items():
+        say(f"| {method} | " + " | ".join(f"{f[crop & (data.query_strength == s)].mean():.2f}" for s in strengths)
+            + " |")
+    say()
+    c20 = crop & (data.query_strength <= 0.2)
+    missed = c20 & ~found["phash"] & ~found["dhash"]
+    say(f"Crops of 20% or less: {int(c20.sum())}; phash and dhash both miss {int(missed.sum())}, of "
+        f"which combined finds {int((missed & found['combined']).sum())} "
+        f"({(missed & found['combined']).sum() / max(1, missed.sum()):.0%}).")
+    say()
+    singles = [m for m in table if not m.startswith("combined")]
+    worse = [kd for kd in kinds if table["combined"][kd] < max(table[m][kd] for m in singles)]
+    say("Combined is at least as good as the best single method on every edit type." if not worse else
+        f"Combined is below the best single method on: {', '.join(worse)}.")
+    say("Thresholds (per half): " + ", ".join(f"{m} {' / '.join(f'{t:.4g}' for t in ts)}"
+                                              for m, ts in thresholds.items())
+        + f". Thumbnail signals: {pair_s * 1e3:.2f} ms per pair (one core, shared machine). "
+        f"Total run {time.perf_counter() - t0:.0f} s.")
+    if args.write:
+        write_section(say.text())
+
+
+# -- the scale benchmark -------------------------------------------------------------------------------------------
+
+def scale_benchmark(args: argparse.Namespace, say: Report) -> None:
+    from lookalike.datasets import load_fashion_mnist
+
+    feats = Path.home() / ".cache" / "lookalike" / "features"
+    vectors = np.concatenate([np.load(feats / "fashion-mnist-train-efficientnet-lite0.npy"),
+                              np.load(feats / "fashion-mnist-test-efficientnet-lite0.npy")]).astype(np.float32)
+    pixels = np.concatenate([load_fashion_mnist("train").images, load_fashion_mnist("test").images])
+    n = args.scale
+    rng = np.random.default_rng(args.seed)
+    base = min(n, len(vectors))
+    copies = n - base
+    src = rng.integers(0, base, size=copies)
+    t_build = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lookalike-dedup-") as tmp, \
+            Catalog(Path(tmp) / "cat", encoder="efficientnet-lite0") as cat:
+        num, _ = dedup_catalog.float_encoder(cat)
+        dim = cat._store.encoders()[0][3]
+        assert vectors.shape[1] == dim, (vectors.shape, dim)
+        chunk = 5000
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            items, vecs, thumbs = [], [], []
+            for i in range(start, stop):
+                if i < base:
+                    image = Image.fromarray(pixels[i])
+                    vec = vectors[i]
+                    name = f"fm-{i:05d}"
+                else:
+                    s = int(src[i - base])
+                    kind = edits.EDIT_KINDS[int(rng.integers(len(edits.EDIT_KINDS)))]
+                    image = apply_edit(Image.fromarray(pixels[s]).resize((56, 56)), kind,
+                                       STRENGTHS[kind][0], rng)
+                    noise = rng.normal(size=dim).astype(np.float32)
+                    vec = vectors[s] + 0.35 * np.linalg.norm(vectors[s]) / np.sqrt(dim) * noise
+                    name = f"copy-{i:06d}-of-{s:05d}"
+                sha = hashlib.sha256(name.encode()).hexdigest()
+                items.append((name, sha, image.width, image.height))
+                vecs.append(vec / np.linalg.norm(vec))
+                thumbs.append(signals.thumbnail_bytes(image))
+            with cat._store.write() as db:
+                now = time.time()
+                for (name, sha, w, h), vec, th in zip(items, vecs, thumbs, strict=True):
+                    key = db.execute("INSERT INTO items (id, path, sha256, width, height, added, updated, "
+                                     "metadata) VALUES (?, NULL, ?, ?, ?, ?, ?, '{}')",
+                                     (name, sha, w, h, now, now)).lastrowid
+                    db.execute("INSERT INTO vectors (encoder, key, vec) VALUES (?, ?, ?)",
+                               (num, key, np.asarray(vec, dtype=np.float32).tobytes()))
+                    db.execute("INSERT INTO thumbs (key, thumb) VALUES (?, ?)", (key, th))
+        build_s = time.perf_counter() - t_build
+        _borrow_calibration(cat)  # the items have no files to edit: see _borrow_calibration
+        cat.close()
+        del vectors, pixels
+        # dedup in a fresh process, so that its peak RSS is dedup's own, not this build's
+        out = subprocess.run([sys.executable, __file__, "--dedup-only", str(Path(tmp) / "cat"), "--k", str(args.k)],
+                             capture_output=True, text=True, check=True).stdout
+        result = json.loads(out.strip().splitlines()[-1])
+    in_group = set(result["in_group"])
+    seconds, rss = result["seconds"], result["peak_rss_kib"]
+    copies_found = sum(1 for i in range(base, n) if f"copy-{i:06d}-of-{int(src[i - base]):05d}" in in_group
+                       and f"fm-{int(src[i - base]):05d}" in in_group)
+    say(f"## Dedup of a {n:,}-item catalogue: time and peak memory (issue 6)")
+    say()
+    say(stamp())
+    say(f"{base:,} Fashion-MNIST items (cached efficientnet-lite0 vectors) + {copies:,} edited copies (thumbnail of a "
+        f"real edit, vector = source vector + Gaussian noise), written straight into the catalogue's tables "
+        f"(building took {build_s:.0f} s; not timed below). `Catalog.dedup(k={args.k})`: top-{args.k} of every item "
+        f"through the exact index in batches of 1,024 queries, thumbnail check of the edges above the calibrated "
+        f"cosine floor, union-find. No N x N matrix (N x N float32 would be {n * n * 4 / 2**30:.0f} GiB).")
+    say()
+    say("| items | pairs checked (kNN edges) | geometric checks | groups | copies grouped with their source | "
+        "seconds | peak RSS of the dedup process |")
+    say("|---|---|---|---|---|---|---|")
+    say(f"| {n:,} | {result['pairs_checked']:,} | {result['geometric']:,} | {result['groups']:,} | "
+        f"{copies_found:,} / {copies:,} | {seconds:.0f} | {rss / 2**10:.0f} MiB |")
+    if args.write:
+        write_section(say.text())
+
+
+def _borrow_calibration(cat: Catalog) -> None:
+    """Store the calibration of the recall benchmark's catalogue (1,500 of its 1,724 items are Fashion-MNIST):
+    calibrating needs image files to edit, and the scale catalogue's rows have none."""
+    for path in sorted(CACHE.glob("catalog-*/cat")):
+        with Catalog(path) as other:
+            cal = other.duplicate_calibration
+        if cal is not None and cal.format == calibration.FORMAT:
+            cal.encoder = cat.encoder.spec
+            cat._store.set_meta(dedup_catalog.META_KEY, cal.to_json())
+            return
+    raise SystemExit("run the recall benchmark first: the scale run borrows the calibration it stores")
+
+
+def dedup_only(path: str, k: int) -> None:
+    """Child process of the scale run: dedup one catalogue, print time, peak RSS and the grouped ids as JSON."""
+    t = time.perf_counter()
+    with Catalog(path) as cat:
+        report = cat.dedup(k=k)
+    seconds = time.perf_counter() - t
+    geometric = sum(1 for g in report.groups for p in g.pairs if p["geometric"] is not None)
+    print(json.dumps({"seconds": seconds, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                      "pairs_checked": report.pairs_checked, "groups": len(report.groups), "geometric": geometric,
+                      "in_group": [i.id for g in report.groups for i in g.items]}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--faces", type=int, default=200)
+    parser.add_argument("--fashion", type=int, default=1500)
+    parser.add_argument("--src-faces", type=int, default=20)
+    parser.add_argument("--src-fashion", type=int, default=60)
+    parser.add_argument("--own-sample", type=int, default=300, help="sample of Catalog.calibrate_duplicates (0: skip)")
+    parser.add_argument("--scale", type=int, default=0, help="run the dedup scale benchmark with this many items")
+    parser.add_argument("--dedup-only", metavar="CATALOG", help=argparse.SUPPRESS)
+    parser.add_argument("--write", action="store_true", help="replace this benchmark's section of BENCHMARKS.md")
+    args = parser.parse_args()
+    say = Report()
+    if args.dedup_only:
+        dedup_only(args.dedup_only, args.k)
+    elif args.scale:
+        scale_benchmark(args, say)
+    else:
+        recall_benchmark(args, say)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""Duplicate detection on a :class:`~lookalike.catalog.Catalog`: calibrate, check one image, group the catalogue.
+
+The catalogue's methods (``calibrate_duplicates``, ``find_duplicates``, ``dedup``, ``add(check_duplicates=...)``)
+call these; they use its float vectors, its thumbnails and its exact index.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from ..encoders import Encoder
+from ..encoders.hashed import HashedEncoder
+from ..errors import CatalogError, ImageError, InvalidParameterError
+from ..images import ImageSource, load_image
+from .calibration import EXACT, SIMILAR, Calibration, check_precision, fit_calibration
+from .edits import EDIT_KINDS, STRENGTHS, apply_edit
+from .groups import choose_keeper, components, knn_edges
+from .report import DedupReport, DuplicateGroup, DuplicateMatch
+from .signals import from_bytes, pair_signals, thumbnail, thumbnail_bytes
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog, Item
+
+META_KEY = "dedup_calibration"
+MIN_ITEMS = 20
+_EXACT_COSINE = 0.9999  # above this, two images are compared pixel by pixel
+_EDIT_SIDE = 512  # sampled images are edited at most this large (as re-listed photos are)
+
+
+def float_encoder(catalog: Catalog) -> tuple[int, Encoder]:
+    for num, enc in catalog._encoders:
+        if enc.kind == "float" and not isinstance(enc, HashedEncoder):
+            return num, enc
+    raise CatalogError(f"duplicate detection needs float vectors (e.g. efficientnet-lite0); catalogue {catalog.path} "
+                       "has only binary codes")
+
+
+def load_calibration(catalog: Catalog) -> Calibration | None:
+    text = catalog._store.meta(META_KEY)
+    return None if text is None else Calibration.from_json(text)
+
+
+def require_calibration(catalog: Catalog) -> Calibration:
+    cal = load_calibration(catalog)
+    if cal is None:
+        raise CatalogError(f"catalogue {catalog.path} has no near-duplicate calibration yet; run "
+                           "'lookalike dedup --calibrate' (or Catalog.calibrate_duplicates()) first")
+    if cal.encoder != float_encoder(catalog)[1].spec:
+        raise CatalogError(f"the duplicate calibration is for {cal.encoder}, not {float_encoder(catalog)[1].spec}; "
+                           "calibrate again")
+    return cal
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidParameterError(f"{name} must be an int in [{low}, {high}]. Got {value!r}.")
+    return value
+
+
+def thumbs_of(catalog: Catalog, keys: list[int]) -> dict[int, np.ndarray]:
+    """Stored thumbnails of ``keys``; items from before schema 2 get theirs made from their file, and stored."""
+    blobs = catalog._store.thumbs(keys)
+    missing = [k for k in keys if k not in blobs]
+    if missing:
+        rows = catalog._store.rows_for_keys(missing)
+        made = {}
+        for key, row in rows.items():
+            try:
+                made[key] = thumbnail_bytes(load_image(row[2], limits=catalog.limits, draft=(64, 64)).image)
+            except (ImageError, InvalidParameterError, TypeError):
+                continue  # no file (an array was added) or it is gone: no geometric evidence for this item
+        if made:
+            with catalog._store.write() as db:
+                db.executemany("INSERT OR REPLACE INTO thumbs (key, thumb) SELECT ?, ? WHERE EXISTS "
+                               "(SELECT 1 FROM items WHERE key = ?)", [(k, b, k) for k, b in made.items()])
+        blobs.update(made)
+    return {k: from_bytes(b) for k, b in blobs.items()}
+
+
+def calibrate(catalog: Catalog, *, target_precision: float = 0.99, sample: int = 200, k: int = 10,
+              seed: int = 0) -> Calibration:
+    """Fit and store the near-duplicate threshold on edited copies of a sample of the catalogue's own items."""
+    target_precision = check_precision(target_precision)
+    sample, k = _check_int("sample", sample, 10, 100_000), _check_int("k", k, 1, 1000)
+    num, enc = float_encoder(catalog)
+    n_items = catalog.count()
+    if n_items < MIN_ITEMS:
+        raise CatalogError(f"calibration needs at least {MIN_ITEMS} items (distractors for the edited copies); the "
+                           f"catalogue has {n_items}")
+    rng = np.random.default_rng(seed)
+    rows = catalog._store.query("SELECT key, path, sha256 FROM items WHERE path IS NOT NULL ORDER BY key")
+    sources: list[int] = []
+    copies: list[Image.Image] = []
+    kinds: list[str] = []
+    for i in rng.permutation(len(rows)).tolist():
+        if len(copies) == sample:
+            break
+        key, path, _sha = rows[i]
+        try:
+            image = load_image(path, limits=catalog.limits, draft=(_EDIT_SIDE, _EDIT_SIDE)).image
+        except ImageError:
+            continue
+        image.thumbnail((_EDIT_SIDE, _EDIT_SIDE))
+        kind = EDIT_KINDS[len(copies) % len(EDIT_KINDS)]
+        strengths = STRENGTHS[kind]
+        copies.append(apply_edit(image, kind, strengths[int(rng.integers(len(strengths)))], rng))
+        sources.append(int(key))
+        kinds.append(kind)
+    if len(copies) < 10:
+        raise CatalogError(f"calibration needs at least 10 readable image files; found {len(copies)}")
+    vectors = enc.encode_pil(copies)
+    depth = min(k, n_items)
+    with catalog._store.lock:
+        scores, hits = catalog._index(num).search(vectors, depth)
+    sha = {int(r[0]): r[2] for r in rows}
+    query_of = np.repeat(np.arange(len(copies)), depth)
+    hit_keys = hits.reshape(-1)
+    valid = hit_keys >= 0
+    labels = np.array([h == sources[q] or (h in sha and sha[h] == sha[sources[q]])
+                       for q, h in zip(query_of.tolist(), hit_keys.tolist(), strict=True)])
+    thumbs = thumbs_of(catalog, sorted(set(hit_keys[valid].tolist())))
+    for i, image in enumerate(copies):
+        thumbs[-(i + 1)] = thumbnail(image)
+    pairs = np.stack([-(query_of + 1), hit_keys], axis=1)[valid]
+    signals = {"cosine": scores.reshape(-1)[valid].astype(np.float64), **pair_signals(thumbs, pairs)}
+    cal = fit_calibration(signals, labels[valid], query_of[valid], kinds, target_precision=target_precision,
+                          encoder=enc.spec, k=k, seed=seed, created=time.time())
+    catalog._store.set_meta(META_KEY, cal.to_json())
+    return cal
+
+
+def _same_pixels(a: ImageSource | None, b: str | None, catalog: Catalog) -> bool:
+    if a is None or b is None:
+        return False
+    try:
+        one, two = load_image(a, limits=catalog.limits).image, load_image(b, limits=catalog.limits).image
+    except ImageError:
+        return False
+    return one.size == two.size and np.array_equal(np.asarray(one), np.asarray(two))
+
+
+def match_vector(catalog: Catalog, vector: np.ndarray, thumb: np.ndarray | None, sha256: str,
+                 source: ImageSource | None, *, k: int = 10, min_cosine: float = 0.8) -> list[DuplicateMatch]:
+    """Verdicts on the ``k`` nearest items of one image (exact and near duplicates, and similar items whose cosine
+    is at least ``min_cosine``), best first."""
+    cal = require_calibration(catalog)
+    num, _enc = float_encoder(catalog)
+    if not len(catalog._index(num)):
+        return []
+    with catalog._store.lock:
+        scores, hits = catalog._index(num).search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k)
+    keep = hits[0] >= 0
+    keys, cos = hits[0][keep].tolist(), scores[0][keep].astype(np.float64)
+    rows = catalog._store.rows_for_keys(keys)
+    same = catalog._store.query("SELECT key FROM items WHERE sha256 = ?", (sha256,))
+    extra = [int(r[0]) for r in same if int(r[0]) not in keys]  # identical files beyond the k nearest
+    rows.update(catalog._store.rows_for_keys(extra))
+    keys, cos = keys + extra, np.r_[cos, np.ones(len(extra))]
+    thumbs = thumbs_of(catalog, keys)
+    if thumb is not None:
+        thumbs[-1] = thumb
+    sig = scored_pairs(cal, thumbs, np.array([[-1, key] for key in keys], dtype=np.int64).reshape(-1, 2), cos)
+    geo = sig["geometric"]
+    exact = np.array([key in rows and (rows[key][3] == sha256 or (c >= _EXACT_COSINE and _same_pixels(
+        source, rows[key][2], catalog))) for key, c in zip(keys, cos, strict=True)], dtype=bool)
+    verdicts, evidence = cal.verdicts(sig, exact)
+    out = []
+    for key, verdict, ev, c, g in zip(keys, verdicts, evidence, cos, geo, strict=True):
+        if key not in rows or (verdict == SIMILAR and c < min_cosine):
+            continue
+        out.append(DuplicateMatch(rows[key][1], rows[key][2], verdict, float(ev), float(c),
+                                  None if np.isnan(g) else float(g)))
+    rank = {EXACT: 0, "near-duplicate": 1, SIMILAR: 2}
+    return sorted(out, key=lambda m: (rank[m.verdict], -m.evidence))
+
+
+def exact_matches(catalog: Catalog, vector: np.ndarray, sha256: str, source: ImageSource | None
+                  ) -> list[DuplicateMatch]:
+    """Items with the same content or pixels as one image (needs no calibration)."""
+    num, _enc = float_encoder(catalog)
+    keys = [int(r[0]) for r in catalog._store.query("SELECT key FROM items WHERE sha256 = ?", (sha256,))]
+    cos = {key: 1.0 for key in keys}
+    if len(catalog._index(num)):
+        with catalog._store.lock:
+            scores, hits = catalog._index(num).search(np.asarray(vector, dtype=np.float32).reshape(1, -1), 3)
+        for s, h in zip(scores[0].tolist(), hits[0].tolist(), strict=True):
+            if h >= 0 and s >= _EXACT_COSINE and h not in cos:
+                cos[h] = s
+    rows = catalog._store.rows_for_keys(list(cos))
+    return [DuplicateMatch(row[1], row[2], EXACT, 0.0, cos[key], None) for key, row in rows.items()
+            if row[3] == sha256 or _same_pixels(source, row[2], catalog)]
+
+
+def match_image(catalog: Catalog, image: ImageSource, *, k: int = 10, min_cosine: float = 0.8
+                ) -> list[DuplicateMatch]:
+    """:func:`match_vector` for an image that is not (yet) in the catalogue."""
+    num, enc = float_encoder(catalog)
+    loaded = load_image(image, limits=catalog.limits)
+    vector = enc.encode_pil([loaded.image])
+    return match_vector(catalog, vector, thumbnail(loaded.image), loaded.sha256, image, k=k, min_cosine=min_cosine)
+
+
+def dedup(catalog: Catalog, *, k: int = 10, batch: int = 1024) -> DedupReport:
+    """Duplicate groups of the whole catalogue: kNN graph → verdict per edge → connected components."""
+    started = time.perf_counter()
+    k = _check_int("k", k, 1, 1000)
+    cal = require_calibration(catalog)
+    num, _enc = float_encoder(catalog)
+    with catalog._store.lock:
+        index = catalog._index(num)
+        keys = index.keys().copy()
+        data = np.stack([index.get(int(key)) for key in keys]) if len(keys) else np.empty((0, 1), np.float32)
+
+    def search(queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with catalog._store.lock:
+            return index.search(queries, min(k + 1, max(1, len(keys))))
+
+    floor = _cosine_floor(cal)
+    pairs, cos = knn_edges(search, keys, lambda a, b: data[a:b], min_score=floor, batch=batch)
+    same_sha = catalog._store.query("SELECT a.key, b.key FROM items a JOIN items b ON a.sha256 = b.sha256 "
+                                    "AND a.key < b.key")
+    if same_sha:
+        extra = np.array(same_sha, dtype=np.int64)
+        pairs = np.concatenate([pairs, extra])
+        cos = np.r_[cos, np.full(len(extra), np.nan, dtype=np.float32)]
+    rows = catalog._store.rows_for_keys(sorted(set(pairs.reshape(-1).tolist())))
+    thumbs = thumbs_of(catalog, sorted(rows))
+    exact = np.array([rows[a][3] == rows[b][3] or (c >= _EXACT_COSINE and _same_pixels(rows[a][2], rows[b][2],
+                      catalog)) for (a, b), c in zip(pairs.tolist(), cos.tolist(), strict=True)], dtype=bool)
+    cos = np.where(np.isnan(cos), 1.0, cos)
+    sig = scored_pairs(cal, thumbs, pairs, cos, skip=exact)
+    geo = sig["geometric"]
+    verdicts, evidence = cal.verdicts(sig, exact)
+    dup = np.array([v != SIMILAR for v in verdicts], dtype=bool)
+    groups = []
+    for members in components(keys, pairs[dup]):
+        items = [_item(rows[m]) for m in members]
+        keeper = choose_keeper(items)
+        member_set = set(members)
+        edges = [{"a": rows[a][1], "b": rows[b][1], "verdict": v, "evidence": round(float(e), 3),
+                  "cosine": round(float(c), 4), "geometric": None if np.isnan(g) else round(float(g), 4)}
+                 for (a, b), v, e, c, g, d in zip(pairs.tolist(), verdicts, evidence, cos, geo, dup, strict=True)
+                 if d and a in member_set]
+        groups.append(DuplicateGroup(keeper=keeper.id, items=items, pairs=edges))
+    return DedupReport(groups=groups, items=len(keys), pairs_checked=len(pairs), calibration=cal.summary(),
+                       seconds=time.perf_counter() - started)
+
+
+def scored_pairs(cal: Calibration, thumbs: dict[int, np.ndarray], pairs: np.ndarray, cosine: np.ndarray, *,
+                 skip: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every signal of each pair; the slow geometric check only where the others leave the verdict open (the
+    evidence so far plus the most the geometric check could add reaches the threshold) and ``skip`` is false."""
+    sig = {"cosine": np.asarray(cosine, dtype=np.float64), **pair_signals(thumbs, pairs, np.zeros(len(pairs), bool))}
+    partial = cal.evidence(sig)
+    open_ = partial + cal.max_evidence("geometric") >= cal.threshold
+    if skip is not None:
+        open_ &= ~np.asarray(skip, dtype=bool)
+    sig["geometric"] = pair_signals(thumbs, pairs, open_)["geometric"]
+    return sig
+
+
+def _cosine_floor(cal: Calibration) -> float:
+    """The lowest cosine at which the evidence could still reach the threshold: edges below it are not checked."""
+    needed = cal.threshold - sum(cal.max_evidence(name) for name in cal.distractors if name != "cosine")
+    cosines = np.sort(np.asarray(cal.distractors["cosine"], dtype=np.float64))
+    n = len(cosines)
+    if not n or needed <= 0:
+        return -1.0
+    above = np.arange(n, -1, -1)  # distractors at or above a cosine just over cosines[i - 1]: n - i
+    reach = np.flatnonzero(-np.log10((above + 0.5) / (n + 1.0)) + 0.01 >= needed)
+    if not len(reach):
+        return 2.0  # no cosine is evidence enough: nothing can be a near-duplicate
+    return float(cosines[reach[0] - 1]) if reach[0] > 0 else -1.0
+
+
+def _item(row: Any) -> Item:
+    from ..catalog._store import row_to_item
+
+    return row_to_item(row)

@@ -1,0 +1,79 @@
+"""What duplicate detection hands back: matches of one image, groups of the catalogue, as JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DuplicateMatch:
+    """One catalogue item compared with an image.
+
+    Attributes:
+        id, path: of the catalogue item.
+        verdict: ``"exact"`` (same file content or the same pixels), ``"near-duplicate"`` (an edited copy, by the
+            calibrated threshold) or ``"similar"`` (alike, not a copy).
+        evidence: summed ``-log10`` distractor rates of the signals (higher is surer; see the calibration).
+        cosine: of the embeddings; geometric: best thumbnail NCC (None when a thumbnail is missing).
+    """
+
+    id: str
+    path: str | None
+    verdict: str
+    evidence: float
+    cosine: float
+    geometric: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "path": self.path, "verdict": self.verdict, "evidence": round(self.evidence, 3),
+                "cosine": round(self.cosine, 4),
+                "geometric": None if self.geometric is None else round(self.geometric, 4)}
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.verdict != "similar"
+
+
+@dataclass
+class DuplicateGroup:
+    """Items that are copies of each other (connected by exact or near-duplicate pairs), and which to keep."""
+
+    keeper: str
+    items: list[Any]
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"keeper": self.keeper, "size": len(self.items),
+                "items": [{"id": i.id, "path": i.path, "width": i.width, "height": i.height, "added": i.added,
+                           "keep": i.id == self.keeper} for i in self.items],
+                "pairs": self.pairs}
+
+
+@dataclass
+class DedupReport:
+    """The duplicate groups of a catalogue."""
+
+    groups: list[DuplicateGroup]
+    items: int
+    pairs_checked: int
+    calibration: dict[str, Any]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": self.items, "groups": [g.to_dict() for g in self.groups],
+                "duplicates": sum(len(g.items) - 1 for g in self.groups), "pairs_checked": self.pairs_checked,
+                "seconds": round(self.seconds, 3), "calibration": self.calibration}
+
+    def to_csv(self) -> str:
+        """One row per item of a group: group, id, path, width, height, added, keep (1 for the keeper)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["group", "id", "path", "width", "height", "added", "keep"])
+        for n, group in enumerate(self.groups, 1):
+            for item in group.items:
+                writer.writerow([n, item.id, item.path or "", item.width, item.height, f"{item.added:.3f}",
+                                 int(item.id == group.keeper)])
+        return out.getvalue()

@@ -1,0 +1,124 @@
+"""Duplicate detection through the catalogue and the CLI: calibration, dedup groups, the check on add, migration."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike import Catalog
+from lookalike.catalog import CheckedItem, Item
+from lookalike.cli import main
+from lookalike.dedup.edits import apply_edit
+from lookalike.errors import CatalogError, DuplicateImageError, InvalidParameterError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 Fashion-MNIST items and 4 photographs, indexed and calibrated."""
+    import skimage
+
+    from lookalike.datasets import load_fashion_mnist
+
+    root = tmp_path_factory.mktemp("shop")
+    images = root / "images"
+    images.mkdir()
+    for i, pixels in enumerate(load_fashion_mnist("test").images[:40]):
+        Image.fromarray(pixels).resize((112, 112)).save(images / f"f{i:02d}.png")
+    data = Path(skimage.__file__).parent / "data"
+    for name in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"):
+        Image.open(data / name).convert("RGB").save(images / f"{name.split('.')[0]}.png")
+    with Catalog(root / "cat") as cat:
+        cat.index_folder(images)
+        cal = cat.calibrate_duplicates(sample=40, seed=0)
+        assert cal.sample == 40 and 0 <= cal.recall <= 1 and cal.target_precision == 0.99
+    return root
+
+
+def test_edited_copy_is_a_near_duplicate_on_add(shop: Path, tmp_path: Path) -> None:
+    edited = apply_edit(Image.open(shop / "images" / "chelsea.png"), "jpeg", 40, np.random.default_rng(0))
+    edited.save(tmp_path / "relisted.jpg")
+    with Catalog(shop / "cat") as cat:
+        before = len(cat)
+        with pytest.raises(DuplicateImageError) as refused:
+            cat.add(tmp_path / "relisted.jpg", refuse="near")
+        assert refused.value.matches[0].id == "chelsea.png" and len(cat) == before  # nothing written
+        item = cat.add(tmp_path / "relisted.jpg", check_duplicates=True)
+        assert isinstance(item, CheckedItem) and isinstance(item, Item)
+        assert item.duplicates[0].id == "chelsea.png" and item.duplicates[0].verdict == "near-duplicate"
+        assert item.to_dict()["duplicates"][0]["verdict"] == "near-duplicate"
+        report = cat.dedup()
+        group = next(g for g in report.groups if "relisted.jpg" in {i.id for i in g.items})
+        assert group.keeper == "chelsea.png"  # more pixels than the crop
+        assert "relisted.jpg" in report.to_csv()
+        cat.remove("relisted.jpg")
+        plain = cat.add(shop / "images" / "f03.png", id="f03-again")
+        assert type(plain) is Item  # callers that do not ask get the plain item
+        with pytest.raises(DuplicateImageError, match="exact duplicate of item 'f03"):
+            cat.add(shop / "images" / "f03.png", id="third", refuse="exact")
+        cat.remove("f03-again")
+        with pytest.raises(InvalidParameterError, match="refuse"):
+            cat.add(shop / "images" / "f03.png", refuse="yes")
+
+
+def test_a_crop_of_a_catalogue_item_is_found_as_a_near_duplicate(shop: Path) -> None:
+    # 5%: on this 44-item catalogue the distractor tables are short, so the threshold is high and 10-20% crops come
+    # out "similar"; on the 1,724-item benchmark catalogue combined finds 70% of 10% crops (BENCHMARKS.md)
+    cropped = apply_edit(Image.open(shop / "images" / "chelsea.png"), "crop", 0.05, np.random.default_rng(4))
+    with Catalog(shop / "cat") as cat:
+        matches = cat.find_duplicates(cropped)
+    assert matches[0].id == "chelsea.png" and matches[0].verdict == "near-duplicate"
+
+
+def test_uncalibrated_and_empty_catalogues_say_what_to_do(tmp_path: Path, shop: Path) -> None:
+    with Catalog(tmp_path / "empty") as cat:
+        with pytest.raises(CatalogError, match="at least 20 items"):
+            cat.calibrate_duplicates()
+        with pytest.raises(CatalogError, match="dedup --calibrate"):
+            cat.dedup()
+        with pytest.raises(InvalidParameterError, match="target precision"):
+            cat.calibrate_duplicates(target_precision=1.5)
+        item = cat.add(shop / "images" / "f01.png", refuse="exact")  # an exact check needs no calibration
+        with pytest.raises(DuplicateImageError):
+            cat.add(shop / "images" / "f01.png", id="again", refuse="exact")
+        with pytest.raises(CatalogError, match="dedup --calibrate"):
+            cat.add(shop / "images" / "f02.png", check_duplicates=True)
+        assert [i.id for i in cat.list()] == [item.id]
+
+
+def test_version_1_catalogue_is_migrated_and_gets_thumbnails(shop: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(shop / "cat", tmp_path / "old")
+    db = sqlite3.connect(tmp_path / "old" / "catalog.sqlite")
+    db.execute("DROP TABLE thumbs")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with Catalog(tmp_path / "old") as cat:
+        assert cat._store.meta("schema_version") == "2"
+        assert cat._store.thumbs() == {}
+        report = cat.dedup()  # thumbnails are made from the files on the way
+        assert len(cat._store.thumbs()) > 0 and report.items == len(cat)
+
+
+def test_cli_dedup_and_add(shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    catalog = str(shop / "cat")
+    assert main(["dedup", "--catalog", catalog, "--format", "json", "--out", str(tmp_path / "g.json")]) == 0
+    groups = json.loads((tmp_path / "g.json").read_text())
+    assert groups["items"] >= 44 and "calibration" in groups
+    assert main(["dedup", "--catalog", catalog, "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("group,id,path")
+    assert main(["add", "--catalog", catalog, "--refuse", "exact", "--json", str(shop / "images" / "f05.png")]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["added"] == [] and out["refused"][0]["duplicates"][0]["id"] == "f05.png"
+    assert main(["dedup", "--catalog", catalog, "--calibrate", "--target-precision", "2"]) == 1
+    assert "target precision" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["dedup", "--catalog", catalog, "--format", "xml"])

@@ -1,0 +1,149 @@
+"""Unit tests of the duplicate detection parts that need no model: edits, thumbnails, pairs, groups, calibration."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.dedup import Calibration
+from lookalike.dedup.calibration import check_precision, fit_calibration, threshold_for_precision
+from lookalike.dedup.edits import EDIT_KINDS, STRENGTHS, apply_edit
+from lookalike.dedup.groups import choose_keeper, components, knn_edges
+from lookalike.dedup.signals import geometric_score, pair_signals, phash_bits, thumbnail, trim_box
+from lookalike.errors import CatalogError, InvalidParameterError
+from lookalike.index import FloatFlatIndex
+
+
+def _photo(seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(12, 16, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize((160, 120), Image.Resampling.BICUBIC)
+
+
+@pytest.mark.parametrize("kind", EDIT_KINDS)
+def test_edits_are_seeded_and_rgb(kind: str) -> None:
+    for strength in STRENGTHS[kind]:
+        one = apply_edit(_photo(), kind, strength, np.random.default_rng(3))
+        two = apply_edit(_photo(), kind, strength, np.random.default_rng(3))
+        assert one.mode == "RGB" and np.array_equal(np.asarray(one), np.asarray(two))
+
+
+def test_edit_geometry() -> None:
+    rng = np.random.default_rng(0)
+    assert apply_edit(_photo(), "crop", 0.2, rng).size == (128, 96)
+    assert apply_edit(_photo(), "resize", 0.5, rng).size == (80, 60)
+    assert apply_edit(_photo(), "pad", 0.05, rng).size == (176, 136)
+    assert np.array_equal(np.asarray(apply_edit(_photo(), "flip", 1, rng)), np.asarray(_photo())[:, ::-1])
+    with pytest.raises(InvalidParameterError, match="unknown edit"):
+        apply_edit(_photo(), "sepia", 1, rng)
+
+
+def test_geometric_score_finds_crops_pads_and_mirrors() -> None:
+    rng = np.random.default_rng(1)
+    base = thumbnail(_photo())
+    for kind, strength in [("crop", 0.2), ("crop", 0.3), ("flip", 1), ("brightness", 1.45)]:
+        edited = thumbnail(apply_edit(_photo(), kind, strength, rng))
+        assert geometric_score(base, edited) > 0.9, kind
+    assert geometric_score(base, thumbnail(_photo(seed=5))) < 0.8
+
+
+def test_trimmed_thumbnail_sees_through_padding_of_any_colour() -> None:
+    rng = np.random.default_rng(2)
+    assert trim_box(_photo()) is None
+    assert trim_box(Image.new("RGB", (50, 40), (255, 255, 255))) is None  # a blank image is not trimmed to nothing
+    for strength in STRENGTHS["pad"]:
+        padded = apply_edit(_photo(), "pad", strength, rng)
+        left, top, right, bottom = trim_box(padded) or (0, 0, 0, 0)
+        border = round(160 * strength)
+        assert abs(left - border) <= 3 and abs(top - border) <= 3, strength
+        assert abs(right - (border + 160)) <= 3 and abs(bottom - (border + 120)) <= 3, strength
+        thumbs = thumbnail(padded)
+        assert thumbs.shape == (2, 32, 32) and geometric_score(thumbnail(_photo()), thumbs) > 0.95
+
+
+def test_phash_of_thumbnails_agrees_with_imagehash() -> None:
+    import imagehash
+
+    image = _photo(7)
+    ours = phash_bits(thumbnail(image)[0])
+    theirs = np.asarray(imagehash.phash(image.convert("L").resize((32, 32), Image.Resampling.BOX)).hash).ravel()
+    assert ours.shape == (64,) and np.count_nonzero(ours != theirs) <= 2
+    thumbs = {1: thumbnail(image), 2: thumbnail(apply_edit(image, "jpeg", 40, np.random.default_rng(0))),
+              3: thumbnail(_photo(8))}
+    sig = pair_signals(thumbs, np.array([[1, 2], [1, 3], [1, 9]]), only=np.array([True, False, True]))
+    assert sig["phash"][0] > 0.9 > sig["phash"][1] and np.isnan(sig["phash"][2])
+    assert sig["geometric"][0] > 0.95 and np.isnan(sig["geometric"][1]) and np.isnan(sig["geometric"][2])
+
+
+def test_knn_edges_and_components_equal_brute_force(rng: np.random.Generator) -> None:
+    centres = rng.normal(size=(30, 16))
+    vectors = np.concatenate([centres, centres[:10] + 0.05 * rng.normal(size=(10, 16)),
+                              centres[:3] + 0.05 * rng.normal(size=(3, 16))]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    keys = np.arange(100, 100 + len(vectors), dtype=np.int64)
+    index = FloatFlatIndex(16)
+    index.add(keys, vectors)
+    cut = 0.95
+    pairs, scores = knn_edges(lambda q: index.search(q, 6), keys, lambda a, b: vectors[a:b], min_score=cut, batch=7)
+    full = vectors @ vectors.T
+    expected = {(int(keys[i]), int(keys[j])) for i, j in itertools.combinations(range(len(keys)), 2)
+                if full[i, j] >= cut}
+    assert {tuple(p) for p in pairs.tolist()} == expected  # every true pair is among the 5 nearest here
+    assert np.allclose(scores, [full[a - 100, b - 100] for a, b in pairs.tolist()], atol=1e-5)
+    # brute-force components (repeated merging of overlapping sets)
+    sets: list[set[int]] = []
+    for a, b in expected:
+        hit = [s for s in sets if a in s or b in s]
+        merged = {a, b}.union(*hit)
+        sets = [s for s in sets if s not in hit] + [merged]
+    assert components(keys, pairs) == sorted((sorted(s) for s in sets), key=lambda g: g[0])
+    assert components(keys, np.empty((0, 2))) == []
+    with pytest.raises(InvalidParameterError):
+        components([1, 2], np.array([[1, 3]]))
+
+
+def test_threshold_for_precision_matches_exhaustive_search(rng: np.random.Generator) -> None:
+    scores = np.round(rng.random(300), 2)
+    labels = rng.random(300) < scores
+    for target in (0.6, 0.8, 0.9, 0.99):
+        got = threshold_for_precision(scores, labels, target)
+        ok = [t for t in np.unique(scores) if labels[scores >= t].mean() >= target]
+        assert got == (min(ok) if ok else np.inf)
+
+
+def test_keeper_is_largest_then_oldest() -> None:
+    class It:
+        def __init__(self, id: str, w: int, h: int, added: float) -> None:  # noqa: A002
+            self.id, self.width, self.height, self.added = id, w, h, added
+
+    assert choose_keeper([It("a", 10, 10, 1), It("b", 20, 10, 5), It("c", 20, 10, 3)]).id == "c"
+
+
+def test_calibration_fit_roundtrip_and_errors(rng: np.random.Generator) -> None:
+    n = 200
+    query_of = np.repeat(np.arange(n), 5)
+    labels = np.tile([True, False, False, False, False], n)
+    cosine = np.where(labels, rng.uniform(0.85, 1.0, 5 * n), rng.uniform(0.3, 0.9, 5 * n))
+    geo = np.where(labels, rng.uniform(0.8, 1.0, 5 * n), rng.uniform(0.2, 0.95, 5 * n))
+    kinds = [EDIT_KINDS[i % len(EDIT_KINDS)] for i in range(n)]
+    cal = fit_calibration({"cosine": cosine, "geometric": geo}, labels, query_of, kinds, target_precision=0.99,
+                          encoder="x", k=5, seed=0)
+    assert cal.precision >= 0.95 and cal.recall > 0.5 and set(cal.recall_by_edit) == set(EDIT_KINDS)
+    again = Calibration.from_json(cal.to_json())
+    assert again == cal
+    verdicts, _ = again.verdicts({"cosine": np.array([0.99, 0.5, 0.5]), "geometric": np.array([0.99, 0.3, np.nan])},
+                                 np.array([False, False, True]))
+    assert verdicts == ["near-duplicate", "similar", "exact"]
+    with pytest.raises(CatalogError, match="unreadable"):
+        Calibration.from_json("{not json")
+    with pytest.raises(CatalogError, match="format"):
+        Calibration.from_json('{"format": 99}')
+    for bad in (1.0, 0.2, "0.9", True, float("nan")):
+        with pytest.raises(InvalidParameterError):
+            check_precision(bad)
+    with pytest.raises(CatalogError, match="no distractor"):
+        fit_calibration({"cosine": cosine[labels]}, labels[labels], query_of[labels], kinds, target_precision=0.9,
+                        encoder="x", k=1, seed=0)
