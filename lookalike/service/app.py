@@ -11,10 +11,17 @@ missing API key                                       401
 wrong API key, or a read-only service                 403
 unknown item id, or an item whose image is gone       404
 id already taken                                      409
+refused as a duplicate (body adds ``duplicates``)     409
+duplicate verdicts on an uncalibrated catalogue       409
 image, body, metadata or filter over the limits       413
 not an image, or a format lookalike refuses           415
 bad parameter (k, box, filter, id), box outside image 422
 ====================================================  ======
+
+Duplicate detection (``/duplicates``): ``POST /duplicates/check`` compares an upload with the catalogue without
+adding it; ``GET /duplicates`` groups the whole catalogue (a kNN pass over every item: seconds on tens of
+thousands of items, and writes wait for it); ``POST /duplicates/calibrate`` (a write) fits the near-duplicate
+threshold the verdicts need; ``POST /items`` takes ``check_duplicates`` and ``refuse``.
 
 Item ids may contain '/' (folder-indexed items are ``class/name.png``); in URLs they are percent-encoded.
 """
@@ -26,9 +33,10 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
@@ -40,6 +48,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..catalog import Catalog
 from ..errors import (
+    DuplicateImageError,
     DuplicateItemError,
     EmptyImageError,
     EncoderError,
@@ -55,7 +64,18 @@ from ..errors import (
 from . import schemas
 from .auth import AuthError, check_write
 from .config import ServiceConfig
-from .core import DEFAULT_THUMBNAIL, THUMBNAIL_SIZES, PayloadTooLargeError, Service, item_out
+from .core import (
+    CALIBRATE_BOUNDS,
+    DEFAULT_THUMBNAIL,
+    THUMBNAIL_SIZES,
+    CalibrationRequiredError,
+    DuplicateDetectionError,
+    PayloadTooLargeError,
+    Service,
+    item_out,
+    match_out,
+    report_out,
+)
 from .metrics import CONTENT_TYPE, BodyLimitMiddleware, MetricsMiddleware
 
 STATIC = Path(__file__).parent / "static"
@@ -72,6 +92,9 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (EmptyImageError, 400),
     (ItemNotFoundError, 404),
     (DuplicateItemError, 409),
+    (DuplicateImageError, 409),
+    (CalibrationRequiredError, 409),
+    (DuplicateDetectionError, 409),
     (InvalidParameterError, 422),
     (EncoderError, 500),
     (LookalikeError, 400),
@@ -87,6 +110,16 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": schemas.ErrorResponse, "description": "API key invalid, or the service is read-only"},
     409: {"model": schemas.ErrorResponse, "description": "id taken"},
 }
+ADD_ERRORS: dict[int | str, dict[str, Any]] = {
+    **WRITE_ERRORS,
+    409: {"model": schemas.DuplicateRefusal,
+          "description": "id taken; or, with 'refuse', the image duplicates items (listed in 'duplicates', nothing "
+                         "added); or a near-duplicate check on an uncalibrated catalogue"},
+}
+_UNCALIBRATED = {"model": schemas.ErrorResponse,
+                 "description": "the catalogue has no near-duplicate calibration (POST /duplicates/calibrate), or "
+                                "cannot do duplicate detection (binary codes only)"}
+DUP_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 409: _UNCALIBRATED}
 
 _SEARCH_BODY = {
     "requestBody": {
@@ -105,6 +138,24 @@ _SEARCH_BODY = {
         },
     },
 }
+
+_CHECK_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The image to check: a multipart form (field 'image', plus optional 'k'), or the raw image "
+                       "bytes as the body.",
+        "content": {
+            "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
+                "image": {"type": "string", "format": "binary"},
+                "k": {"type": "integer", "minimum": 1, "default": 10},
+            }}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+}
+
+_PRECISION, _SAMPLE, _SEED = (CALIBRATE_BOUNDS[name] for name in ("target_precision", "sample", "seed"))
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                                description="needed by write endpoints (or send 'Authorization: Bearer KEY')")
@@ -166,6 +217,15 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
             log.exception("unexpected error", exc_info=err)
         return answer(status, str(err), type(err).__name__)
 
+    @app.exception_handler(DuplicateImageError)
+    async def on_refused_duplicate(request: Request, err: DuplicateImageError) -> JSONResponse:
+        """409 with the standard error body plus ``duplicates``, the items the refused image copies."""
+        kind = type(err).__name__
+        metrics.errors.labels(kind, "409").inc()
+        body = {"error": {"type": kind, "message": str(err), "status": 409},
+                "duplicates": [match_out(m, prefix(request)) for m in err.matches]}
+        return JSONResponse(jsonable_encoder(body), status_code=409)
+
     @app.exception_handler(AuthError)
     async def on_auth_error(request: Request, err: AuthError) -> JSONResponse:
         response = answer(err.status, err.message, "AuthError")
@@ -202,19 +262,11 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
             raise InvalidParameterError(f"the {field!r} field must be a file upload (multipart/form-data)")
         return await upload.read()
 
-    # -- search -------------------------------------------------------------------------------------------------
-
-    @app.post("/search", response_model=schemas.SearchResponse, responses=ERRORS, openapi_extra=_SEARCH_BODY,
-              tags=["search"])
-    async def search(
-        request: Request,
-        k: Annotated[str | None, Query(description="number of results (default 10)")] = None,
-        box: Annotated[str | None, Query(description="region 'x,y,w,h' in pixels of the upright image")] = None,
-        where: Annotated[str | None, Query(description='metadata filter, JSON: {"category": "shoes"}')] = None,
-    ) -> Any:
-        """The items most similar to an uploaded image, or to a region (box) of it, best first."""
+    async def query_image(request: Request, params: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        """The image of a query (a multipart form's 'image' file, or the raw body) and its parameters: from the
+        form's fields when multipart, else the query string's (given as ``params``)."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        params: dict[str, Any] = {"k": k, "box": box, "where": where}
+        params = dict(params)
         if ctype == "multipart/form-data":
             async with request.form(max_files=1, max_fields=8,
                                     max_part_size=config.max_body_bytes) as form:
@@ -229,6 +281,20 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
                 "<request>", f"send the image as multipart/form-data (field 'image') or as the raw body, not {ctype}")
         else:
             data = await request.body()
+        return data, params
+
+    # -- search -------------------------------------------------------------------------------------------------
+
+    @app.post("/search", response_model=schemas.SearchResponse, responses=ERRORS, openapi_extra=_SEARCH_BODY,
+              tags=["search"])
+    async def search(
+        request: Request,
+        k: Annotated[str | None, Query(description="number of results (default 10)")] = None,
+        box: Annotated[str | None, Query(description="region 'x,y,w,h' in pixels of the upright image")] = None,
+        where: Annotated[str | None, Query(description='metadata filter, JSON: {"category": "shoes"}')] = None,
+    ) -> Any:
+        """The items most similar to an uploaded image, or to a region (box) of it, best first."""
+        data, params = await query_image(request, {"k": k, "box": box, "where": where})
         k_value = service.parse_k(params["k"])
         box_value = service.parse_box(params["box"])
         where_value = service.parse_object(params["where"], "where")
@@ -284,19 +350,31 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
 
     # -- items: writing -----------------------------------------------------------------------------------------
 
-    @app.post("/items", response_model=schemas.ItemOut, status_code=201, responses=WRITE_ERRORS, tags=["items"],
-              dependencies=[Depends(writer)])
+    @app.post("/items", response_model=schemas.AddedItem, response_model_exclude_unset=True, status_code=201,
+              responses=ADD_ERRORS, tags=["items"], dependencies=[Depends(writer)])
     async def add_item(
         request: Request,
         image: Annotated[UploadFile, File(description="the image")],
         id: Annotated[str | None, Form(description="the item id (default: from the content hash)")] = None,  # noqa: A002
         metadata: Annotated[str | None, Form(description="a JSON object")] = None,
+        check_duplicates: Annotated[bool, Form(
+            description="compare the image with its nearest items first and answer their verdicts in "
+                        "'duplicates' (needs a calibrated catalogue)")] = False,
+        refuse: Annotated[str | None, Form(
+            description="'exact': do not add an exact copy of an item; 'near': nor a near-duplicate (needs a "
+                        "calibrated catalogue). A refusal is a 409 listing the 'duplicates'.",
+            json_schema_extra={"enum": ["exact", "near"]})] = None,
     ) -> Any:
-        """Add an image to the catalogue (needs the API key)."""
+        """Add an image to the catalogue (needs the API key), optionally checked for duplicates first."""
+        refuse_value = service.parse_refuse(refuse)
         data = await read_upload(image)
         meta = service.parse_object(metadata, "metadata")
-        item = await run_in_threadpool(service.add, data, item_id=id or None, metadata=meta)
-        return item_out(item, prefix(request))
+        item = await run_in_threadpool(service.add, data, item_id=id or None, metadata=meta,
+                                       check_duplicates=check_duplicates, refuse=refuse_value)
+        out = item_out(item, prefix(request))
+        if check_duplicates or refuse_value is not None:
+            out["duplicates"] = [match_out(m, prefix(request)) for m in getattr(item, "duplicates", ())]
+        return out
 
     @app.put("/items/{item_id:path}", response_model=schemas.ItemOut, responses=WRITE_ERRORS, tags=["items"],
              dependencies=[Depends(writer)])
@@ -320,6 +398,58 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
         service.remove(item_id)
         return {"deleted": item_id}
 
+    # -- duplicates ---------------------------------------------------------------------------------------------
+
+    @app.post("/duplicates/check", response_model=schemas.DuplicateCheck, responses=DUP_ERRORS,
+              openapi_extra=_CHECK_BODY, tags=["duplicates"])
+    async def check_duplicates(
+        request: Request,
+        k: Annotated[str | None, Query(description="nearest items judged (default 10)")] = None,
+    ) -> Any:
+        """Exact, near-duplicate and similar items of an uploaded image, which is not added (needs a calibrated
+        catalogue)."""
+        data, params = await query_image(request, {"k": k})
+        k_value = service.parse_k(params["k"])
+        return await run_in_threadpool(service.find_duplicates, data, k=k_value, prefix=prefix(request))
+
+    @app.get("/duplicates", response_model=schemas.DedupReportOut, tags=["duplicates"],
+             responses={**DUP_ERRORS, 200: {"content": {"text/csv": {}},
+                                            "description": "the report (JSON), or one CSV row per grouped item"}})
+    def duplicates(
+        request: Request,
+        k: Annotated[str | None, Query(description="neighbours checked per item (default 10)")] = None,
+        format: Annotated[Literal["json", "csv"], Query(  # noqa: A002
+            description="json: groups with their pairs; csv: group, id, path, width, height, added, keep")] = "json",
+    ) -> Any:
+        """The duplicate groups of the whole catalogue, each with its suggested keeper (needs a calibrated
+        catalogue). Every item is compared with its k nearest: on a large catalogue this takes seconds, and
+        writes wait until it is done."""
+        k_value = service.parse_k(k)
+        report = service.dedup(k=k_value)
+        if format == "csv":
+            return Response(report.to_csv(), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": 'attachment; filename="duplicates.csv"'})
+        return report_out(report, k_value, prefix(request))
+
+    @app.get("/duplicates/calibration", response_model=schemas.CalibrationOut | None, responses=DUP_ERRORS,
+             tags=["duplicates"])
+    def calibration() -> Any:
+        """The catalogue's near-duplicate calibration, or null when it has none."""
+        return service.calibration()
+
+    @app.post("/duplicates/calibrate", response_model=schemas.CalibrationOut,
+              responses={**WRITE_ERRORS, 409: _UNCALIBRATED}, tags=["duplicates"], dependencies=[Depends(writer)])
+    def calibrate(
+        target_precision: Annotated[float, Query(ge=_PRECISION[0], le=_PRECISION[1], description="precision the "
+                                                 "threshold aims at on generated copies")] = 0.99,
+        sample: Annotated[int, Query(ge=_SAMPLE[0], le=_SAMPLE[1], description="catalogue items edited into "
+                                     "copies (each is encoded: the cost)")] = 200,
+        seed: Annotated[int, Query(ge=_SEED[0], le=_SEED[1])] = 0,
+    ) -> Any:
+        """Fit the near-duplicate threshold on edited copies of a sample of the catalogue's own items, and store it
+        with the catalogue (needs the API key; writes wait while it runs)."""
+        return service.calibrate(target_precision=target_precision, sample=sample, seed=seed)
+
     # -- service ------------------------------------------------------------------------------------------------
 
     @app.get("/health", response_model=schemas.Health, tags=["service"])
@@ -341,6 +471,7 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
 
     @app.get("/", include_in_schema=False)
     @app.get("/browse", include_in_schema=False)
+    @app.get("/review", include_in_schema=False)
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 

@@ -3,7 +3,9 @@
 Thread safety: the endpoints run in a thread pool. The catalogue serialises its own SQL and index access, but a
 write is several steps (encode, commit, update the in-memory index), and ``similar`` reads an item's vector from
 the index; so writes and ``similar`` share one lock here, while searches by image (decode and encode, the slow
-part) run in parallel and only the index scan is serialised inside the catalogue.
+part) run in parallel and only the index scan is serialised inside the catalogue. The duplicate report and the
+calibration take the write lock too (one state of the catalogue; writes wait for them); checking an upload for
+duplicates does not.
 
 Searches that arrive while a scan is running are combined into one batched scan (:class:`SearchBatcher`): an exact
 scan is memory-bound, so scanning the vectors once for eight queries costs little more than for one, and queued
@@ -12,11 +14,13 @@ searches do not wait for one another's scans in turn.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from ..catalog import Catalog, Item, SearchResult
-from ..errors import ImageNotFoundError, InvalidParameterError
+from ..errors import CatalogError, ImageNotFoundError, InvalidParameterError
 from ..images import Box, ImageLimits, load_image, sniff_format
 from .config import ServiceConfig
 from .metrics import Metrics
@@ -37,6 +41,20 @@ DEFAULT_THUMBNAIL = 160
 
 class PayloadTooLargeError(InvalidParameterError):
     """A request field (metadata, filter) is larger than the service accepts (413)."""
+
+
+class CalibrationRequiredError(CatalogError):
+    """A near-duplicate verdict was asked of a catalogue that has no duplicate calibration yet (409)."""
+
+
+class DuplicateDetectionError(CatalogError):
+    """The catalogue cannot do duplicate detection as it is (too few items to calibrate, only binary codes, a
+    calibration for another encoder): a conflict with its state, 409."""
+
+
+CALIBRATE_HINT = ("calibrate it first: POST /duplicates/calibrate with the API key (the Calibrate button of the "
+                  "Duplicates page), or run 'lookalike dedup --calibrate' on the catalogue")
+CALIBRATE_BOUNDS = {"target_precision": (0.5, 0.999), "sample": (10, 2000), "seed": (0, 2**32 - 1)}
 
 
 class _Pending:
@@ -252,9 +270,18 @@ class Service:
 
     # -- writing ------------------------------------------------------------------------------------------------
 
-    def add(self, data: bytes, *, item_id: str | None, metadata: dict[str, Any] | None) -> Item:
+    def add(self, data: bytes, *, item_id: str | None, metadata: dict[str, Any] | None,
+            check_duplicates: bool = False, refuse: str | None = None) -> Item:
+        """Add an image; with ``check_duplicates`` or ``refuse`` the item carries ``duplicates`` (a CheckedItem),
+        and ``refuse`` raises DuplicateImageError (nothing written) for an exact (or near) duplicate."""
+        if check_duplicates or refuse == "near":
+            self.require_calibration()
         with self._write_lock, self.metrics.stage("write"):
-            return self.cat.add(bytes(data), id=item_id, metadata=metadata)
+            if not check_duplicates and refuse is None:
+                return self.cat.add(bytes(data), id=item_id, metadata=metadata)
+            with _dedup_errors():
+                return self.cat.add(bytes(data), id=item_id, metadata=metadata, check_duplicates=check_duplicates,
+                                    refuse=refuse)
 
     def update(self, item_id: str, *, data: bytes | None, metadata: dict[str, Any] | None) -> Item:
         with self._write_lock, self.metrics.stage("write"):
@@ -263,6 +290,84 @@ class Service:
     def remove(self, item_id: str) -> None:
         with self._write_lock, self.metrics.stage("write"):
             self.cat.remove(item_id)
+
+
+    # -- duplicates ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def parse_refuse(value: object) -> str | None:
+        if value is None or value == "":
+            return None
+        if value not in ("exact", "near"):
+            raise InvalidParameterError(f"refuse must be 'exact' or 'near' (or absent). Got {_short(value)}.")
+        return str(value)
+
+    def calibration(self) -> dict[str, Any] | None:
+        """The stored duplicate calibration's summary, or None."""
+        with _dedup_errors():
+            cal = self.cat.duplicate_calibration
+        return None if cal is None else cal.summary()
+
+    def require_calibration(self) -> None:
+        with _dedup_errors():
+            if self.cat.duplicate_calibration is None:
+                raise CalibrationRequiredError(f"this catalogue has no near-duplicate calibration yet; "
+                                               f"{CALIBRATE_HINT}")
+
+    def find_duplicates(self, data: bytes, *, k: int, prefix: str = "") -> dict[str, Any]:
+        """Verdicts on the ``k`` nearest items of an uploaded image that is not added."""
+        timings: dict[str, float] = {}
+        self.require_calibration()
+        with self.metrics.stage("duplicates", timings), _dedup_errors():
+            matches = self.cat.find_duplicates(bytes(data), k=k)
+        return {"k": k, "duplicates": [match_out(m, prefix) for m in matches], "timings_ms": timings}
+
+    def dedup(self, *, k: int) -> Any:
+        """The duplicate groups of the whole catalogue (a DedupReport). Writes wait while it runs: the report is
+        of one state of the catalogue."""
+        self.require_calibration()
+        with self._write_lock, self.metrics.stage("dedup"), _dedup_errors():
+            return self.cat.dedup(k=k)
+
+    def calibrate(self, *, target_precision: float, sample: int, seed: int) -> dict[str, Any]:
+        """Fit and store the near-duplicate threshold; returns the calibration's summary."""
+        for name, value in (("target_precision", target_precision), ("sample", sample), ("seed", seed)):
+            low, high = CALIBRATE_BOUNDS[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise InvalidParameterError(f"{name} must be in [{low}, {high}]. Got {_short(value)}.")
+        with self._write_lock, self.metrics.stage("calibrate"), _dedup_errors():
+            cal = self.cat.calibrate_duplicates(target_precision=float(target_precision), sample=int(sample),
+                                                seed=int(seed))
+        return dict(cal.summary())
+
+
+@contextlib.contextmanager
+def _dedup_errors() -> Iterator[None]:
+    """A plain CatalogError from duplicate detection is a conflict with the catalogue's state (409); its
+    subclasses (unknown item, id taken, refused duplicate) keep their own status."""
+    try:
+        yield
+    except CatalogError as err:
+        if type(err) is not CatalogError:
+            raise
+        message = str(err)
+        if "calibrate again" in message or "calibration yet" in message:  # none, unreadable, another encoder's
+            raise CalibrationRequiredError(f"{message} ({CALIBRATE_HINT})") from err
+        raise DuplicateDetectionError(message) from err
+
+
+def match_out(match: Any, prefix: str = "") -> dict[str, Any]:
+    """A DuplicateMatch as JSON, with the matched item's links."""
+    return {**match.to_dict(), **urls(match.id, None, prefix)}
+
+
+def report_out(report: Any, k: int, prefix: str = "") -> dict[str, Any]:
+    """A DedupReport as JSON, each group's items with their links."""
+    out = dict(report.to_dict())
+    shas = {item.id: item.sha256 for group in report.groups for item in group.items}
+    for group in out["groups"]:
+        group["items"] = [{**item, **urls(item["id"], shas.get(item["id"]), prefix)} for item in group["items"]]
+    return {"k": k, **out}
 
 
 def urls(item_id: str, sha256: str | None, prefix: str = "") -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorDetail(BaseModel):
@@ -86,3 +86,98 @@ class Stats(BaseModel):
     writable: bool
     limits: dict[str, int]
     uptime_s: float
+
+
+# -- duplicates ---------------------------------------------------------------------------------------------------
+
+
+class DuplicateMatchOut(BaseModel):
+    """A catalogue item compared with an image."""
+
+    id: str
+    path: str | None = Field(None, description="the item's stored image file")
+    verdict: str = Field(description="'exact' (same content or pixels), 'near-duplicate' (an edited copy, by the "
+                                     "calibrated threshold) or 'similar' (alike, not a copy)")
+    evidence: float = Field(description="summed -log10 distractor rates of the signals: higher is surer")
+    cosine: float = Field(description="cosine of the embeddings")
+    geometric: float | None = Field(None, description="best crop/pad/mirror-aware thumbnail correlation (null: "
+                                                      "not measured)")
+    image_url: str
+    thumbnail_url: str
+    similar_url: str
+
+
+class AddedItem(ItemOut):
+    duplicates: list[DuplicateMatchOut] | None = Field(
+        None, description="with check_duplicates or refuse: the verdicts on the nearest items, duplicates first")
+
+
+class DuplicateRefusal(ErrorResponse):
+    """``POST /items`` with ``refuse``: the image was not added; ``duplicates`` are the items it copies."""
+
+    duplicates: list[DuplicateMatchOut]
+
+
+class DuplicateCheck(BaseModel):
+    k: int
+    duplicates: list[DuplicateMatchOut] = Field(description="exact, near-duplicate, then similar items, best first")
+    timings_ms: dict[str, float]
+
+
+class GroupItem(BaseModel):
+    id: str
+    path: str | None = None
+    width: int
+    height: int
+    added: float
+    keep: bool = Field(description="the suggested keeper of its group")
+    image_url: str
+    thumbnail_url: str
+    similar_url: str
+
+
+class DuplicatePair(BaseModel):
+    a: str
+    b: str
+    verdict: str
+    evidence: float
+    cosine: float
+    geometric: float | None = None
+
+
+class DuplicateGroupOut(BaseModel):
+    keeper: str = Field(description="the item to keep (the largest, then the oldest)")
+    size: int
+    items: list[GroupItem]
+    pairs: list[DuplicatePair] = Field(description="the exact or near-duplicate pairs that join the group")
+
+
+class CalibrationOut(BaseModel):
+    """How the near-duplicate threshold was fitted, and what it is expected to achieve."""
+
+    model_config = ConfigDict(extra="allow")
+
+    encoder: str
+    target_precision: float
+    threshold: float = Field(description="evidence from which a pair is a near-duplicate")
+    precision: float = Field(description="expected on generated copies (out of fold)")
+    recall: float = Field(description="expected on generated copies (out of fold)")
+    recall_by_edit: dict[str, float]
+    sample: int
+    k: int
+    seed: int
+    created: float
+    signals: list[str] = []
+    notes: list[str] = []
+
+
+class DedupReportOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    k: int = Field(description="neighbours checked per item")
+    items: int
+    groups: list[DuplicateGroupOut]
+    duplicates: int = Field(description="items that are not their group's keeper")
+    pairs_checked: int
+    seconds: float
+    calibration: CalibrationOut

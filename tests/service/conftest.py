@@ -62,6 +62,54 @@ def photo_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# distinct photographs of skimage's data folder (no download), for the duplicate-detection catalogue
+DUP_PHOTOS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "coffee.png", "coins.png",
+              "color.png", "grass.png", "gravel.png", "horse.png", "hubble_deep_field.jpg", "ihc.png", "logo.png",
+              "microaneurysms.png", "moon.png", "motorcycle_left.png", "page.png", "phantom.png", "retina.jpg",
+              "rocket.jpg", "text.png", "clock_motion.png", "chessboard_RGB.png")
+
+
+def data_photo(name: str, side: int = 256) -> Image.Image:
+    """A photograph of skimage's data folder (by file name), RGB, at most ``side`` pixels on a side."""
+    import skimage
+
+    image = Image.open(Path(skimage.__file__).parent / "data" / name).convert("RGB")
+    image.thumbnail((side, side))
+    return image
+
+
+def relisted(image: Image.Image) -> Image.Image:
+    """A re-listed copy of a photo: 70% of its size (it then loses the keeper's place), saved again as JPEG."""
+    small = image.resize((image.width * 7 // 10, image.height * 7 // 10))
+    return Image.open(io.BytesIO(encode(small, quality=50))).convert("RGB")
+
+
+def edited(name: str) -> bytes:
+    """A re-listing of a photo of the data folder: cropped by a few percent on each side, JPEG-compressed harder."""
+    image = data_photo(name)
+    w, h = image.size
+    return encode(image.crop((w // 20, h // 25, w - w // 25, h - h // 20)), quality=60)
+
+
+@pytest.fixture(scope="session")
+def dup_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 distinct photographs (efficientnet-lite0) plus two re-listings, ``coffee-relisted`` and
+    ``horse-relisted``, calibrated for duplicate detection (sample 24, seed 0); tests copy it before writing.
+
+    The calibration is fitted before the re-listings are added: the catalogue's own duplicates would count among
+    the distractors of the edited copies and push the threshold past every real copy (reported upstream)."""
+    from lookalike.catalog import Catalog
+
+    path = tmp_path_factory.mktemp("duplicates") / "catalog"
+    with Catalog(path, "efficientnet-lite0") as cat:
+        for name in DUP_PHOTOS:
+            cat.add(encode(data_photo(name)), id=name.split(".")[0], metadata={"photo": name})
+        cat.calibrate_duplicates(sample=24, seed=0)  # before the re-listings: see the note above
+        for name in ("coffee", "horse"):
+            cat.add(encode(relisted(data_photo(f"{name}.png"))), id=f"{name}-relisted")
+    return path
+
+
 @pytest.fixture
 def catalog_copy(photo_catalog: Path, tmp_path: Path) -> Path:
     """A private copy of the photo catalogue, for tests that write."""

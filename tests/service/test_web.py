@@ -1,20 +1,22 @@
 """The web page end to end in headless Chromium (Debian's /usr/bin/chromium driven by Playwright, no download).
 
 Upload a query, see result thumbnails, draw a box and get different results, click a result to search from it;
-browse the catalogue, add and delete with the API key. ``LOOKALIKE_SCREENSHOT=path.png`` keeps a screenshot of
+browse the catalogue, add and delete with the API key; review the duplicate groups and delete a group's copies, and
+see the duplicates of an added image. ``LOOKALIKE_SCREENSHOT=path.png`` keeps a screenshot of
 the results page (docs/web-results.png is made this way).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import API_KEY, ServerFactory, encode, photo
+from .conftest import API_KEY, ServerFactory, edited, encode, photo
 
 CHROMIUM = os.environ.get("LOOKALIKE_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -166,3 +168,47 @@ def test_browse_add_and_delete(serve: ServerFactory, catalog_copy: Path, page: A
     assert "coffee/whole" not in ids and len(ids) == 20 and "coffee/whole" in page.inner_text("#query-caption")
     assert page.url.endswith("/")
 
+
+
+def test_review_duplicates_delete_the_copies_and_check_an_upload(serve: ServerFactory, dup_catalog: Path,
+                                                                 page: Any, tmp_path: Path) -> None:
+    server = serve(Path(shutil.copytree(dup_catalog, tmp_path / "catalog")))
+    page.goto(server.url + "/review")
+    page.wait_for_selector('body[data-reviews="1"]', timeout=20_000)
+    assert "Calibrated on 24 edited copies" in page.inner_text("#calibration-info")
+    coffee = '#groups .group[data-keeper="coffee"]'
+    assert page.eval_on_selector_all(f"{coffee} .tile", "ts => ts.map(t => t.dataset.id)") == [
+        "coffee", "coffee-relisted"]
+    assert page.eval_on_selector_all(f"{coffee} .tile.keeper", "ts => ts.map(t => t.dataset.id)") == ["coffee"]
+    assert "keep" in page.inner_text(f"{coffee} .tile.keeper .label")
+    pairs = page.inner_text(f"{coffee} .pairs")
+    assert "coffee-relisted" in pairs and "near-duplicate" in pairs and "evidence" in pairs
+    page.wait_for_function("() => [...document.querySelectorAll('#groups img')].every(i => i.naturalWidth > 0)")
+    assert page.is_hidden(f"{coffee} .drop-copies") and page.is_hidden("#calibrate")  # no key yet
+
+    page.fill("#api-key", API_KEY)
+    assert page.is_visible("#calibrate")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(f"{coffee} .drop-copies")
+    page.wait_for_selector('body[data-reviews="2"]', timeout=20_000)
+    assert page.query_selector(coffee) is None  # the group is gone, the other stays
+    assert page.query_selector('#groups .group[data-keeper="horse"]') is not None
+    assert "1 duplicate group" in page.inner_text("#review-status")
+
+    # adding an image shows its duplicates; refusing near-duplicates shows what it copies
+    page.click("#nav-browse")
+    page.wait_for_selector("#upload", state="visible")
+    assert page.is_checked("#upload-check")  # ticked: the catalogue is calibrated
+    rocket = tmp_path / "rocket.jpg"
+    rocket.write_bytes(edited("rocket.jpg"))
+    page.set_input_files("#upload-file", str(rocket))
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector('#upload-duplicates .tile[data-id="rocket"]', timeout=20_000)
+    assert "near-duplicate" in page.inner_text('#upload-duplicates .tile[data-id="rocket"] .label')
+    assert page.inner_text("#browse-status").startswith("added ")
+    page.select_option("#upload-refuse", "near")
+    page.set_input_files("#upload-file", str(rocket))
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#browse-status.error")
+    assert "duplicate" in page.inner_text("#browse-status") and "Not added" in page.inner_text("#upload-caption")
+    assert page.query_selector('#upload-duplicates .tile[data-id="rocket"]') is not None

@@ -1,4 +1,5 @@
-// lookalike web page: search by upload or by a region of it, browse the catalogue, add and delete with an API key.
+// lookalike web page: search by upload or by a region of it, browse the catalogue, add and delete with an API key,
+// review the catalogue's duplicate groups.
 // Plain JavaScript, no dependencies; everything is served by the lookalike service itself.
 "use strict";
 
@@ -11,7 +12,11 @@ const state = {
   offset: 0,
   limit: 48,
   searches: 0,       // finished searches (the browser tests wait on it)
+  reviews: 0,        // duplicate reports shown (likewise)
+  calibrated: null,  // the duplicate calibration's summary, once loaded (null: none)
+  checkSet: false,   // the upload's "check duplicates" box was ticked for a calibrated catalogue
 };
+const PATHS = { search: "/", browse: "/browse", review: "/review" };
 
 // -- helpers ------------------------------------------------------------------------------------------------
 
@@ -22,9 +27,15 @@ async function api(url, options = {}) {
   if (options.write && apiKey()) headers.set("X-API-Key", apiKey());
   const response = await fetch(url, { ...options, headers });
   if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try { message = (await response.json()).error.message || message; } catch (_) { /* not JSON */ }
-    throw new Error(message);
+    let message = `${response.status} ${response.statusText}`, body = null;
+    try {
+      body = await response.json();
+      message = body.error.message || message;
+    } catch (_) { /* not JSON */ }
+    const err = new Error(message);
+    err.status = response.status;
+    err.body = body;  // e.g. a refused duplicate's "duplicates"
+    throw err;
   }
   return response;
 }
@@ -34,7 +45,7 @@ function setStatus(el, text, isError = false) {
   el.classList.toggle("error", isError);
 }
 
-function tile(item, { score = null, onDelete = null } = {}) {
+function tile(item, { score = null, label = null, onDelete = null } = {}) {
   const div = document.createElement("div");
   div.className = "tile" + (score === null ? "" : " result");
   div.dataset.id = item.id;
@@ -49,6 +60,12 @@ function tile(item, { score = null, onDelete = null } = {}) {
     s.className = "score";
     s.textContent = score.toFixed(3);
     div.append(s);
+  }
+  if (label !== null) {
+    const l = document.createElement("div");
+    l.className = "label";
+    l.textContent = label;
+    div.append(l);
   }
   const name = document.createElement("div");
   name.className = "id";
@@ -69,18 +86,23 @@ function tile(item, { score = null, onDelete = null } = {}) {
 
 // -- views --------------------------------------------------------------------------------------------------
 
+function viewOf(path) {
+  return Object.keys(PATHS).find((view) => PATHS[view] === path) || "search";
+}
+
 function showView(view, push = true) {
-  $("search-view").hidden = view !== "search";
-  $("browse-view").hidden = view !== "browse";
+  for (const name of Object.keys(PATHS)) $(`${name}-view`).hidden = view !== name;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === view);
-  if (push) history.pushState({ view }, "", view === "browse" ? "/browse" : "/");
+  if (push) history.pushState({ view }, "", PATHS[view]);
   if (view === "browse") loadPage();
+  if (view === "review") loadReview();
 }
 
 function refreshWriteControls() {
   const can = state.writable && apiKey() !== "";
   $("upload").hidden = !can;
-  for (const b of document.querySelectorAll("#catalog .delete")) b.hidden = !can;
+  $("calibrate").hidden = !can;
+  for (const b of document.querySelectorAll("#catalog .delete, #groups .drop-copies")) b.hidden = !can;
 }
 
 // -- the query image and its box ----------------------------------------------------------------------------
@@ -264,14 +286,20 @@ function setupBrowse() {
   $("upload").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = new FormData($("upload"));
-    for (const name of ["id", "metadata"]) if (!form.get(name)) form.delete(name);
+    for (const name of ["id", "metadata", "refuse"]) if (!form.get(name)) form.delete(name);
+    $("upload-result").hidden = true;
     try {
       const item = await (await api("/items", { method: "POST", body: form, write: true })).json();
       setStatus($("browse-status"), `added ${item.id}`);
+      if (item.duplicates) showUploadDuplicates(item.duplicates, `Duplicates of ${item.id} in the catalogue:`);
+      const check = $("upload-check").checked, refuse = $("upload-refuse").value;
       $("upload").reset();
+      $("upload-check").checked = check;
+      $("upload-refuse").value = refuse;
       loadPage();
     } catch (err) {
       setStatus($("browse-status"), err.message, true);
+      if (err.body && err.body.duplicates) showUploadDuplicates(err.body.duplicates, "Not added: it copies");
     }
   });
   $("api-key").value = sessionStorage.getItem("lookalike-api-key") || "";
@@ -279,6 +307,137 @@ function setupBrowse() {
     sessionStorage.setItem("lookalike-api-key", apiKey());
     refreshWriteControls();
   });
+}
+
+function matchLabel(match) {
+  return `${match.verdict} · ${match.evidence.toFixed(1)}`;
+}
+
+function showUploadDuplicates(matches, caption) {
+  const copies = matches.filter((m) => m.verdict !== "similar");
+  $("upload-caption").textContent = copies.length ? caption
+    : `No duplicates${matches.length ? " (only similar items)" : ""}.`;
+  $("upload-duplicates").replaceChildren(...copies.map((m) => tile(m, { label: matchLabel(m) })));
+  $("upload-result").hidden = false;
+}
+
+// -- duplicates ---------------------------------------------------------------------------------------------
+
+function describeCalibration(cal) {
+  if (!cal) return "Not calibrated yet: near-duplicate verdicts need a threshold fitted on this catalogue"
+    + (state.writable ? " (enter the API key, then Calibrate)." : " (run 'lookalike dedup --calibrate').");
+  const when = new Date(cal.created * 1000).toLocaleString();
+  return `Calibrated on ${cal.sample} edited copies for precision ${cal.target_precision}: expected precision `
+    + `${cal.precision.toFixed(3)}, recall ${cal.recall.toFixed(3)} (near-duplicate from evidence `
+    + `${cal.threshold.toFixed(2)}; ${cal.encoder}; ${when}).`;
+}
+
+async function loadCalibration() {
+  try {
+    state.calibrated = await (await api("/duplicates/calibration")).json();
+    $("calibration-info").textContent = describeCalibration(state.calibrated);
+    if (state.calibrated && !state.checkSet) {  // check uploads for duplicates once the catalogue can
+      $("upload-check").checked = true;
+      state.checkSet = true;
+    }
+  } catch (err) {
+    $("calibration-info").textContent = err.message;
+  }
+}
+
+async function loadReview() {
+  await loadCalibration();
+  $("dedup-csv").hidden = !state.calibrated;
+  if (!state.calibrated) {
+    $("groups").replaceChildren();
+    setStatus($("review-status"), "");
+    return;
+  }
+  setStatus($("review-status"), "looking for duplicates…");
+  try {
+    const k = $("dedup-k").value;
+    $("dedup-csv").href = `/duplicates?format=csv&k=${k}`;
+    renderGroups(await (await api(`/duplicates?k=${k}`)).json());
+  } catch (err) {
+    setStatus($("review-status"), err.message, true);
+  }
+}
+
+function renderGroups(report) {
+  const groups = report.groups.map((group, n) => {
+    const box = document.createElement("div");
+    box.className = "group";
+    box.dataset.keeper = group.keeper;
+    const head = document.createElement("div");
+    head.className = "group-head";
+    const title = document.createElement("span");
+    title.textContent = `Group ${n + 1}: ${group.size} items, keep ${group.keeper}`;
+    const drop = document.createElement("button");
+    drop.type = "button";
+    drop.className = "drop-copies";
+    const others = group.items.filter((item) => !item.keep);
+    drop.textContent = `Delete ${others.length} non-keeper${others.length === 1 ? "" : "s"}`;
+    drop.addEventListener("click", () => deleteCopies(group, others));
+    head.append(title, drop);
+    const grid = document.createElement("div");
+    grid.className = "grid";
+    grid.append(...group.items.map((item) => {
+      const t = tile(item, { label: `${item.keep ? "keep" : "copy"} · ${item.width}×${item.height}` });
+      if (item.keep) t.classList.add("keeper");
+      return t;
+    }));
+    const pairs = document.createElement("ul");
+    pairs.className = "pairs";
+    pairs.append(...group.pairs.map((p) => {
+      const li = document.createElement("li");
+      const geo = p.geometric === null ? "" : `, geometric ${p.geometric.toFixed(3)}`;
+      li.textContent = `${p.a} ↔ ${p.b}: ${p.verdict}, evidence ${p.evidence.toFixed(2)} `
+        + `(cosine ${p.cosine.toFixed(3)}${geo})`;
+      return li;
+    }));
+    box.append(head, grid, pairs);
+    return box;
+  });
+  $("groups").replaceChildren(...groups);
+  setStatus($("review-status"), `${report.groups.length} duplicate group${report.groups.length === 1 ? "" : "s"}, `
+    + `${report.duplicates} copies to delete, among ${report.items} items (${report.pairs_checked} pairs checked in `
+    + `${report.seconds.toFixed(2)} s)`);
+  refreshWriteControls();
+  state.reviews += 1;
+  document.body.dataset.reviews = String(state.reviews);
+}
+
+async function deleteCopies(group, others) {
+  if (!confirm(`Delete ${others.map((item) => item.id).join(", ")} and keep ${group.keeper}?`)) return;
+  try {
+    for (const item of others) {
+      await api(`/items/${encodeURIComponent(item.id)}`, { method: "DELETE", write: true });
+    }
+    setStatus($("review-status"), `deleted ${others.length}, kept ${group.keeper}`);
+    loadStats();
+    loadReview();
+  } catch (err) {
+    setStatus($("review-status"), err.message, true);
+  }
+}
+
+async function calibrate() {
+  $("calibrate").disabled = true;
+  setStatus($("review-status"), "calibrating: encoding edited copies of up to 200 items…");
+  try {
+    await api("/duplicates/calibrate", { method: "POST", write: true });
+    await loadReview();
+  } catch (err) {
+    setStatus($("review-status"), err.message, true);
+  } finally {
+    $("calibrate").disabled = false;
+  }
+}
+
+function setupReview() {
+  $("dedup-run").addEventListener("click", loadReview);
+  $("dedup-k").addEventListener("change", loadReview);
+  $("calibrate").addEventListener("click", calibrate);
 }
 
 async function loadStats() {
@@ -299,10 +458,12 @@ document.addEventListener("DOMContentLoaded", () => {
   setupBox();
   setupSearch();
   setupBrowse();
+  setupReview();
   for (const a of document.querySelectorAll("nav a")) {
     a.addEventListener("click", (event) => { event.preventDefault(); showView(a.dataset.view); });
   }
-  window.addEventListener("popstate", () => showView(location.pathname === "/browse" ? "browse" : "search", false));
-  showView(location.pathname === "/browse" ? "browse" : "search", false);
+  window.addEventListener("popstate", () => showView(viewOf(location.pathname), false));
+  showView(viewOf(location.pathname), false);
   loadStats();
+  if (viewOf(location.pathname) !== "review") loadCalibration();
 });
