@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when stderr is a terminal)")
     p.add_argument("--hash", metavar="NAME", help="learn binary codes on the catalogue's vectors and search by them "
-                   "(lsh, pcah, itq, sh, sph)")
+                   "(lsh, pcah, itq, sh, sph, kmh, bingan-head)")
     p.add_argument("--bits", type=int, default=64, help="code length for --hash (multiple of 8, default 64)")
     p.add_argument("--refit", action="store_true", help="fit the --hash hasher again on all items")
 
@@ -154,6 +154,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="neighbours checked per item (default 10)")
     p.add_argument("--format", choices=["text", "json", "csv"], default="text")
     p.add_argument("--out", metavar="FILE", help="write the groups here instead of stdout")
+
+    p = command("train", cmd_train, "train a model: `train bingan --data DIR --bits 32 --epochs N --out MODEL`",
+                with_results=False)
+    p.add_argument("model", choices=["bingan"], help="what to train (bingan: binary codes from pixels)")
+    p.add_argument("--data", required=True, metavar="DIR", help="Fashion-MNIST IDX folder or a folder of images")
+    p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (checkpoint: MODEL.ckpt)")
+    p.add_argument("--bits", type=int, default=32, help="code length K, a multiple of 8 (default 32)")
+    p.add_argument("--epochs", type=int, default=400, help="total epochs (default 400, the reference's)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present, default), cpu or cuda[:N]")
+    p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt")
+    p.add_argument("--arch", default="retrieval", choices=["retrieval", "patch"])
+    p.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1 grey (default) or 3 RGB")
+    p.add_argument("--fit", default="pad", choices=["pad", "resize"], help="to 32x32: pad 28x28 (default) or resize")
+    p.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = the paper's network)")
+    p.add_argument("--batch-size", type=int, default=25)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--lambda-dmr", type=float, default=0.05)
+    p.add_argument("--lambda-bre", type=float, default=None, help="default 0.001 (retrieval), 0.01 (patch)")
+    p.add_argument("--fm-layer", default="auto", choices=["auto", "code", "pool"],
+                   help="feature-matching layer (auto: the reference's, code for retrieval, pool for patch)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--limit", type=int, help="train on a seeded subset of this many images")
+    p.add_argument("--eval-every", type=int, default=0, metavar="N", help="mAP of held-out queries every N epochs")
+    p.add_argument("--eval-k", type=int, default=1000, help="mAP cut-off (1000: paper; 10000: reference code)")
+    p.add_argument("--eval-ties", default="stable", choices=["stable", "grouped", "expected"])
+    p.add_argument("--checkpoint-every", type=int, default=1, metavar="N")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar with each loss term (default: when stderr is a terminal)")
 
     p = command("demo", cmd_demo, "export Fashion-MNIST, index it and search it with held-out images",
                 with_results=False)
@@ -440,4 +469,34 @@ def cmd_dedup(args: argparse.Namespace) -> int:
             f.write(text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .bingan.config import BinGANConfig
+    from .bingan.data import load_training_data
+
+    for key in ("epochs", "checkpoint_every"):
+        if getattr(args, key) < 1:
+            raise InvalidParameterError(f"--{key.replace('_', '-')} must be at least 1. Got {getattr(args, key)}.")
+    if args.eval_every < 0 or args.threads < 0 or (args.limit is not None and args.limit < 2):
+        raise InvalidParameterError("--eval-every and --threads must be >= 0, --limit >= 2")
+    bre = args.lambda_bre if args.lambda_bre is not None else (0.001 if args.arch == "retrieval" else 0.01)
+    cfg = BinGANConfig(bits=args.bits, arch=args.arch, channels=args.channels, fit=args.fit, width=args.width,
+                       batch_size=args.batch_size, lr=args.lr, lambda_dmr=args.lambda_dmr, lambda_bre=bre,
+                       fm_layer=args.fm_layer, seed=args.seed)
+    data = load_training_data(args.data, cfg)
+    import torch
+
+    from .bingan.trainer import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    trainer = train(cfg, data, args.epochs, args.out, device=args.device, resume=args.resume,
+                    checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, eval_k=args.eval_k,
+                    eval_ties=args.eval_ties, limit=args.limit, progress=progress,
+                    log=lambda line: print(line, flush=True))
+    print(f"wrote {args.out} ({trainer.cfg.bits} bits, {trainer.epoch} epochs); index with "
+          f"`lookalike index DIR --encoder bingan:{args.out}`")
     return 0

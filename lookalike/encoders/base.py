@@ -238,9 +238,10 @@ def _load_builtin() -> None:
     # Imported here, not at module import, so `import lookalike` stays fast and free of onnxruntime.
     if "pixels" in _REGISTRY:
         return
-    from . import efficientnet, hashes, pixels
+    from . import bingan, efficientnet, hashes, pixels
 
     register_encoder("pixels", pixels.PixelsEncoder)
     register_encoder("phash", hashes.PHashEncoder)
     register_encoder("dhash", hashes.DHashEncoder)
     register_encoder("efficientnet-lite0", efficientnet.EfficientNetLite0Encoder)
+    register_encoder("bingan", bingan.BinGANEncoder)

@@ -79,16 +79,19 @@ class OneOf:
 
 @dataclass(frozen=True)
 class Real:
-    """A real parameter strictly greater than ``above``."""
+    """A real parameter strictly greater than ``above`` (or ``>= above`` when ``inclusive``)."""
 
     above: float
+    inclusive: bool = False
 
     def accepts(self, value: object) -> bool:
         ok_type = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        return ok_type and bool(np.isfinite(float(value))) and float(value) > self.above  # type: ignore[arg-type]
+        if not ok_type or not np.isfinite(float(value)):  # type: ignore[arg-type]
+            return False
+        return float(value) >= self.above if self.inclusive else float(value) > self.above  # type: ignore[arg-type]
 
     def describe(self) -> str:
-        return f"a real number > {self.above}"
+        return f"a real number {'>=' if self.inclusive else '>'} {self.above}"
 
 
 @dataclass(frozen=True)

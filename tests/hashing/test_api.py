@@ -12,7 +12,7 @@ import lookalike.hashing as hashing
 from lookalike.errors import InvalidParameterError, LookalikeError
 from lookalike.hashing import ITQ, PCAH, Hasher, NotFittedError, available_hashers, get_hasher
 
-NAMES = ("itq", "kmh", "lsh", "pcah", "sh", "sph")
+NAMES = ("itq", "kmh", "lsh", "pcah", "sh", "sph")  # the classic hashers; bingan-head has tests/bingan/test_head.py
 RANDOMISED = ("itq", "lsh", "sph")  # the others are deterministic here (KMH draws a subset only beyond 20,000 rows)
 
 
@@ -30,7 +30,7 @@ def fitted(name: str, data: np.ndarray, n_bits: int = 16, random_state: int = 0)
 def test_all_is_sorted_and_registry_lists_every_method() -> None:
     assert hashing.__all__ == sorted(hashing.__all__)
     assert all(getattr(hashing, name) is not None for name in hashing.__all__)
-    assert available_hashers() == list(NAMES)
+    assert available_hashers() == sorted([*NAMES, "bingan-head"])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -96,7 +96,7 @@ def test_bad_states_are_refused(data: np.ndarray) -> None:
     state = fitted("lsh", data).to_state()
     with pytest.raises(InvalidParameterError, match="describes LSH, not ITQ"):
         ITQ.from_state(state)
-    with pytest.raises(InvalidParameterError, match="'nope', which is not one of itq, kmh, lsh"):
+    with pytest.raises(InvalidParameterError, match="'nope', which is not one of bingan-head, itq, kmh, lsh"):
         Hasher.from_state({**state, "hasher": "nope"})
     with pytest.raises(InvalidParameterError, match="format"):
         Hasher.from_state({**state, "state_format": 99})
@@ -121,7 +121,8 @@ def test_get_params_set_params_and_repr() -> None:
 
 def test_get_hasher_refuses_unknown_names_and_parameters() -> None:
     assert isinstance(get_hasher("pcah", n_bits=8), PCAH)
-    with pytest.raises(InvalidParameterError, match="Unknown hasher 'ith'. Valid hashers are: itq, kmh, lsh, pcah, sh"):
+    with pytest.raises(InvalidParameterError,
+                       match="Unknown hasher 'ith'. Valid hashers are: bingan-head, itq, kmh, lsh, pcah, sh"):
         get_hasher("ith")
     with pytest.raises(InvalidParameterError, match="Valid parameters are"):
         get_hasher("lsh", n_iter=3)
