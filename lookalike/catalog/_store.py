@@ -276,6 +276,13 @@ class Store:
         found = {int(r[0]): bytes(r[1]) for r in rows}
         return found if all(n in found for n in encoder_nums) else None
 
+    def iter_vectors(self, encoder_num: int, chunk: int = 8192) -> Iterator[tuple[np.ndarray, list[bytes]]]:
+        """(keys, vector blobs) of one encoder, ``chunk`` rows at a time (the lock is held until exhausted)."""
+        with self.lock:
+            cursor = self.db.execute("SELECT key, vec FROM vectors WHERE encoder = ? ORDER BY key", (encoder_num,))
+            while rows := cursor.fetchmany(chunk):
+                yield np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
+
     def load_vectors(self, encoder_num: int) -> tuple[np.ndarray, list[bytes]]:
         rows = self.query("SELECT key, vec FROM vectors WHERE encoder = ? ORDER BY key", (encoder_num,))
         return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]

@@ -41,7 +41,7 @@ from ..index import BinaryFlatIndex, FloatFlatIndex
 from . import _ingest
 from ._hashing import fit_hasher, load_hashed, rerank
 from ._store import Store, metadata_json, row_to_item
-from .types import BatchReport, CheckedItem, Item, SearchResult
+from .types import BatchReport, CheckedItem, Item, Refused, SearchResult
 
 DEFAULT_ENCODER = "efficientnet-lite0"
 DEFAULT_PATH = ".lookalike"
@@ -185,17 +185,18 @@ class Catalog:
             raise InvalidParameterError(f"refuse must be None, 'exact' or 'near'. Got {refuse!r}.")
         outcome, vectors = self._encode_one(image)
         matches = self._duplicates_of(outcome, vectors, image, check_duplicates, refuse)
-        with self._store.write() as db:
-            key = self._insert(db, outcome, id, meta)
-            self._write_vectors(db, [key], vectors)
-        self._index_add([key], vectors)
-        item = self.get(self._store.query("SELECT id FROM items WHERE key = ?", (key,))[0][0])
+        with self._store.lock:  # commit and index update as one step: a concurrent remove cannot fall between
+            with self._store.write() as db:
+                key = self._insert(db, outcome, id, meta)
+                self._write_vectors(db, [key], vectors)
+            self._index_add([key], vectors)
+            item = self.get(self._store.query("SELECT id FROM items WHERE key = ?", (key,))[0][0])
         if matches is None:
             return item
         return CheckedItem(**{f: getattr(item, f) for f in item.__dataclass_fields__}, duplicates=tuple(matches))
 
     def _duplicates_of(
-        self, p: _ingest.Prepared, vectors: dict[int, np.ndarray], source: ImageSource, check: bool,
+        self, p: _ingest.Prepared, vectors: dict[int, np.ndarray], source: ImageSource | None, check: bool,
         refuse: str | None,
     ) -> builtins.list[Any] | None:
         if not check and refuse is None:
@@ -240,11 +241,14 @@ class Catalog:
 
         return dedup.match_image(self, image, k=_check_k(k), min_cosine=min_cosine)
 
-    def dedup(self, *, k: int = 10) -> Any:
-        """Duplicate groups of the whole catalogue with a keeper each (a :class:`lookalike.dedup.DedupReport`)."""
+    def dedup(self, *, k: int = 10, approximate: bool | None = None) -> Any:
+        """Duplicate groups of the whole catalogue with a keeper each (a :class:`lookalike.dedup.DedupReport`).
+
+        Each item is compared with its ``k`` nearest items; ``approximate`` finds them in a reduced space first
+        and rescores them exactly (default: from 20,000 items on; see :func:`lookalike.dedup._catalog.dedup`)."""
         from ..dedup import _catalog as dedup
 
-        return dedup.dedup(self, k=k)
+        return dedup.dedup(self, k=k, approximate=approximate)
 
     def add_many(
         self,
@@ -252,27 +256,68 @@ class Catalog:
         *,
         metadata: dict[str, Any] | None = None,
         progress: bool = False,
+        check_duplicates: bool = False,
+        refuse: str | None = None,
     ) -> BatchReport:
         """Add many images with auto ids; bad ones are listed in the report's ``skipped``, the rest committed.
 
         Commits every chunk of 64 images: a crash loses at most the chunk in flight.
+
+        ``check_duplicates`` and ``refuse`` work as in :meth:`add`, image by image in order (so a copy of an
+        image earlier in the same batch is caught too): the exact and near duplicates found of each added image
+        are in the report's ``duplicates`` (id → matches), refused images in ``refused`` (source and matches),
+        not added. Checked images are committed one at a time.
         """
         meta = metadata_json(metadata)
+        if refuse not in (None, "exact", "near"):
+            raise InvalidParameterError(f"refuse must be None, 'exact' or 'near'. Got {refuse!r}.")
+        checking = check_duplicates or refuse is not None
+        if check_duplicates or refuse == "near":
+            from ..dedup import _catalog as dedup
+
+            dedup.require_calibration(self)  # before anything is read or written
         report = BatchReport()
         sources = list(images)
         bar = progress_bar(len(sources), progress, "adding")
         for chunk in pipelined(sources, self._prepare, _CHUNK):
             ok = self._split_outcomes(chunk, report)
             vectors = _ingest.run_encoders(ok, self._encoders)
-            with self._store.write() as db:
-                keys = [self._insert(db, p, None, meta) for p in ok]
-                self._write_vectors(db, keys, vectors)
-            self._index_add(keys, vectors)
+            if checking:
+                self._add_checked(ok, vectors, meta, check_duplicates, refuse, report)
+                bar.update(len(chunk))
+                continue
+            with self._store.lock:
+                with self._store.write() as db:
+                    keys = [self._insert(db, p, None, meta) for p in ok]
+                    self._write_vectors(db, keys, vectors)
+                self._index_add(keys, vectors)
             if keys:
                 report.added += [str(r[0]) for r in self._store.query(_ids_sql(keys), keys)]
             bar.update(len(chunk))
         bar.close()
         return report
+
+    def _add_checked(
+        self, ok: Sequence[_ingest.Prepared], vectors: dict[int, np.ndarray], meta: str, check: bool,
+        refuse: str | None, report: BatchReport,
+    ) -> None:
+        for i, p in enumerate(ok):
+            one = {num: matrix[i : i + 1] for num, matrix in vectors.items()}
+            try:
+                matches = self._duplicates_of(p, one, p.path if p.path is not None else p.data, check, refuse)
+            except DuplicateImageError as err:
+                report.refused.append(Refused(p.source, tuple(err.matches)))
+                continue
+            with self._store.lock:
+                with self._store.write() as db:
+                    key = self._insert(db, p, None, meta)
+                    self._write_vectors(db, [key], one)
+                self._index_add([key], one)
+                item_id = str(self._store.query("SELECT id FROM items WHERE key = ?", (key,))[0][0])
+            report.added.append(item_id)
+            found = [m for m in matches or () if m.is_duplicate]
+            if check and found:
+                report.duplicates[item_id] = found
 
     def index_folder(self, root: str | os.PathLike[str], *, progress: bool = False) -> BatchReport:
         """Index every image under ``root`` (recursively, recognised by content), incrementally.
@@ -295,11 +340,12 @@ class Catalog:
                 db.execute("UPDATE items SET metadata = ?, updated = ? WHERE id = ?", (meta, time.time(), item_id))
             return self.get(item_id)
         outcome, vectors = self._encode_one(image)
-        with self._store.write() as db:
-            key = self.replace_image(db, item_id, outcome)
-            db.execute("UPDATE items SET metadata = ? WHERE key = ?", (meta, key))
-            self._write_vectors(db, [key], vectors)
-        self._index_add([key], vectors)
+        with self._store.lock:  # as in add: the index changes with the commit, before a remove can run
+            with self._store.write() as db:
+                key = self.replace_image(db, item_id, outcome)
+                db.execute("UPDATE items SET metadata = ? WHERE key = ?", (meta, key))
+                self._write_vectors(db, [key], vectors)
+            self._index_add([key], vectors)
         self._forget_copy(current.path)
         return self.get(item_id)
 
@@ -312,15 +358,15 @@ class Catalog:
         """Remove the items that exist among ``item_ids`` in one transaction; returns the ids removed."""
         ids = [_check_id(i) for i in item_ids]
         removed, keys, paths = [], [], []
-        with self._store.write() as db:
-            for item_id in ids:
-                row = db.execute("SELECT key, path FROM items WHERE id = ?", (item_id,)).fetchone()
-                if row is not None:
-                    db.execute("DELETE FROM items WHERE key = ?", (row[0],))
-                    removed.append(item_id)
-                    keys.append(row[0])
-                    paths.append(row[1])
         with self._store.lock:
+            with self._store.write() as db:
+                for item_id in ids:
+                    row = db.execute("SELECT key, path FROM items WHERE id = ?", (item_id,)).fetchone()
+                    if row is not None:
+                        db.execute("DELETE FROM items WHERE key = ?", (row[0],))
+                        removed.append(item_id)
+                        keys.append(row[0])
+                        paths.append(row[1])
             for index in self._indexes.values():
                 index.remove(np.array(keys, dtype=np.int64))
         for p in paths:
@@ -430,10 +476,11 @@ class Catalog:
         return enc
 
     def _vector_of(self, num: int, key: int, enc: Encoder, item_id: str) -> np.ndarray:
-        index = self._index(num)
-        if key not in index:
-            raise ItemNotFoundError(f"item {item_id!r} has no {enc.spec} vector")
-        return index.get(key)[None, :]
+        with self._store.lock:  # a concurrent remove moves rows (swap-remove): read the vector under the lock
+            index = self._index(num)
+            if key not in index:
+                raise ItemNotFoundError(f"item {item_id!r} has no {enc.spec} vector")
+            return index.get(key)[None, :]
 
     def _hits(self, scores: np.ndarray, found: np.ndarray, enc: Encoder) -> builtins.list[builtins.list[SearchResult]]:
         rows = self._store.rows_for_keys(np.unique(found[found >= 0]).tolist())
@@ -501,10 +548,8 @@ class Catalog:
     def _load_index(self, num: int) -> FlatIndex:
         enc = dict(self._encoders)[num]
         index: FlatIndex = FloatFlatIndex(enc.dim) if enc.kind == "float" else BinaryFlatIndex(enc.dim)
-        keys, blobs = self._store.load_vectors(num)
-        if len(keys):
-            matrix = np.frombuffer(b"".join(blobs), dtype=enc.dtype).reshape(len(keys), enc.width)
-            index.add(keys, matrix)
+        for keys, blobs in self._store.iter_vectors(num):  # a chunk at a time: no second copy of every vector
+            index.add(keys, np.frombuffer(b"".join(blobs), dtype=enc.dtype).reshape(len(keys), enc.width))
         return index
 
     def _index_add(self, keys: Sequence[int], vectors: dict[int, np.ndarray]) -> None:

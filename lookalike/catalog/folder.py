@@ -60,21 +60,22 @@ def _write_chunk(
     fresh = _ingest.run_encoders(to_run, catalog._encoders)
     row_of = {id(p): i for i, p in enumerate(to_run)}
     keys, vectors = [], {num: [] for num in nums}  # type: ignore[var-annotated]
-    with catalog._store.write() as db:
-        for p in ready:
-            assert p.path is not None
-            key = _upsert(catalog, db, root, p, known, report)
-            if key is None:
-                continue
-            keys.append(key)
-            for num, enc in catalog._encoders:
-                blob = reuse[p.sha256]
-                vectors[num].append(
-                    np.frombuffer(blob[num], dtype=enc.dtype) if blob is not None else fresh[num][row_of[id(p)]]
-                )
-        stacked = {num: np.stack(v) if v else np.empty((0, 0)) for num, v in vectors.items()}
-        catalog._write_vectors(db, keys, stacked)
-    catalog._index_add(keys, stacked)
+    with catalog._store.lock:  # commit and index update as one step (a concurrent remove waits for both)
+        with catalog._store.write() as db:
+            for p in ready:
+                assert p.path is not None
+                key = _upsert(catalog, db, root, p, known, report)
+                if key is None:
+                    continue
+                keys.append(key)
+                for num, enc in catalog._encoders:
+                    blob = reuse[p.sha256]
+                    vectors[num].append(
+                        np.frombuffer(blob[num], dtype=enc.dtype) if blob is not None else fresh[num][row_of[id(p)]]
+                    )
+            stacked = {num: np.stack(v) if v else np.empty((0, 0)) for num, v in vectors.items()}
+            catalog._write_vectors(db, keys, stacked)
+        catalog._index_add(keys, stacked)
 
 
 def _upsert(

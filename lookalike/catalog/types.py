@@ -82,14 +82,34 @@ class BatchReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    duplicates: dict[str, list[Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "added": len(self.added), "updated": len(self.updated), "unchanged": len(self.unchanged),
             "removed": len(self.removed),
             "skipped": [{"source": s.source, "reason": s.reason} for s in self.skipped],
         }
+        if self.refused:
+            out["refused"] = [r.to_dict() for r in self.refused]
+        if self.duplicates:
+            out["duplicates"] = {i: [m.to_dict() for m in ms] for i, ms in self.duplicates.items()}
+        return out
 
     def summary(self) -> str:
+        refused = f", {len(self.refused)} refused as duplicates" if self.refused else ""
         return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
-                f"{len(self.removed)} removed, {len(self.skipped)} skipped")
+                f"{len(self.removed)} removed, {len(self.skipped)} skipped{refused}")
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A source ``add_many(..., refuse=...)`` did not add: ``duplicates`` are the matches it was refused for
+    (:class:`lookalike.dedup.DuplicateMatch`, best first)."""
+
+    source: str
+    duplicates: tuple[Any, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "duplicates": [d.to_dict() for d in self.duplicates]}

@@ -7,6 +7,7 @@ call these; they use its float vectors, its thumbnails and its exact index.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,9 +19,9 @@ from ..errors import CatalogError, ImageError, InvalidParameterError
 from ..images import ImageSource, load_image
 from .calibration import EXACT, SIMILAR, Calibration, check_precision, fit_calibration
 from .edits import EDIT_KINDS, STRENGTHS, apply_edit
-from .groups import choose_keeper, components, knn_edges
+from .groups import choose_keeper, components, edges_from_hits, projected_topk, projection, unique_pairs
 from .report import DedupReport, DuplicateGroup, DuplicateMatch
-from .signals import from_bytes, pair_signals, thumbnail, thumbnail_bytes
+from .signals import THUMB, from_bytes, pair_signals, thumbnail, thumbnail_bytes
 
 if TYPE_CHECKING:
     from ..catalog import Catalog, Item
@@ -204,23 +205,39 @@ def match_image(catalog: Catalog, image: ImageSource, *, k: int = 10, min_cosine
     return match_vector(catalog, vector, thumbnail(loaded.image), loaded.sha256, image, k=k, min_cosine=min_cosine)
 
 
-def dedup(catalog: Catalog, *, k: int = 10, batch: int = 1024) -> DedupReport:
-    """Duplicate groups of the whole catalogue: kNN graph → verdict per edge → connected components."""
+APPROXIMATE_FROM = 20_000  # catalogues this large search candidates in a reduced space (dedup(approximate=None))
+PROJECTED_DIMS = 128  # dimensions of that space
+_FIT_SAMPLE = 8192  # items the projection is fitted on
+_RERANK_BATCH = 256  # queries whose candidates are rescored at once (256 x depth x dim floats)
+
+
+def dedup(catalog: Catalog, *, k: int = 10, batch: int = 1024, approximate: bool | None = None,
+          depth: int | None = None, seed: int = 0) -> DedupReport:
+    """Duplicate groups of the whole catalogue: kNN graph → verdict per edge → connected components.
+
+    The graph holds each item's ``k`` nearest items by cosine. Exact (every item against every other, in
+    batches), or with ``approximate`` (default: from :data:`APPROXIMATE_FROM` items on) the ``depth`` (default
+    ``4 (k + 1)``) nearest in a :data:`PROJECTED_DIMS`-dimension projection of the vectors are found first and
+    rescored by their exact cosine. Vectors are read in place from the catalogue's index, a batch at a time
+    under its lock; memory is the projection (n x 128 floats), the candidates, the edges and the thumbnails.
+    """
     started = time.perf_counter()
     k = _check_int("k", k, 1, 1000)
     cal = require_calibration(catalog)
     num, _enc = float_encoder(catalog)
     with catalog._store.lock:
-        index = catalog._index(num)
-        keys = index.keys().copy()
-        data = np.stack([index.get(int(key)) for key in keys]) if len(keys) else np.empty((0, 1), np.float32)
-
-    def search(queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with catalog._store.lock:
-            return index.search(queries, min(k + 1, max(1, len(keys))))
-
+        keys = catalog._index(num).keys()
+    if approximate is None:
+        approximate = len(keys) >= APPROXIMATE_FROM
     floor = _cosine_floor(cal)
-    pairs, cos = knn_edges(search, keys, lambda a, b: data[a:b], min_score=floor, batch=batch)
+    if approximate:
+        depth = _check_int("depth", 4 * (k + 1) if depth is None else depth, k + 1, 10_000)
+        pairs, cos = approximate_edges(catalog, num, keys, k, depth, min_score=floor, seed=seed)
+        search = f"top-{depth} in {PROJECTED_DIMS} projected dimensions, rescored by exact cosine"
+    else:
+        pairs, cos = exact_edges(catalog, num, keys, k, min_score=floor, batch=batch)
+        search = "exact"
+    timings = {"kNN graph": time.perf_counter() - started}
     same_sha = catalog._store.query("SELECT a.key, b.key FROM items a JOIN items b ON a.sha256 = b.sha256 "
                                     "AND a.key < b.key")
     if same_sha:
@@ -228,29 +245,159 @@ def dedup(catalog: Catalog, *, k: int = 10, batch: int = 1024) -> DedupReport:
         pairs = np.concatenate([pairs, extra])
         cos = np.r_[cos, np.full(len(extra), np.nan, dtype=np.float32)]
     rows = catalog._store.rows_for_keys(sorted(set(pairs.reshape(-1).tolist())))
-    thumbs = thumbs_of(catalog, sorted(rows))
+    known = np.array([a in rows and b in rows for a, b in pairs.tolist()], dtype=bool)  # removed meanwhile: out
+    pairs, cos = pairs[known], cos[known]
+    thumbs = thumb_table(catalog, sorted(rows))
     exact = np.array([rows[a][3] == rows[b][3] or (c >= _EXACT_COSINE and _same_pixels(rows[a][2], rows[b][2],
                       catalog)) for (a, b), c in zip(pairs.tolist(), cos.tolist(), strict=True)], dtype=bool)
     cos = np.where(np.isnan(cos), 1.0, cos)
+    timings["rows and thumbnails"] = time.perf_counter() - started - sum(timings.values())
     sig = scored_pairs(cal, thumbs, pairs, cos, skip=exact)
+    del thumbs
+    timings["signals"] = time.perf_counter() - started - sum(timings.values())
     geo = sig["geometric"]
     verdicts, evidence = cal.verdicts(sig, exact)
     dup = np.array([v != SIMILAR for v in verdicts], dtype=bool)
+    groups_of = components(keys, pairs[dup])
+    group_of = {m: g for g, members in enumerate(groups_of) for m in members}
+    edges: list[list[dict[str, Any]]] = [[] for _ in groups_of]
+    for i in np.flatnonzero(dup).tolist():
+        a, b = int(pairs[i, 0]), int(pairs[i, 1])
+        g = geo[i]
+        edges[group_of[a]].append({"a": rows[a][1], "b": rows[b][1], "verdict": verdicts[i],
+                                   "evidence": round(float(evidence[i]), 3), "cosine": round(float(cos[i]), 4),
+                                   "geometric": None if np.isnan(g) else round(float(g), 4)})
     groups = []
-    for members in components(keys, pairs[dup]):
+    for members, group_edges in zip(groups_of, edges, strict=True):
         items = [_item(rows[m]) for m in members]
-        keeper = choose_keeper(items)
-        member_set = set(members)
-        edges = [{"a": rows[a][1], "b": rows[b][1], "verdict": v, "evidence": round(float(e), 3),
-                  "cosine": round(float(c), 4), "geometric": None if np.isnan(g) else round(float(g), 4)}
-                 for (a, b), v, e, c, g, d in zip(pairs.tolist(), verdicts, evidence, cos, geo, dup, strict=True)
-                 if d and a in member_set]
-        groups.append(DuplicateGroup(keeper=keeper.id, items=items, pairs=edges))
+        groups.append(DuplicateGroup(keeper=choose_keeper(items).id, items=items, pairs=group_edges))
     return DedupReport(groups=groups, items=len(keys), pairs_checked=len(pairs), calibration=cal.summary(),
-                       seconds=time.perf_counter() - started)
+                       seconds=time.perf_counter() - started, search=search,
+                       geometric_checks=int(np.count_nonzero(~np.isnan(geo))),
+                       timings={**timings, "groups": time.perf_counter() - started - sum(timings.values())})
 
 
-def scored_pairs(cal: Calibration, thumbs: dict[int, np.ndarray], pairs: np.ndarray, cosine: np.ndarray, *,
+class _Rows:
+    """Where the items of a snapshot of keys are in the index now (-1: removed). Call under the catalogue's lock:
+    the index moves rows when items are removed, and is replaced when another process commits."""
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.keys = keys
+        self._seen: tuple[object, np.ndarray] | None = None
+        self._rows = np.arange(len(keys), dtype=np.int64)
+
+    def __call__(self, index: Any) -> np.ndarray:
+        live = index._keys[: len(index)]
+        if self._seen is None or self._seen[0] is not index or not np.array_equal(self._seen[1], live):
+            if np.array_equal(live, self.keys):
+                self._rows = np.arange(len(self.keys), dtype=np.int64)
+            else:
+                row_of = index._row_of
+                self._rows = np.fromiter((row_of.get(key, -1) for key in self.keys.tolist()), dtype=np.int64,
+                                         count=len(self.keys))
+            self._seen = (index, live.copy())
+        return self._rows
+
+
+def _data(index: Any) -> np.ndarray:
+    """The index's live (n, dim) vectors, in place (a view: valid while the lock is held)."""
+    return index._data[: len(index)]
+
+
+def exact_edges(catalog: Catalog, num: int, keys: np.ndarray, k: int, *, min_score: float, batch: int = 1024,
+                queries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Edges to each item's ``k`` nearest by exact cosine (as :func:`~.groups.knn_edges`), queries read in place;
+    only from the items at positions ``queries`` of ``keys``, if given."""
+    rows_now = _Rows(keys)
+    which = np.arange(len(keys)) if queries is None else np.asarray(queries, dtype=np.int64)
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for start in range(0, len(which), batch):
+        pos = which[start : start + batch]
+        with catalog._store.lock:
+            index = catalog._index(num)
+            rows = rows_now(index)[pos]
+            live = rows >= 0
+            scores, hits = index.search(_data(index)[rows[live]], min(k + 1, max(1, len(index))))
+        found.append(edges_from_hits(keys[pos][live], scores, hits, min_score=min_score))
+    return _merge(found)
+
+
+def approximate_edges(catalog: Catalog, num: int, keys: np.ndarray, k: int, depth: int, *, min_score: float,
+                      seed: int = 0, dims: int = PROJECTED_DIMS, queries: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Edges to each item's ``k`` nearest among its ``depth`` nearest in a projection (:func:`~.groups.projection`
+    fitted on a sample of the vectors), by exact cosine; only from the items at positions ``queries`` of
+    ``keys``, if given (to measure the recall of a subset against :func:`exact_edges`)."""
+    n = len(keys)
+    if n == 0:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.float32)
+    rows_now = _Rows(keys)
+    rng = np.random.default_rng(seed)
+    with catalog._store.lock:
+        index = catalog._index(num)
+        rows, data = rows_now(index), _data(index)
+        sample = np.sort(rng.choice(n, size=min(n, _FIT_SAMPLE), replace=False))
+        basis = projection(data[rows[sample][rows[sample] >= 0]], dims)
+        projected = np.zeros((n, basis.shape[1]), dtype=np.float32)
+        for start in range(0, n, 8192):
+            r = rows[start : start + 8192]
+            projected[start : start + 8192][r >= 0] = data[r[r >= 0]] @ basis
+    which = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
+    candidates = projected_topk(projected, depth, queries=which)  # positions in ``keys``
+    del projected
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    for start in range(0, len(which), _RERANK_BATCH):
+        cand, pos = candidates[start : start + _RERANK_BATCH], which[start : start + _RERANK_BATCH]
+        with catalog._store.lock:
+            index = catalog._index(num)
+            rows, data = rows_now(index), _data(index)
+            qrow, crow = rows[pos], np.where(cand >= 0, rows[np.maximum(cand, 0)], -1)
+            scores = np.matmul(data[np.maximum(crow, 0)], data[np.maximum(qrow, 0)][:, :, None])[:, :, 0]
+        scores[(crow < 0) | (qrow < 0)[:, None]] = -np.inf
+        top = np.argsort(-scores, axis=1, kind="stable")[:, : k + 1]
+        best = np.take_along_axis(scores, top, axis=1)
+        hits = np.where(np.isfinite(best), keys[np.take_along_axis(np.maximum(cand, 0), top, axis=1)], -1)
+        found.append(edges_from_hits(keys[pos], best, hits, min_score=min_score))
+    return _merge(found)
+
+
+def _merge(found: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if not found:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.float32)
+    return unique_pairs(np.concatenate([p for p, _ in found]), np.concatenate([s for _, s in found]))
+
+
+class ThumbTable(Mapping[int, np.ndarray]):
+    """Thumbnails of many items in one (n, 2, 32, 32) uint8 array (no per-item objects), as a key → array map."""
+
+    def __init__(self, capacity: int) -> None:
+        self._pos: dict[int, int] = {}
+        self._data = np.empty((capacity, 2, THUMB, THUMB), dtype=np.uint8)
+
+    def put(self, key: int, thumbs: np.ndarray) -> None:
+        self._pos.setdefault(key, len(self._pos))
+        self._data[self._pos[key]] = thumbs
+
+    def __getitem__(self, key: int) -> np.ndarray:
+        return self._data[self._pos[key]]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._pos)
+
+    def __len__(self) -> int:
+        return len(self._pos)
+
+
+def thumb_table(catalog: Catalog, keys: list[int], chunk: int = 8192) -> ThumbTable:
+    """:func:`thumbs_of` for many keys, read a chunk at a time into one array."""
+    table = ThumbTable(len(keys))
+    for start in range(0, len(keys), chunk):
+        for key, thumbs in thumbs_of(catalog, keys[start : start + chunk]).items():
+            table.put(key, thumbs)
+    return table
+
+
+def scored_pairs(cal: Calibration, thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, cosine: np.ndarray, *,
                  skip: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every signal of each pair; the slow geometric check only where the others leave the verdict open (the
     evidence so far plus the most the geometric check could add reaches the threshold) and ``skip`` is false."""

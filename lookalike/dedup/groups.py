@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 
-__all__ = ["choose_keeper", "components", "knn_edges"]
+__all__ = ["choose_keeper", "components", "edges_from_hits", "knn_edges", "projected_topk", "projection",
+           "unique_pairs"]
 
 
 def knn_edges(
@@ -46,11 +47,54 @@ def knn_edges(
         found_scores.append(scores[keep].astype(np.float32))
     if not found_pairs:
         return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.float32)
-    pairs, scores = np.concatenate(found_pairs), np.concatenate(found_scores)
+    return unique_pairs(np.concatenate(found_pairs), np.concatenate(found_scores))
+
+
+def edges_from_hits(own: np.ndarray, scores: np.ndarray, hits: np.ndarray, *, min_score: float = -np.inf
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected edges (min, max) of keys from (nq, k) ``scores`` / ``hits`` of queries ``own`` (nq,), itself,
+    padding (-1) and scores under ``min_score`` left out; each pair once (the first found, as pairs repeat in
+    both directions with the same cosine)."""
+    own2 = np.repeat(np.asarray(own, dtype=np.int64)[:, None], hits.shape[1], axis=1)
+    keep = (hits >= 0) & (hits != own2) & (scores >= min_score)
+    a, b = own2[keep], hits[keep]
+    return unique_pairs(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), scores[keep].astype(np.float32))
+
+
+def unique_pairs(pairs: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each (a, b) row of ``pairs`` once, with its highest score; sorted by (a, b)."""
     order = np.lexsort((-scores, pairs[:, 1], pairs[:, 0]))
     pairs, scores = pairs[order], scores[order]
-    first = np.r_[True, (pairs[1:] != pairs[:-1]).any(axis=1)]
+    first = np.r_[True, (pairs[1:] != pairs[:-1]).any(axis=1)] if len(pairs) else np.zeros(0, dtype=bool)
     return pairs[first], scores[first]
+
+
+def projection(sample: np.ndarray, dims: int) -> np.ndarray:
+    """(d, dims) float32 orthonormal basis keeping the most of the inner products among ``sample`` rows (the top
+    eigenvectors of their uncentred second moment, so ``x @ y ≈ (x @ P) @ (y @ P)`` for rows like them; uncentred,
+    because the mean direction carries part of every cosine)."""
+    x = np.asarray(sample, dtype=np.float64)
+    dims = max(1, min(int(dims), x.shape[1]))
+    _values, vectors = np.linalg.eigh(x.T @ x)
+    return np.ascontiguousarray(vectors[:, ::-1][:, :dims], dtype=np.float32)
+
+
+def projected_topk(projected: np.ndarray, depth: int, *, batch: int = 4096, queries: np.ndarray | None = None
+                   ) -> np.ndarray:
+    """(nq, depth) rows of the ``depth`` largest inner products of each row of ``projected`` (or of the rows
+    ``queries``; itself included, -1 padded), by faiss's exact search in the reduced space, a batch at a time."""
+    from ..index._faiss_topk import _faiss
+
+    faiss = _faiss()
+    base = np.ascontiguousarray(projected, dtype=np.float32)
+    which = np.arange(len(base)) if queries is None else np.asarray(queries, dtype=np.int64)
+    depth = min(int(depth), len(base))
+    out = np.full((len(which), depth), -1, dtype=np.int64)
+    for start in range(0, len(which), batch):
+        _scores, found = faiss.knn(base[which[start : start + batch]], base, depth,
+                                   metric=faiss.METRIC_INNER_PRODUCT)
+        out[start : start + batch] = found
+    return out
 
 
 def components(keys: Sequence[int] | np.ndarray, pairs: np.ndarray) -> list[list[int]]:

@@ -61,10 +61,14 @@ class DedupReport:
     pairs_checked: int
     calibration: dict[str, Any]
     seconds: float
+    search: str = "exact"  # how the nearest neighbours were found
+    geometric_checks: int = 0  # pairs that needed the thumbnail correlation
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (not in to_dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"items": self.items, "groups": [g.to_dict() for g in self.groups],
                 "duplicates": sum(len(g.items) - 1 for g in self.groups), "pairs_checked": self.pairs_checked,
+                "geometric_checks": self.geometric_checks, "search": self.search,
                 "seconds": round(self.seconds, 3), "calibration": self.calibration}
 
     def to_csv(self) -> str:

@@ -17,6 +17,8 @@ with the cosine (see :mod:`.calibration`). Measured on benchmarks/duplicates.py 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
@@ -26,7 +28,7 @@ __all__ = ["THUMB", "from_bytes", "geometric_score", "geometric_scores", "pair_s
 
 THUMB = 32
 _SIZES = (32, 30, 28, 26, 24, 22, 20)  # 100% .. ~60% of a side
-_CACHE = 128  # prepared thumbnails kept by geometric_scores (~2.4 MB each; pairs come sorted by their first key)
+_CACHE = 128  # prepared thumbnails kept by geometric_scores (~1.2 MB each; pairs come sorted by their first key)
 _TRIM_SIDE = 128  # borders are found on a copy this large
 _TRIM_TOL = 10  # grey levels from the border colour that still count as border
 _TRIM_MIN_AREA = 0.1  # a trim leaving less than this share of the image is not trusted (a blank image, noise)
@@ -108,32 +110,33 @@ def _windows(big: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return w, np.einsum("ij,ij->i", w, w)
 
 
-def _ncc(big_windows: tuple[np.ndarray, np.ndarray], template: np.ndarray) -> float:
+def _ncc(big_windows: tuple[np.ndarray, np.ndarray], templates: np.ndarray) -> float:
+    """Best NCC of any of ``templates`` (m, n, n) over every window."""
     windows, energy = big_windows
-    t = template.ravel() - template.mean()
-    n2 = t.size
+    t = templates.reshape(len(templates), -1)
+    t = t - t.mean(axis=1, keepdims=True)
+    n2 = t.shape[1]
     # the small constant keeps flat patches (a white background) from correlating perfectly by rounding
-    return float(((windows @ t) / (np.sqrt(energy * float(t @ t)) + 1e-3 * n2 * n2)).max())
+    norms = np.sqrt(energy[:, None] * np.einsum("ij,ij->i", t, t)[None, :]) + 1e-3 * n2 * n2
+    return float(((windows @ t.T) / norms).max())
 
 
 class _Prepared:
-    """A thumbnail with its scaled copies and sliding windows, mirror included, ready to compare many times."""
+    """A thumbnail with its scaled copies (and their mirror images) and its sliding windows, ready to compare
+    many times. A mirrored template against the windows is the template against the mirrored image's windows,
+    so only the image as it is needs windows."""
 
     def __init__(self, thumb: np.ndarray) -> None:
         base = np.asarray(thumb, dtype=np.uint8).reshape(THUMB, THUMB)
-        self.views = []
-        for image in (base, base[:, ::-1]):
-            full = image.astype(np.float32)
-            pyramid = _pyramid(image)
-            self.views.append((pyramid, {n: _windows(full, n) for n in _SIZES}))
+        full = base.astype(np.float32)
+        self.templates = [np.stack([p, p[:, ::-1]]) for p in _pyramid(base)]
+        self.windows = {n: _windows(full, n) for n in _SIZES}
 
 
 def _score(a: _Prepared, b: _Prepared) -> float:
     best = -1.0
-    pa, wa = a.views[0]
-    for pb, wb in b.views:  # b as it is and mirrored; mirroring a as well would only repeat the comparisons
-        for i, n in enumerate(_SIZES):
-            best = max(best, _ncc(wa[n], pb[i]), _ncc(wb[n], pa[i]))
+    for i, n in enumerate(_SIZES):  # b inside a and a inside b, each as it is and mirrored
+        best = max(best, _ncc(a.windows[n], b.templates[i]), _ncc(b.windows[n], a.templates[i]))
     return best
 
 
@@ -152,7 +155,7 @@ def geometric_score(a: np.ndarray, b: np.ndarray) -> float:
     return max(whole, _score(_Prepared(pa[1]), _Prepared(pb[1])))
 
 
-def geometric_scores(thumbs: dict[int, np.ndarray], pairs: np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
+def geometric_scores(thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
     """:func:`geometric_score` for each (a, b) row of ``pairs`` (keys into ``thumbs``); NaN where one is missing or
     where ``only`` (a mask over the pairs) is false.
 
@@ -162,7 +165,7 @@ def geometric_scores(thumbs: dict[int, np.ndarray], pairs: np.ndarray, only: np.
 
     def prepared(key: int, which: int) -> _Prepared | None:
         if (key, which) not in cache:
-            if len(cache) >= _CACHE:  # ~2.4 MB each: bound the memory of a catalogue-wide run
+            if len(cache) >= _CACHE:  # ~1.2 MB each: bound the memory of a catalogue-wide run
                 cache.clear()
             thumb = thumbs.get(key)
             if thumb is None:
@@ -184,7 +187,7 @@ def geometric_scores(thumbs: dict[int, np.ndarray], pairs: np.ndarray, only: np.
     return out
 
 
-def pair_signals(thumbs: dict[int, np.ndarray], pairs: np.ndarray, only: np.ndarray | None = None
+def pair_signals(thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, only: np.ndarray | None = None
                  ) -> dict[str, np.ndarray]:
     """The thumbnail signals of each (a, b) row of ``pairs`` (keys into ``thumbs``), by name; NaN where a thumbnail
     is missing. ``geometric`` (the slow one, ~3 ms a pair) only where ``only`` is true, if given. The cosine comes
@@ -192,7 +195,9 @@ def pair_signals(thumbs: dict[int, np.ndarray], pairs: np.ndarray, only: np.ndar
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     keys = sorted(set(pairs.reshape(-1).tolist()) & set(thumbs))
     row = {k: i for i, k in enumerate(keys)}
-    bits = phash_bits(np.stack([_as_pair(thumbs[k]) for k in keys])) if keys else np.zeros((0, 2, 64), bool)
+    bits = np.zeros((len(keys), 2, 64), dtype=bool)
+    for start in range(0, len(keys), 4096):  # bounded float64 work space however many thumbnails
+        bits[start : start + 4096] = phash_bits(np.stack([_as_pair(thumbs[k]) for k in keys[start : start + 4096]]))
     have = np.array([a in row and b in row for a, b in pairs.tolist()], dtype=bool)
     ia = np.array([row.get(a, 0) for a in pairs[:, 0].tolist()], dtype=np.int64)
     ib = np.array([row.get(b, 0) for b in pairs[:, 1].tolist()], dtype=np.int64)

@@ -122,3 +122,36 @@ def test_cli_dedup_and_add(shop: Path, tmp_path: Path, capsys: pytest.CaptureFix
     assert "target precision" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["dedup", "--catalog", catalog, "--format", "xml"])
+
+
+def test_add_many_checks_and_refuses_duplicates(shop: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    relisted = apply_edit(Image.open(shop / "images" / "chelsea.png"), "jpeg", 40, rng)
+    relisted.save(tmp_path / "relisted.jpg")
+    fresh = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).resize((64, 64))
+    fresh.save(tmp_path / "fresh.png")
+    with Catalog(shop / "cat") as cat:
+        before = len(cat)
+        report = cat.add_many([tmp_path / "relisted.jpg", tmp_path / "fresh.png", shop / "images" / "f07.png",
+                               tmp_path / "fresh.png"], refuse="near")
+        # the near copy, the exact copy of a catalogue item and the second fresh.png (a copy of the first) are out
+        assert report.added == ["fresh.png"] and len(cat) == before + 1
+        assert [r.duplicates[0].id for r in report.refused] == ["chelsea.png", "f07.png", "fresh.png"]
+        assert report.to_dict()["refused"][0]["duplicates"][0]["verdict"] == "near-duplicate"
+        cat.remove("fresh.png")
+        checked = cat.add_many([tmp_path / "relisted.jpg", tmp_path / "fresh.png"], check_duplicates=True)
+        assert checked.added == ["relisted.jpg", "fresh.png"] and not checked.refused
+        assert [m.id for m in checked.duplicates["relisted.jpg"]] == ["chelsea.png"]
+        assert "fresh.png" not in checked.duplicates
+        cat.remove_many(checked.added)
+        assert len(cat) == before
+        with pytest.raises(InvalidParameterError, match="refuse"):
+            cat.add_many([tmp_path / "fresh.png"], refuse="maybe")
+
+
+def test_approximate_dedup_finds_the_exact_groups(shop: Path) -> None:
+    with Catalog(shop / "cat") as cat:
+        exact, fast = cat.dedup(k=3, approximate=False), cat.dedup(k=3, approximate=True)
+        assert fast.search.startswith("top-16 in 128") and exact.search == "exact"
+        assert [[i.id for i in g.items] for g in exact.groups] == [[i.id for i in g.items] for g in fast.groups]
+        assert exact.to_dict()["geometric_checks"] == exact.geometric_checks

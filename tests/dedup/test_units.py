@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,3 +148,35 @@ def test_calibration_fit_roundtrip_and_errors(rng: np.random.Generator) -> None:
     with pytest.raises(CatalogError, match="no distractor"):
         fit_calibration({"cosine": cosine[labels]}, labels[labels], query_of[labels], kinds, target_precision=0.9,
                         encoder="x", k=1, seed=0)
+
+
+def test_approximate_edges_match_exact_edges_on_a_small_catalogue(tmp_path: Path) -> None:
+    """The fast path (candidates in a projection, rescored by exact cosine) against the exact kNN graph."""
+    from lookalike import Catalog
+    from lookalike.dedup import _catalog as dd
+
+    rng = np.random.default_rng(7)
+    bases = [rng.integers(0, 256, (4, 4), dtype=np.uint8) for _ in range(300)]
+    images = [Image.fromarray(b).resize((16, 16), Image.Resampling.BICUBIC) for b in bases]
+    for i in range(0, 300, 5):  # 60 noisy copies
+        noisy = np.asarray(images[i], dtype=np.int16) + rng.integers(-6, 7, (16, 16))
+        images.append(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)))
+    with Catalog(tmp_path / "cat", encoder="pixels:size=8") as cat:
+        cat.add_many(images)
+        num = cat._encoders[0][0]
+        keys = cat._index(num).keys()
+        exact, exact_cos = dd.exact_edges(cat, num, keys, 5, min_score=-1.0, batch=64)
+        fast, fast_cos = dd.approximate_edges(cat, num, keys, 5, 24, min_score=-1.0, dims=12)
+        truth = {tuple(p) for p in exact.tolist()}
+        found = {tuple(p) for p in fast.tolist()}
+        assert len(found & truth) >= 0.97 * len(truth)  # recall of the kNN edges, 12 of 64 dimensions
+        scores = dict(zip(map(tuple, fast.tolist()), fast_cos.tolist(), strict=True))
+        assert all(abs(scores[p] - c) < 1e-4 for p, c in zip(map(tuple, exact.tolist()), exact_cos.tolist(),
+                                                                 strict=True) if p in scores)  # exact cosines
+        close = exact_cos >= 0.99  # the near copies: every one is found, so the groups are the same
+        assert close.sum() >= 60 and {tuple(p) for p in exact[close].tolist()} <= found
+        assert components(keys, exact[close]) == components(keys, fast[fast_cos >= 0.99])
+        cat.remove_many([cat.list(limit=3)[i].id for i in range(3)])  # removed items drop out of both
+        keys_now = cat._index(num).keys()
+        fast2, _ = dd.approximate_edges(cat, num, keys, 5, 24, min_score=-1.0, dims=12)
+        assert set(fast2.reshape(-1).tolist()) <= set(keys_now.tolist())

@@ -1,0 +1,103 @@
+"""The catalogue under concurrent writers: a remove that races an add or a "more like this" read.
+
+Each test opens the race window on purpose (a hook inside the first call starts the remove in another thread and
+gives it half a second), so without the locking the remove lands in the window every time; with it, the remove
+waits for the first call and the catalogue stays consistent.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike.catalog import Catalog
+from lookalike.errors import ItemNotFoundError
+
+ENC = "pixels:size=8"
+_WINDOW = 0.5  # seconds the racing thread gets inside the window
+
+
+def _img(rng: np.random.Generator) -> Image.Image:
+    return Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize((24, 24))
+
+
+def _race(action: Callable[[], Any]) -> threading.Thread:
+    """Run ``action`` in a thread and give it up to ``_WINDOW`` seconds before going on (it may be blocked)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            action()
+        except ItemNotFoundError as err:  # removed already: not what these tests look at
+            errors.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(_WINDOW)
+    return thread
+
+
+@pytest.fixture
+def cat(tmp_path: Path) -> Catalog:
+    rng = np.random.default_rng(0)
+    with Catalog(tmp_path / "cat", encoder=ENC) as c:
+        for i in range(6):
+            c.add(_img(rng), id=f"i{i}")
+        c.search(_img(rng), k=1)  # loads the index, so that adds update it in memory
+        yield c
+
+
+def test_remove_racing_an_add_leaves_no_stray_vector(cat: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = cat._index_add
+    threads: list[threading.Thread] = []
+
+    def hooked(keys: Any, vectors: Any) -> None:
+        (new_id,) = [r[0] for r in cat._store.query("SELECT id FROM items WHERE key = ?", (int(keys[0]),))]
+        threads.append(_race(lambda: cat.remove(new_id)))  # committed, not yet in the index: the old gap
+        original(keys, vectors)
+
+    monkeypatch.setattr(cat, "_index_add", hooked)
+    cat.add(_img(np.random.default_rng(1)), id="new")
+    threads[0].join(10)
+    assert not threads[0].is_alive()
+    num = cat._encoders[0][0]
+    assert "new" not in cat
+    assert sorted(cat._index(num).keys().tolist()) == sorted(r[0] for r in cat._store.query("SELECT key FROM items"))
+
+
+class _HookedRows(dict):  # type: ignore[type-arg]
+    """The index's key -> row map, calling ``hook`` once right after the row of ``key`` is looked up."""
+
+    def __init__(self, rows: dict[int, int], key: int, hook: Callable[[], None]) -> None:
+        super().__init__(rows)
+        self.key, self.hook = key, hook
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        row = super().get(key, default)
+        if key == self.key and self.hook is not None:
+            hook, self.hook = self.hook, None  # type: ignore[assignment]
+            hook()
+        return row
+
+
+def test_similar_reads_its_vector_under_the_lock(cat: Catalog) -> None:
+    num, enc = cat._encoders[0]
+    index = cat._index(num)
+    key = cat._key_of("i0")
+    expected = index.get(key)
+    threads: list[threading.Thread] = []
+    index._row_of = _HookedRows(index._row_of, key, lambda: threads.append(_race(lambda: cat.remove("i0"))))
+    try:
+        got = cat._vector_of(num, key, enc, "i0")  # what similar("i0") searches with
+    except ItemNotFoundError:
+        got = None
+    threads[0].join(10)
+    assert not threads[0].is_alive() and "i0" not in cat
+    # without the lock the remove moved the last row into i0's row between the lookup and the read
+    assert got is not None and np.array_equal(got[0], expected)
