@@ -88,9 +88,10 @@ class Catalog:
     def _load_encoders(self, wanted: str | None) -> builtins.list[tuple[int, Encoder]]:
         """The catalogue's encoders, the one searched by default first: ``wanted``, else the one a fitted hasher
         made the default (``search_encoder`` in meta), else the first created."""
-        plain = {num: get_encoder(spec) for num, spec, _kind, _dim in self._store.encoders() if "+" not in spec}
+        hashers = self._store.hashers()  # hashed encoders are those with a stored hasher, whatever their spec says
+        plain = {num: get_encoder(spec) for num, spec, _kind, _dim in self._store.encoders() if num not in hashers}
         encoders = dict(plain)
-        for num, (source, name, blob) in self._store.hashers().items():
+        for num, (source, name, blob) in hashers.items():
             encoders[num] = load_hashed(plain[source], name, blob)
         pairs = sorted(encoders.items())
         if wanted is not None:
@@ -102,7 +103,13 @@ class Catalog:
         return [first, *pairs]
 
     def _find_encoder(self, pairs: Sequence[tuple[int, Encoder]], wanted: str) -> tuple[int, Encoder]:
-        spec = wanted if "+" in wanted else get_encoder(wanted).spec
+        exact = next((pair for pair in pairs if pair[1].spec == wanted), None)
+        if exact is not None:
+            return exact
+        try:
+            spec = get_encoder(wanted).spec  # the canonical spelling of "name:key=value" options
+        except InvalidParameterError:
+            spec = wanted  # e.g. a hashed spec, "efficientnet-lite0+itq:64", that this catalogue does not have
         for pair in pairs:
             if pair[1].spec == spec:
                 return pair

@@ -115,3 +115,15 @@ def test_missing_or_bad_model_file(folder: Path, tmp_path: Path, capsys: pytest.
     catalog = str(tmp_path / "cat")
     assert main(["--catalog", catalog, "index", str(folder), "--encoder", f"bingan:{bad}"]) == 1
     assert "not a BinGAN model file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_model_path_with_a_plus_sign_is_not_mistaken_for_a_hashed_encoder(model: Path, folder: Path,
+                                                                             tmp_path: Path) -> None:
+    odd = tmp_path / "fm+v2.bingan"
+    odd.write_bytes(model.read_bytes())
+    catalog = str(tmp_path / "cat")
+    images = sorted(folder.rglob("*.png"))
+    assert main(["--catalog", catalog, "index", str(images[0].parent), "--encoder", f"bingan:{odd}",
+                 "--no-progress"]) == 0
+    assert main(["--catalog", catalog, "search", str(images[0]), "-k", "2", "--encoder", f"bingan:{odd}"]) == 0
