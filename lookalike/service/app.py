@@ -121,39 +121,26 @@ _UNCALIBRATED = {"model": schemas.ErrorResponse,
                                 "cannot do duplicate detection (binary codes only)"}
 DUP_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 409: _UNCALIBRATED}
 
-_SEARCH_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": "The query image: a multipart form (field 'image', plus optional 'box', 'k', 'where'), or "
-                       "the raw image bytes as the body (parameters then in the query string).",
-        "content": {
-            "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
-                "image": {"type": "string", "format": "binary"},
-                "box": {"type": "string", "description": "region 'x,y,w,h' in pixels", "example": "10,20,200,150"},
-                "k": {"type": "integer", "minimum": 1, "default": 10},
-                "where": {"type": "string", "description": "metadata filter, a JSON object"},
-            }}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-        },
-    },
-}
+def _image_body(description: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI request body of an image upload: multipart (field 'image' plus ``fields``) or the raw bytes."""
+    binary = {"type": "string", "format": "binary"}
+    return {"requestBody": {"required": True, "description": description, "content": {
+        "multipart/form-data": {"schema": {"type": "object", "required": ["image"],
+                                           "properties": {"image": binary, **fields}}},
+        "application/octet-stream": {"schema": binary},
+        "image/*": {"schema": binary},
+    }}}
 
-_CHECK_BODY = {
-    "requestBody": {
-        "required": True,
-        "description": "The image to check: a multipart form (field 'image', plus optional 'k'), or the raw image "
-                       "bytes as the body.",
-        "content": {
-            "multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": {
-                "image": {"type": "string", "format": "binary"},
-                "k": {"type": "integer", "minimum": 1, "default": 10},
-            }}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "image/*": {"schema": {"type": "string", "format": "binary"}},
-        },
-    },
-}
+
+_K_FIELD = {"k": {"type": "integer", "minimum": 1, "default": 10}}
+_SEARCH_BODY = _image_body(
+    "The query image: a multipart form (field 'image', plus optional 'box', 'k', 'where'), or the raw image bytes "
+    "as the body (parameters then in the query string).",
+    {"box": {"type": "string", "description": "region 'x,y,w,h' in pixels", "example": "10,20,200,150"},
+     **_K_FIELD, "where": {"type": "string", "description": "metadata filter, a JSON object"}})
+_CHECK_BODY = _image_body(
+    "The image to check: a multipart form (field 'image', plus optional 'k'), or the raw image bytes as the body.",
+    _K_FIELD)
 
 _PRECISION, _SAMPLE, _SEED = (CALIBRATE_BOUNDS[name] for name in ("target_precision", "sample", "seed"))
 
