@@ -139,7 +139,11 @@ def make_data(seed: int, faces: int, fashion: int, src_faces: int, src_fashion: 
 
 
 def _code_key(*parts: object) -> str:
-    text = repr(parts) + inspect.getsource(edits) + inspect.getsource(signals)
+    """Names the cached catalogue, query vectors and hashes: they depend on the edits and on how thumbnails are made
+    (stored at ingest), not on how thumbnails are compared."""
+    made = (signals.thumbnail, signals.trim_box, signals._grey_thumb)
+    consts = (signals.THUMB, signals._TRIM_SIDE, signals._TRIM_TOL, signals._TRIM_MIN_AREA)
+    text = repr((parts, consts)) + inspect.getsource(edits) + "".join(inspect.getsource(f) for f in made)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -455,7 +459,9 @@ def scale_benchmark(args: argparse.Namespace, say: Report) -> None:
 def _borrow_calibration(cat: Catalog) -> None:
     """Store the calibration of the recall benchmark's catalogue (1,500 of its 1,724 items are Fashion-MNIST):
     calibrating needs image files to edit, and the scale catalogue's rows have none."""
-    for path in sorted(CACHE.glob("catalog-*/cat")):
+    newest_first = sorted(CACHE.glob("catalog-*/cat"), key=lambda p: (p / "catalog.sqlite").stat().st_mtime
+                          if (p / "catalog.sqlite").exists() else 0.0, reverse=True)
+    for path in newest_first:
         with Catalog(path) as other:
             cal = other.duplicate_calibration
         if cal is not None and cal.format == calibration.FORMAT:

@@ -22,12 +22,14 @@ Every error a user can cause derives from :class:`LookalikeError`, so callers ca
         ├── ItemNotFoundError (also KeyError)
         ├── DuplicateItemError                     an id that already exists
         ├── DuplicateImageError                    add(refuse=...) found an exact or near duplicate (.matches)
+        ├── CalibrationRequiredError               a near-duplicate verdict without a usable calibration
         └── IncompatibleCatalogError               wrong schema version, or an encoder the catalogue lacks
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CalibrationRequiredError",
     "CatalogError",
     "DatasetError",
     "DatasetNotFoundError",
@@ -153,6 +155,13 @@ class DuplicateImageError(CatalogError):
     def __init__(self, message: str, matches: list | None = None) -> None:
         super().__init__(message)
         self.matches = list(matches or [])
+
+
+class CalibrationRequiredError(CatalogError):
+    """A near-duplicate verdict (``find_duplicates``, ``dedup``, ``add(check_duplicates=True)`` or
+    ``refuse="near"``) was asked of a catalogue without a usable duplicate calibration: none yet, one stored in an
+    older format or unreadable, or one fitted for another encoder. The message says how to calibrate
+    (``Catalog.calibrate_duplicates()`` or ``lookalike dedup --calibrate``)."""
 
 
 class IncompatibleCatalogError(CatalogError):

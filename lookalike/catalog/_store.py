@@ -282,7 +282,3 @@ class Store:
             cursor = self.db.execute("SELECT key, vec FROM vectors WHERE encoder = ? ORDER BY key", (encoder_num,))
             while rows := cursor.fetchmany(chunk):
                 yield np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
-
-    def load_vectors(self, encoder_num: int) -> tuple[np.ndarray, list[bytes]]:
-        rows = self.query("SELECT key, vec FROM vectors WHERE encoder = ? ORDER BY key", (encoder_num,))
-        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]

@@ -183,7 +183,8 @@ class Catalog:
 
         Raises:
             ImageError: the image cannot be used (the subclass says why). DuplicateItemError: ``id`` is taken.
-            DuplicateImageError: refused as a duplicate. CatalogError: a near-duplicate check, uncalibrated.
+            DuplicateImageError: refused as a duplicate. CalibrationRequiredError: a near-duplicate check without a
+            calibration.
         """
         meta = metadata_json(metadata)
         if id is not None:
@@ -229,8 +230,9 @@ class Catalog:
         self, *, target_precision: float = 0.99, sample: int = 200, k: int = 10, seed: int = 0
     ) -> Any:
         """Fit the near-duplicate threshold on edited copies of ``sample`` of this catalogue's items (distractors:
-        their nearest other items) for ``target_precision``, store it with the catalogue and return it (a
-        :class:`lookalike.dedup.Calibration` with the expected precision and recall)."""
+        their nearest other items, less those that already look like duplicates of the sampled item) for
+        ``target_precision``, store it with the catalogue and return it (a :class:`lookalike.dedup.Calibration`
+        with the expected precision and recall)."""
         from ..dedup import _catalog as dedup
 
         return dedup.calibrate(self, target_precision=target_precision, sample=sample, k=k, seed=seed)

@@ -15,9 +15,9 @@ from PIL import Image
 
 from ..encoders import Encoder
 from ..encoders.hashed import HashedEncoder
-from ..errors import CatalogError, ImageError, InvalidParameterError
+from ..errors import CalibrationRequiredError, CatalogError, ImageError, InvalidParameterError
 from ..images import ImageSource, load_image
-from .calibration import EXACT, SIMILAR, Calibration, check_precision, fit_calibration
+from .calibration import EXACT, SIMILAR, Calibration, check_precision, evidence_against, fit_calibration
 from .edits import EDIT_KINDS, STRENGTHS, apply_edit
 from .groups import choose_keeper, components, edges_from_hits, projected_topk, projection, unique_pairs
 from .report import DedupReport, DuplicateGroup, DuplicateMatch
@@ -48,11 +48,12 @@ def load_calibration(catalog: Catalog) -> Calibration | None:
 def require_calibration(catalog: Catalog) -> Calibration:
     cal = load_calibration(catalog)
     if cal is None:
-        raise CatalogError(f"catalogue {catalog.path} has no near-duplicate calibration yet; run "
-                           "'lookalike dedup --calibrate' (or Catalog.calibrate_duplicates()) first")
-    if cal.encoder != float_encoder(catalog)[1].spec:
-        raise CatalogError(f"the duplicate calibration is for {cal.encoder}, not {float_encoder(catalog)[1].spec}; "
-                           "calibrate again")
+        raise CalibrationRequiredError(f"catalogue {catalog.path} has no near-duplicate calibration yet; run "
+                                       "'lookalike dedup --calibrate' (or Catalog.calibrate_duplicates()) first")
+    spec = float_encoder(catalog)[1].spec
+    if cal.encoder != spec:
+        raise CalibrationRequiredError(f"the duplicate calibration is for {cal.encoder}, not {spec}; calibrate again "
+                                       "(lookalike dedup --calibrate)")
     return cal
 
 
@@ -116,22 +117,61 @@ def calibrate(catalog: Catalog, *, target_precision: float = 0.99, sample: int =
     vectors = enc.encode_pil(copies)
     depth = min(k, n_items)
     with catalog._store.lock:
-        scores, hits = catalog._index(num).search(vectors, depth)
+        index = catalog._index(num)
+        scores, hits = index.search(vectors, depth)
+        vector_of = {key: index.get(key) for key in set(hits[hits >= 0].tolist()) | set(sources) if key in index}
     sha = {int(r[0]): r[2] for r in rows}
     query_of = np.repeat(np.arange(len(copies)), depth)
     hit_keys = hits.reshape(-1)
     valid = hit_keys >= 0
     labels = np.array([h == sources[q] or (h in sha and sha[h] == sha[sources[q]])
                        for q, h in zip(query_of.tolist(), hit_keys.tolist(), strict=True)])
-    thumbs = thumbs_of(catalog, sorted(set(hit_keys[valid].tolist())))
+    thumbs = thumbs_of(catalog, sorted(set(hit_keys[valid].tolist()) | set(sources)))
     for i, image in enumerate(copies):
         thumbs[-(i + 1)] = thumbnail(image)
-    pairs = np.stack([-(query_of + 1), hit_keys], axis=1)[valid]
+    query_of, hit_keys, labels = query_of[valid], hit_keys[valid], labels[valid]
+    pairs = np.stack([-(query_of + 1), hit_keys], axis=1)
     signals = {"cosine": scores.reshape(-1)[valid].astype(np.float64), **pair_signals(thumbs, pairs)}
-    cal = fit_calibration(signals, labels[valid], query_of[valid], kinds, target_precision=target_precision,
-                          encoder=enc.spec, k=k, seed=seed, created=time.time())
+    relisted = _relistings(thumbs, vector_of, sources, query_of, hit_keys, labels, signals)
+    keep = ~relisted
+    cal = fit_calibration({n: v[keep] for n, v in signals.items()}, labels[keep], query_of[keep], kinds,
+                          target_precision=target_precision, encoder=enc.spec, k=k, seed=seed, created=time.time())
+    if relisted.any():
+        cal.notes.append(f"{int(relisted.sum())} distractor pair(s) left out: the candidate looks like a duplicate "
+                         "of the copy's source already in the catalogue")
     catalog._store.set_meta(META_KEY, cal.to_json())
     return cal
+
+
+def _relistings(thumbs: Mapping[int, np.ndarray], vector_of: Mapping[int, np.ndarray], sources: list[int],
+                query_of: np.ndarray, hit_keys: np.ndarray, labels: np.ndarray, signals: dict[str, np.ndarray]
+                ) -> np.ndarray:
+    """The distractor pairs (edited copy c of source s, candidate h) that calibration leaves out: those where h is
+    most likely a duplicate of s the catalogue already holds (a re-listing), which would count as a non-duplicate
+    scoring like a true copy and push the threshold past the catalogue's real duplicates.
+
+    Left out when the pair (s, h), by the summed evidence against every distractor, is (1) at least as strong as
+    the pair (c, h): h resembles the copy no more than it resembles the source, so (c, h) adds nothing to what
+    (s, h) says, and that pair is what dedup itself judges; and (2) at least as strong as the lower quartile of the
+    copies' own matches to their sources: by the calibration's own examples, s and h look like a duplicate pair.
+    A different item that meets both is one the verdicts could not tell from a re-listing anyway; (2) keeps the
+    tables of the distractors almost whole (on benchmarks/duplicates.py's catalogue: 21 of 2,700 pairs left out).
+    """
+    cand = ~labels
+    if not labels.any() or not cand.any():
+        return np.zeros_like(labels)
+    tables = {n: np.sort(v[cand][np.isfinite(v[cand])]) for n, v in signals.items()}
+    copy_ev = evidence_against(tables, signals)
+    bar = np.maximum(copy_ev, np.quantile(copy_ev[labels], 0.25))
+    src = np.asarray(sources, dtype=np.int64)[query_of]
+    src_pairs = np.stack([src, hit_keys], axis=1)
+    cosine = np.array([float(np.dot(vector_of[s], vector_of[h])) if c and s in vector_of and h in vector_of
+                       else np.nan for s, h, c in zip(src.tolist(), hit_keys.tolist(), cand, strict=True)])
+    theirs = {"cosine": cosine, **pair_signals(thumbs, src_pairs, np.zeros(len(src_pairs), dtype=bool))}
+    most = float(-np.log10(0.5 / (len(tables["geometric"]) + 1.0)) + 0.01)  # the most geometric evidence
+    open_ = cand & (evidence_against(tables, theirs) + most >= bar)  # the geometric check only where it could decide
+    theirs["geometric"] = pair_signals(thumbs, src_pairs, open_)["geometric"]
+    return open_ & (evidence_against(tables, theirs) >= bar)
 
 
 def _same_pixels(a: ImageSource | None, b: str | None, catalog: Catalog) -> bool:

@@ -7,7 +7,11 @@ content, whatever the aspect ratio the padding gave them). From them:
 - ``geometric``: one thumbnail is scaled down to 100%, 90%, ... 60% of the other and slid over it; the best
   zero-mean normalised cross-correlation (NCC) over every position, scale, both mirror images and both directions,
   for the whole and for the trimmed thumbnails, is the score. A crop of up to 40% of each side lies inside the
-  original at one of those scales; NCC ignores brightness and contrast; mirror images are tried;
+  original at one of those scales; NCC ignores brightness and contrast; mirror images are tried. The whole
+  thumbnails are also compared turned: the central 22x22 of one, rotated by 0, 3, 6 and 10 degrees either way (and
+  mirrored), slid over the other, the best NCC less 0.03 (so many small templates also fit unrelated images
+  better by chance; the penalty was chosen on benchmarks/duplicates.py among 0, 0.01, 0.02 and 0.03 as the one
+  that loses no edit type);
 - ``phash`` / ``phash_trim``: the 64-bit DCT perceptual hash (as ``imagehash.phash``) of each thumbnail, as
   ``1 - hamming / 64``. Nearly free, strong on re-encoded, resized and brightened copies.
 
@@ -28,6 +32,9 @@ __all__ = ["THUMB", "from_bytes", "geometric_score", "geometric_scores", "pair_s
 
 THUMB = 32
 _SIZES = (32, 30, 28, 26, 24, 22, 20)  # 100% .. ~60% of a side
+_ANGLES = (0.0, -3.0, 3.0, -6.0, 6.0, -10.0, 10.0)  # degrees tried by the rotation search
+_ROT_SIDE = 22  # the centre of a rotated thumbnail compared (inside the picture up to ~25 degrees)
+_ROT_PENALTY = 0.03  # subtracted from the rotation search's best NCC: its many small templates fit by chance more
 _CACHE = 128  # prepared thumbnails kept by geometric_scores (~1.2 MB each; pairs come sorted by their first key)
 _TRIM_SIDE = 128  # borders are found on a copy this large
 _TRIM_TOL = 10  # grey levels from the border colour that still count as border
@@ -110,14 +117,20 @@ def _windows(big: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return w, np.einsum("ij,ij->i", w, w)
 
 
-def _ncc(big_windows: tuple[np.ndarray, np.ndarray], templates: np.ndarray) -> float:
-    """Best NCC of any of ``templates`` (m, n, n) over every window."""
-    windows, energy = big_windows
+def _centred(templates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(m, n, n) templates as (m, n*n) less their means, with their energies: ready for :func:`_ncc`."""
     t = templates.reshape(len(templates), -1)
     t = t - t.mean(axis=1, keepdims=True)
+    return t, np.einsum("ij,ij->i", t, t)
+
+
+def _ncc(big_windows: tuple[np.ndarray, np.ndarray], templates: tuple[np.ndarray, np.ndarray]) -> float:
+    """Best NCC of any of the :func:`_centred` ``templates`` over every window."""
+    windows, energy = big_windows
+    t, t_energy = templates
     n2 = t.shape[1]
     # the small constant keeps flat patches (a white background) from correlating perfectly by rounding
-    norms = np.sqrt(energy[:, None] * np.einsum("ij,ij->i", t, t)[None, :]) + 1e-3 * n2 * n2
+    norms = np.sqrt(energy[:, None] * t_energy[None, :]) + 1e-3 * n2 * n2
     return float(((windows @ t.T) / norms).max())
 
 
@@ -126,17 +139,34 @@ class _Prepared:
     many times. A mirrored template against the windows is the template against the mirrored image's windows,
     so only the image as it is needs windows."""
 
-    def __init__(self, thumb: np.ndarray) -> None:
+    def __init__(self, thumb: np.ndarray, rotations: bool = False) -> None:
         base = np.asarray(thumb, dtype=np.uint8).reshape(THUMB, THUMB)
         full = base.astype(np.float32)
-        self.templates = [np.stack([p, p[:, ::-1]]) for p in _pyramid(base)]
+        self.templates = [_centred(np.stack([p, p[:, ::-1]])) for p in _pyramid(base)]
         self.windows = {n: _windows(full, n) for n in _SIZES}
+        self.rotated = _centred(_rotated(base)) if rotations else None
+
+
+def _rotated(thumb: np.ndarray) -> np.ndarray:
+    """The centre (22 x 22) of the thumbnail turned by each of :data:`_ANGLES`, as it is and mirrored."""
+    image = Image.fromarray(np.ascontiguousarray(thumb))
+    lo = (THUMB - _ROT_SIDE) // 2
+    out = []
+    for angle in _ANGLES:
+        turned = image.rotate(angle, resample=Image.Resampling.BILINEAR) if angle else image
+        centre = np.asarray(turned, dtype=np.float32)[lo : lo + _ROT_SIDE, lo : lo + _ROT_SIDE]
+        out += [centre, centre[:, ::-1]]
+    return np.stack(out)
 
 
 def _score(a: _Prepared, b: _Prepared) -> float:
     best = -1.0
     for i, n in enumerate(_SIZES):  # b inside a and a inside b, each as it is and mirrored
         best = max(best, _ncc(a.windows[n], b.templates[i]), _ncc(b.windows[n], a.templates[i]))
+    if a.rotated is not None and b.rotated is not None and best < 1.0 - _ROT_PENALTY:
+        # the centre of one, turned, anywhere in the other (it cannot beat a score this high: skipped)
+        turned = max(_ncc(a.windows[_ROT_SIDE], b.rotated), _ncc(b.windows[_ROT_SIDE], a.rotated))
+        best = max(best, turned - _ROT_PENALTY)
     return best
 
 
@@ -147,9 +177,10 @@ def _as_pair(thumb: np.ndarray) -> np.ndarray:
 
 def geometric_score(a: np.ndarray, b: np.ndarray) -> float:
     """Best NCC of one thumbnail inside the other (either way, any scale from 100% to 60%, mirrored or not; whole
-    and trimmed thumbnails when given (2, 32, 32))."""
+    and trimmed thumbnails when given (2, 32, 32)); for the whole thumbnails also the rotation search (the centre
+    of one turned by up to 10 degrees, anywhere in the other, less :data:`_ROT_PENALTY`)."""
     pa, pb = _as_pair(a), _as_pair(b)
-    whole = _score(_Prepared(pa[0]), _Prepared(pb[0]))
+    whole = _score(_Prepared(pa[0], rotations=True), _Prepared(pb[0], rotations=True))
     if np.array_equal(pa[1], pa[0]) and np.array_equal(pb[1], pb[0]):
         return whole
     return max(whole, _score(_Prepared(pa[1]), _Prepared(pb[1])))
@@ -170,7 +201,7 @@ def geometric_scores(thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, only: 
             thumb = thumbs.get(key)
             if thumb is None:
                 return None
-            cache[key, which] = _Prepared(_as_pair(thumb)[which])
+            cache[key, which] = _Prepared(_as_pair(thumb)[which], rotations=which == 0)
         return cache[key, which]
 
     out = np.full(len(pairs), np.nan, dtype=np.float32)
@@ -190,7 +221,7 @@ def geometric_scores(thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, only: 
 def pair_signals(thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, only: np.ndarray | None = None
                  ) -> dict[str, np.ndarray]:
     """The thumbnail signals of each (a, b) row of ``pairs`` (keys into ``thumbs``), by name; NaN where a thumbnail
-    is missing. ``geometric`` (the slow one, ~3 ms a pair) only where ``only`` is true, if given. The cosine comes
+    is missing. ``geometric`` (the slow one, ~1.5 ms a pair) only where ``only`` is true, if given. The cosine comes
     from the index, not from here."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     keys = sorted(set(pairs.reshape(-1).tolist()) & set(thumbs))

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from ..catalog import Catalog, Item, SearchResult
-from ..errors import CatalogError, ImageNotFoundError, InvalidParameterError
+from ..errors import CalibrationRequiredError, CatalogError, ImageNotFoundError, InvalidParameterError
 from ..images import Box, ImageLimits, load_image, sniff_format
 from .config import ServiceConfig
 from .metrics import Metrics
@@ -43,13 +43,9 @@ class PayloadTooLargeError(InvalidParameterError):
     """A request field (metadata, filter) is larger than the service accepts (413)."""
 
 
-class CalibrationRequiredError(CatalogError):
-    """A near-duplicate verdict was asked of a catalogue that has no duplicate calibration yet (409)."""
-
-
 class DuplicateDetectionError(CatalogError):
-    """The catalogue cannot do duplicate detection as it is (too few items to calibrate, only binary codes, a
-    calibration for another encoder): a conflict with its state, 409."""
+    """The catalogue cannot do duplicate detection as it is (too few items to calibrate, only binary codes): a
+    conflict with its state, 409."""
 
 
 CALIBRATE_HINT = ("calibrate it first: POST /duplicates/calibrate with the API key (the Calibrate button of the "
@@ -343,17 +339,19 @@ class Service:
 
 @contextlib.contextmanager
 def _dedup_errors() -> Iterator[None]:
-    """A plain CatalogError from duplicate detection is a conflict with the catalogue's state (409); its
-    subclasses (unknown item, id taken, refused duplicate) keep their own status."""
+    """A missing or unusable calibration is 409 with the hint how to calibrate; any other plain CatalogError from
+    duplicate detection is a conflict with the catalogue's state (409); other subclasses (unknown item, id taken,
+    refused duplicate) keep their own status."""
     try:
         yield
+    except CalibrationRequiredError as err:
+        if CALIBRATE_HINT in str(err):  # already the service's own message
+            raise
+        raise CalibrationRequiredError(f"{err} ({CALIBRATE_HINT})") from err
     except CatalogError as err:
         if type(err) is not CatalogError:
             raise
-        message = str(err)
-        if "calibrate again" in message or "calibration yet" in message:  # none, unreadable, another encoder's
-            raise CalibrationRequiredError(f"{message} ({CALIBRATE_HINT})") from err
-        raise DuplicateDetectionError(message) from err
+        raise DuplicateDetectionError(str(err)) from err
 
 
 def match_out(match: Any, prefix: str = "") -> dict[str, Any]:

@@ -14,7 +14,7 @@ from lookalike import Catalog
 from lookalike.catalog import CheckedItem, Item
 from lookalike.cli import main
 from lookalike.dedup.edits import apply_edit
-from lookalike.errors import CatalogError, DuplicateImageError, InvalidParameterError
+from lookalike.errors import CalibrationRequiredError, CatalogError, DuplicateImageError, InvalidParameterError
 
 pytestmark = pytest.mark.slow
 
@@ -80,14 +80,14 @@ def test_uncalibrated_and_empty_catalogues_say_what_to_do(tmp_path: Path, shop: 
     with Catalog(tmp_path / "empty") as cat:
         with pytest.raises(CatalogError, match="at least 20 items"):
             cat.calibrate_duplicates()
-        with pytest.raises(CatalogError, match="dedup --calibrate"):
+        with pytest.raises(CalibrationRequiredError, match="dedup --calibrate"):
             cat.dedup()
         with pytest.raises(InvalidParameterError, match="target precision"):
             cat.calibrate_duplicates(target_precision=1.5)
         item = cat.add(shop / "images" / "f01.png", refuse="exact")  # an exact check needs no calibration
         with pytest.raises(DuplicateImageError):
             cat.add(shop / "images" / "f01.png", id="again", refuse="exact")
-        with pytest.raises(CatalogError, match="dedup --calibrate"):
+        with pytest.raises(CalibrationRequiredError, match="dedup --calibrate"):
             cat.add(shop / "images" / "f02.png", check_duplicates=True)
         assert [i.id for i in cat.list()] == [item.id]
 

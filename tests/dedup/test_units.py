@@ -14,7 +14,7 @@ from lookalike.dedup.calibration import check_precision, fit_calibration, thresh
 from lookalike.dedup.edits import EDIT_KINDS, STRENGTHS, apply_edit
 from lookalike.dedup.groups import choose_keeper, components, knn_edges
 from lookalike.dedup.signals import geometric_score, pair_signals, phash_bits, thumbnail, trim_box
-from lookalike.errors import CatalogError, InvalidParameterError
+from lookalike.errors import CalibrationRequiredError, CatalogError, InvalidParameterError
 from lookalike.index import FloatFlatIndex
 
 
@@ -138,9 +138,9 @@ def test_calibration_fit_roundtrip_and_errors(rng: np.random.Generator) -> None:
     verdicts, _ = again.verdicts({"cosine": np.array([0.99, 0.5, 0.5]), "geometric": np.array([0.99, 0.3, np.nan])},
                                  np.array([False, False, True]))
     assert verdicts == ["near-duplicate", "similar", "exact"]
-    with pytest.raises(CatalogError, match="unreadable"):
+    with pytest.raises(CalibrationRequiredError, match="unreadable"):
         Calibration.from_json("{not json")
-    with pytest.raises(CatalogError, match="format"):
+    with pytest.raises(CalibrationRequiredError, match="format"):
         Calibration.from_json('{"format": 99}')
     for bad in (1.0, 0.2, "0.9", True, float("nan")):
         with pytest.raises(InvalidParameterError):
@@ -180,3 +180,16 @@ def test_approximate_edges_match_exact_edges_on_a_small_catalogue(tmp_path: Path
         keys_now = cat._index(num).keys()
         fast2, _ = dd.approximate_edges(cat, num, keys, 5, 24, min_score=-1.0, dims=12)
         assert set(fast2.reshape(-1).tolist()) <= set(keys_now.tolist())
+
+
+def test_geometric_score_finds_small_rotations() -> None:
+    import skimage.data
+
+    photo = Image.fromarray(skimage.data.astronaut()).resize((256, 256))
+    other = Image.fromarray(skimage.data.chelsea()).resize((256, 256))
+    for degrees in (-10, -5, 2, 6):
+        turned = photo.rotate(degrees, resample=Image.Resampling.BILINEAR, fillcolor=(255, 255, 255))
+        assert geometric_score(thumbnail(photo), thumbnail(turned)) >= 0.93
+        assert geometric_score(thumbnail(turned), thumbnail(photo)) == pytest.approx(
+            geometric_score(thumbnail(photo), thumbnail(turned)), abs=0.02)
+    assert geometric_score(thumbnail(photo), thumbnail(other)) < 0.8

@@ -94,19 +94,17 @@ def edited(name: str) -> bytes:
 @pytest.fixture(scope="session")
 def dup_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 distinct photographs (efficientnet-lite0) plus two re-listings, ``coffee-relisted`` and
-    ``horse-relisted``, calibrated for duplicate detection (sample 24, seed 0); tests copy it before writing.
-
-    The calibration is fitted before the re-listings are added: the catalogue's own duplicates would count among
-    the distractors of the edited copies and push the threshold past every real copy (reported upstream)."""
+    ``horse-relisted``, calibrated for duplicate detection (sample 24, seed 0) with the re-listings already in it,
+    as a real catalogue is; tests copy it before writing."""
     from lookalike.catalog import Catalog
 
     path = tmp_path_factory.mktemp("duplicates") / "catalog"
     with Catalog(path, "efficientnet-lite0") as cat:
         for name in DUP_PHOTOS:
             cat.add(encode(data_photo(name)), id=name.split(".")[0], metadata={"photo": name})
-        cat.calibrate_duplicates(sample=24, seed=0)  # before the re-listings: see the note above
         for name in ("coffee", "horse"):
             cat.add(encode(relisted(data_photo(f"{name}.png"))), id=f"{name}-relisted")
+        cat.calibrate_duplicates(sample=24, seed=0)
     return path
 
 
