@@ -50,6 +50,12 @@ bench: install
 	$(BIN)/python benchmarks/fashion_precision.py
 	$(BIN)/python benchmarks/retrieval.py --write
 	$(BIN)/python benchmarks/rerank.py --write
+	$(BIN)/python benchmarks/duplicates.py --write
+	$(BIN)/python benchmarks/duplicates.py --scale 100000 --write
+	cd benchmarks && ../$(BIN)/python service.py --clients 8 --duration 60
+	$(BIN)/python benchmarks/bingan.py head --features efficientnet-lite0,pixels --ablation
+	@echo "service.py and bingan.py print their tables (paste them into BENCHMARKS.md); BinGAN from pixels:"
+	@echo "  python benchmarks/bingan.py pixels --device auto --epochs 400 --width 1 (hours on a GPU)"
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache
