@@ -2,48 +2,28 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from skimage_photos import DATA_PHOTOS, data_photo, encode
 
 from lookalike import Catalog
 
 pytestmark = pytest.mark.slow
-
-PHOTOS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "coffee.png", "coins.png",
-          "color.png", "grass.png", "gravel.png", "horse.png", "hubble_deep_field.jpg", "ihc.png", "logo.png",
-          "microaneurysms.png", "moon.png", "motorcycle_left.png", "page.png", "phantom.png", "retina.jpg",
-          "rocket.jpg", "text.png", "clock_motion.png", "chessboard_RGB.png")
-
-
-def _photo(name: str) -> Image.Image:
-    import skimage
-
-    image = Image.open(Path(skimage.__file__).parent / "data" / name).convert("RGB")
-    image.thumbnail((256, 256))
-    return image
-
-
-def _jpeg(image: Image.Image, quality: int) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality)
-    return out.getvalue()
-
 
 @pytest.fixture(scope="module")
 def relisted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """24 distinct photographs, then re-listings of two of them (smaller and re-encoded; cropped by a few percent)."""
     path = tmp_path_factory.mktemp("relisted") / "cat"
     with Catalog(path, "efficientnet-lite0") as cat:
-        for name in PHOTOS:
-            cat.add(_jpeg(_photo(name), 92), id=name.split(".")[0])
-        coffee = _photo("coffee.png")
-        cat.add(_jpeg(coffee.resize((coffee.width * 7 // 10, coffee.height * 7 // 10)), 50), id="coffee-relisted")
-        horse = _photo("horse.png")
+        for name in DATA_PHOTOS:
+            cat.add(encode(data_photo(name)), id=name.split(".")[0])
+        coffee = data_photo("coffee.png")
+        smaller = coffee.resize((coffee.width * 7 // 10, coffee.height * 7 // 10))
+        cat.add(encode(smaller, quality=50), id="coffee-relisted")
+        horse = data_photo("horse.png")
         w, h = horse.size
-        cat.add(_jpeg(horse.crop((w // 20, h // 25, w - w // 25, h - h // 20)), 60), id="horse-relisted")
+        cat.add(encode(horse.crop((w // 20, h // 25, w - w // 25, h - h // 20)), quality=60), id="horse-relisted")
     return path
 
 

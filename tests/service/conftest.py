@@ -20,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from skimage_photos import DATA_PHOTOS, data_photo, encode
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "immunohistochemistry", "colorwheel")
 API_KEY = "test-key-0123456789"
@@ -41,12 +42,6 @@ def quadrants(image: Image.Image) -> list[Image.Image]:
     return [image.crop((x, y, x + w // 2, y + h // 2)) for y in (0, h // 2) for x in (0, w // 2)]
 
 
-def encode(image: Image.Image, fmt: str = "JPEG", **kwargs: Any) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **({"quality": 92} | kwargs if fmt == "JPEG" else kwargs))
-    return out.getvalue()
-
-
 @pytest.fixture(scope="session")
 def photo_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 40-item catalogue (pixels encoder) of 8 photographs and their quadrants; tests copy it before writing."""
@@ -61,21 +56,6 @@ def photo_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 cat.add(encode(part), id=f"{name}/q{i}", metadata={"photo": name, "part": f"q{i}"})
     return path
 
-
-# distinct photographs of skimage's data folder (no download), for the duplicate-detection catalogue
-DUP_PHOTOS = ("astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "coffee.png", "coins.png",
-              "color.png", "grass.png", "gravel.png", "horse.png", "hubble_deep_field.jpg", "ihc.png", "logo.png",
-              "microaneurysms.png", "moon.png", "motorcycle_left.png", "page.png", "phantom.png", "retina.jpg",
-              "rocket.jpg", "text.png", "clock_motion.png", "chessboard_RGB.png")
-
-
-def data_photo(name: str, side: int = 256) -> Image.Image:
-    """A photograph of skimage's data folder (by file name), RGB, at most ``side`` pixels on a side."""
-    import skimage
-
-    image = Image.open(Path(skimage.__file__).parent / "data" / name).convert("RGB")
-    image.thumbnail((side, side))
-    return image
 
 
 def relisted(image: Image.Image) -> Image.Image:
@@ -100,7 +80,7 @@ def dup_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("duplicates") / "catalog"
     with Catalog(path, "efficientnet-lite0") as cat:
-        for name in DUP_PHOTOS:
+        for name in DATA_PHOTOS:
             cat.add(encode(data_photo(name)), id=name.split(".")[0], metadata={"photo": name})
         for name in ("coffee", "horse"):
             cat.add(encode(relisted(data_photo(f"{name}.png"))), id=f"{name}-relisted")
