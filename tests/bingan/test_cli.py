@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+pytest.importorskip("torch", reason="training needs torch, installed by the [torch] extra (make install)")
 
 from lookalike.cli import main  # noqa: E402
 from lookalike.encoders import get_encoder  # noqa: E402
@@ -61,11 +61,10 @@ def test_train_index_search(trained: tuple[Path, str], folder: Path, tmp_path: P
     enc = get_encoder(f"bingan:{model}")
     assert enc.kind == "binary" and enc.dim == 16 and enc.spec == f"bingan:{model.resolve()}"
     codes = enc.encode([query])
+    import torch
     from PIL import Image
 
     from lookalike.bingan.modelfile import load_discriminator, read_model
-
-    torch = pytest.importorskip("torch")
     disc = load_discriminator(read_model(model))
     x = torch.as_tensor(enc.prepare(Image.open(query).convert("RGB"))[None]).float()
     with torch.no_grad():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+pytest.importorskip("torch", reason="training needs torch, installed by the [torch] extra (make install)")
 
 from lookalike.cli import main  # noqa: E402
 from lookalike.errors import InvalidParameterError, NotFittedError  # noqa: E402

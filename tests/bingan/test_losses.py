@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="training needs torch, installed by the [torch] extra (make install)")
 
 from lookalike.bingan import losses  # noqa: E402
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="training needs torch, installed by the [torch] extra (make install)")
 
 from lookalike.bingan.config import BinGANConfig  # noqa: E402
 from lookalike.bingan.data import TrainData, prepare_image  # noqa: E402
