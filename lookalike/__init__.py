@@ -6,6 +6,8 @@
 ...     hits = cat.search("query.jpg", k=10)
 """
 
+from . import bingan as _bingan  # noqa: F401  (registers the bingan:PATH encoder)
+from . import dedup as _dedup  # noqa: F401  (registers the duplicate detector and its per-item thumbnails)
 from .catalog import BatchReport, Catalog, Item, SearchResult
 from .encoders import Encoder, available_encoders, get_encoder
 from .errors import (

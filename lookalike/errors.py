@@ -4,6 +4,7 @@ Every error a user can cause derives from :class:`LookalikeError`, so callers ca
 
     LookalikeError
     ├── InvalidParameterError (also ValueError)   a bad argument: unknown encoder, k < 1, malformed box, ...
+    │   └── PayloadTooLargeError                   a request field (metadata, filter) over the service's limit
     ├── SourceError                                base of errors about one named file or input (.source, .reason)
     │   ├── DatasetError                           a dataset file is corrupt or not in its format
     │   │   └── DatasetNotFoundError (also FileNotFoundError)   missing; the message says how to get it
@@ -23,6 +24,7 @@ Every error a user can cause derives from :class:`LookalikeError`, so callers ca
         ├── DuplicateItemError                     an id that already exists
         ├── DuplicateImageError                    add(refuse=...) found an exact or near duplicate (.matches)
         ├── CalibrationRequiredError               a near-duplicate verdict without a usable calibration
+        ├── DuplicateDetectionError                the catalogue cannot do duplicate detection as it is
         └── IncompatibleCatalogError               wrong schema version, or an encoder the catalogue lacks
 """
 
@@ -33,6 +35,7 @@ __all__ = [
     "CatalogError",
     "DatasetError",
     "DatasetNotFoundError",
+    "DuplicateDetectionError",
     "DuplicateImageError",
     "DuplicateItemError",
     "EmptyImageError",
@@ -48,6 +51,7 @@ __all__ = [
     "LookalikeError",
     "NotAnImageError",
     "NotFittedError",
+    "PayloadTooLargeError",
     "SourceError",
     "TruncatedImageError",
     "UnsupportedFormatError",
@@ -60,6 +64,10 @@ class LookalikeError(Exception):
 
 class InvalidParameterError(LookalikeError, ValueError):
     """An argument has a value lookalike cannot use; the message says what was expected."""
+
+
+class PayloadTooLargeError(InvalidParameterError):
+    """A request field (metadata, a filter) is larger than the service accepts (HTTP 413)."""
 
 
 class SourceError(LookalikeError):
@@ -162,6 +170,11 @@ class CalibrationRequiredError(CatalogError):
     ``refuse="near"``) was asked of a catalogue without a usable duplicate calibration: none yet, one stored in an
     older format or unreadable, or one fitted for another encoder. The message says how to calibrate
     (``Catalog.calibrate_duplicates()`` or ``lookalike dedup --calibrate``)."""
+
+
+class DuplicateDetectionError(CatalogError):
+    """The catalogue cannot do duplicate detection as it is: too few items or image files to calibrate on, or only
+    binary codes (duplicate detection needs float vectors). A conflict with the catalogue's state (HTTP 409)."""
 
 
 class IncompatibleCatalogError(CatalogError):

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from ..errors import InvalidParameterError
+from ..hashing.bingan_losses import bre_loss, discriminator_loss, dmr_loss, feature_matching_loss, softsign
 from .config import BinGANConfig
 from .data import TrainData
-from .losses import bre_loss, discriminator_loss, dmr_loss, feature_matching_loss, softsign
 from .modelfile import FORMAT, load_checkpoint, save_checkpoint, write_model
 from .nets import DiscOutput, build, data_init
 

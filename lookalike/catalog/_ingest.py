@@ -1,5 +1,5 @@
 """Getting images ready for the catalogue: read, hash, decode and prepare one source (run in worker threads
-by :func:`lookalike._pipeline.pipelined`, a chunk ahead of the model)."""
+by :func:`lookalike.prefetch.pipelined`, a chunk ahead of the model)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dedup.signals import thumbnail_bytes
 from ..encoders import Encoder
 from ..encoders.hashed import HashedEncoder
 from ..errors import ImageError
 from ..images import ImageLimits, ImageSource, describe_source, load_image, read_bytes
+from .extensions import registered_features
+from .store import NewItem
 
 
 @dataclass
@@ -30,7 +31,10 @@ class Prepared:
     height: int
     format: str | None
     arrays: dict[int, np.ndarray] = field(default_factory=dict)
-    thumb: bytes | None = None  # the grey thumbnail of the duplicate check (lookalike.dedup.signals)
+    features: dict[str, bytes] = field(default_factory=dict)  # of the registered feature extractors
+
+    def new_item(self, path: str | None) -> NewItem:
+        return NewItem(path, self.sha256, self.width, self.height)
 
 
 @dataclass
@@ -53,11 +57,13 @@ def prepare_image(
     encoders: Sequence[tuple[int, Encoder]],
     limits: ImageLimits,
     *,
+    draft: tuple[int, int] | None,
     known: dict[str, str] | None = None,
 ) -> Outcome:
     """Read, hash, decode and prepare one source; an ImageError is returned, not raised, so a batch goes on.
 
-    ``known`` maps file paths to the sha256 the catalogue holds for them: a file with the same hash is Unchanged.
+    ``draft`` is the catalogue's decode hint (``EncoderSet.draft``, the same for queries). ``known`` maps file
+    paths to the sha256 the catalogue holds for them: a file with the same hash is Unchanged.
     """
     name = describe_source(source)
     try:
@@ -68,26 +74,19 @@ def prepare_image(
             if known is not None and known.get(path) == sha:
                 return Unchanged(path)
             try:
-                loaded = load_image(data, limits=limits, draft=_draft(encoders))
+                loaded = load_image(data, limits=limits, draft=draft)
             except ImageError as err:
                 raise _relabel(err, path) from err
             prepared = Prepared(path, path, None, sha, loaded.width, loaded.height, loaded.format)
         else:
-            loaded = load_image(source, limits=limits, draft=_draft(encoders))
+            loaded = load_image(source, limits=limits, draft=draft)
             raw = bytes(source) if isinstance(source, bytes | bytearray | memoryview) else None
             prepared = Prepared(name, None, raw, loaded.sha256, loaded.width, loaded.height, loaded.format)
         prepared.arrays = {num: enc.prepare(loaded.image) for num, enc in encoders if _base_of(enc, encoders) is None}
-        prepared.thumb = thumbnail_bytes(loaded.image)
+        prepared.features = {name: fn(loaded.image) for name, fn in registered_features().items()}
         return prepared
     except ImageError as err:
         return err
-
-
-def _draft(encoders: Sequence[tuple[int, Encoder]]) -> tuple[int, int] | None:
-    sizes = [enc.input_size for _, enc in encoders]
-    if not sizes or any(s is None for s in sizes):
-        return None
-    return max(s for s in sizes if s is not None)
 
 
 def _base_of(enc: Encoder, encoders: Sequence[tuple[int, Encoder]]) -> int | None:

@@ -1,11 +1,15 @@
-"""The records the catalogue hands out: items, search results and batch reports."""
+"""The records the catalogue hands out: items, search results, duplicate verdicts and batch reports."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..images import Skipped
+
+Verdict = Literal["exact", "near-duplicate", "similar"]
+Refuse = Literal["exact", "near"]
+REFUSE_CHOICES: tuple[Refuse | None, ...] = (None, "exact", "near")
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,8 @@ class Item:
         width, height: of the image after EXIF orientation.
         added, updated: Unix times.
         metadata: the user's JSON object.
+        key: the catalogue's internal int64 key of the item (what its indexes are keyed by); not part of
+            ``to_dict`` or of equality.
     """
 
     id: str
@@ -29,6 +35,7 @@ class Item:
     added: float
     updated: float
     metadata: dict[str, Any] = field(default_factory=dict)
+    key: int = field(default=-1, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,12 +45,41 @@ class Item:
 
 
 @dataclass(frozen=True)
+class DuplicateMatch:
+    """One catalogue item compared with an image.
+
+    Attributes:
+        id, path: of the catalogue item.
+        verdict: ``"exact"`` (same file content or the same pixels), ``"near-duplicate"`` (an edited copy, by the
+            calibrated threshold) or ``"similar"`` (alike, not a copy).
+        evidence: summed ``-log10`` distractor rates of the signals (higher is surer; see the calibration).
+        cosine: of the embeddings; geometric: best thumbnail NCC (None when a thumbnail is missing).
+    """
+
+    id: str
+    path: str | None
+    verdict: Verdict
+    evidence: float
+    cosine: float
+    geometric: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "path": self.path, "verdict": self.verdict, "evidence": round(self.evidence, 3),
+                "cosine": round(self.cosine, 4),
+                "geometric": None if self.geometric is None else round(self.geometric, 4)}
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.verdict != "similar"
+
+
+@dataclass(frozen=True)
 class CheckedItem(Item):
     """The item ``Catalog.add(..., check_duplicates=True)`` returns: an :class:`Item` that also carries the
-    verdicts on its nearest catalogue items (``duplicates``: :class:`lookalike.dedup.DuplicateMatch`, exact and
-    near duplicates first, then similar items)."""
+    verdicts on its nearest catalogue items (``duplicates``: exact and near duplicates first, then similar
+    items)."""
 
-    duplicates: tuple[Any, ...] = ()
+    duplicates: tuple[DuplicateMatch, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "duplicates": [d.to_dict() for d in self.duplicates]}
@@ -83,7 +119,7 @@ class BatchReport:
     removed: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
-    duplicates: dict[str, list[Any]] = field(default_factory=dict)
+    duplicates: dict[str, list[DuplicateMatch]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -106,10 +142,10 @@ class BatchReport:
 @dataclass(frozen=True)
 class Refused:
     """A source ``add_many(..., refuse=...)`` did not add: ``duplicates`` are the matches it was refused for
-    (:class:`lookalike.dedup.DuplicateMatch`, best first)."""
+    (best first)."""
 
     source: str
-    duplicates: tuple[Any, ...]
+    duplicates: tuple[DuplicateMatch, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "duplicates": [d.to_dict() for d in self.duplicates]}

@@ -7,34 +7,9 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..catalog.types import DuplicateMatch, Item
 
-@dataclass(frozen=True)
-class DuplicateMatch:
-    """One catalogue item compared with an image.
-
-    Attributes:
-        id, path: of the catalogue item.
-        verdict: ``"exact"`` (same file content or the same pixels), ``"near-duplicate"`` (an edited copy, by the
-            calibrated threshold) or ``"similar"`` (alike, not a copy).
-        evidence: summed ``-log10`` distractor rates of the signals (higher is surer; see the calibration).
-        cosine: of the embeddings; geometric: best thumbnail NCC (None when a thumbnail is missing).
-    """
-
-    id: str
-    path: str | None
-    verdict: str
-    evidence: float
-    cosine: float
-    geometric: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "path": self.path, "verdict": self.verdict, "evidence": round(self.evidence, 3),
-                "cosine": round(self.cosine, 4),
-                "geometric": None if self.geometric is None else round(self.geometric, 4)}
-
-    @property
-    def is_duplicate(self) -> bool:
-        return self.verdict != "similar"
+__all__ = ["DedupReport", "DuplicateGroup", "DuplicateMatch"]
 
 
 @dataclass
@@ -42,7 +17,7 @@ class DuplicateGroup:
     """Items that are copies of each other (connected by exact or near-duplicate pairs), and which to keep."""
 
     keeper: str
-    items: list[Any]
+    items: list[Item]
     pairs: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@
 64
 """
 
-from .base import Encoder, available_encoders, get_encoder, parse_spec, register_encoder
+from .base import Encoder
+from .registry import available_encoders, get_encoder, parse_spec, register_encoder
 
 __all__ = ["Encoder", "available_encoders", "get_encoder", "parse_spec", "register_encoder"]

@@ -33,8 +33,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import EncoderError
-from ._options import choice_option, int_option
 from .base import Encoder
+from .options import choice_option, int_option
 
 # Input pixels are mapped to [-1, 1] as in the TensorFlow EfficientNet-Lite release: (x - 127) / 128.
 # (Checked on skimage photos: same top-1 as ImageNet mean/std, slightly more confident.)

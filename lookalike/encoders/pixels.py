@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ._options import choice_option, int_option
 from .base import Encoder
+from .options import choice_option, int_option
 
 
 class PixelsEncoder(Encoder):

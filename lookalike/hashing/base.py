@@ -15,12 +15,12 @@ import abc
 import inspect
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from ..errors import InvalidParameterError, NotFittedError
+from ..validation import Integer, OneOf, RandomState, Real, check
 
 __all__ = [
     "Hasher",
@@ -39,72 +39,6 @@ StateValue = np.ndarray | int | float | str
 _STATE_FORMAT = 1
 _CHUNK_ROWS = 8192  # rows centred at a time: bounds the temporary copy to a few tens of MB
 _REGISTRY: dict[str, type[Hasher]] = {}
-
-
-@dataclass(frozen=True)
-class Integer:
-    """An integer parameter ``>= low`` (optionally ``<= high``) and divisible by ``multiple_of``."""
-
-    low: int
-    high: int | None = None
-    multiple_of: int = 1
-
-    def accepts(self, value: object) -> bool:
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-            return False
-        number = int(value)
-        in_range = number >= self.low and (self.high is None or number <= self.high)
-        return in_range and number % self.multiple_of == 0
-
-    def describe(self) -> str:
-        if self.multiple_of > 1 and self.low == 1 and self.high is None:
-            return f"a positive multiple of {self.multiple_of}"
-        upper = "" if self.high is None else f" and <= {self.high}"
-        return f"an integer >= {self.low}{upper}"
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """An integer parameter from a fixed set."""
-
-    values: tuple[int, ...]
-
-    def accepts(self, value: object) -> bool:
-        integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        return integral and int(value) in self.values  # type: ignore[call-overload]
-
-    def describe(self) -> str:
-        return f"one of {', '.join(map(str, self.values))}"
-
-
-@dataclass(frozen=True)
-class Real:
-    """A real parameter strictly greater than ``above`` (or ``>= above`` when ``inclusive``)."""
-
-    above: float
-    inclusive: bool = False
-
-    def accepts(self, value: object) -> bool:
-        ok_type = isinstance(value, numbers.Real) and not isinstance(value, bool)
-        if not ok_type or not np.isfinite(float(value)):  # type: ignore[arg-type]
-            return False
-        return float(value) >= self.above if self.inclusive else float(value) > self.above  # type: ignore[arg-type]
-
-    def describe(self) -> str:
-        return f"a real number {'>=' if self.inclusive else '>'} {self.above}"
-
-
-@dataclass(frozen=True)
-class RandomState:
-    """``None`` (fresh entropy), a non-negative integer seed, or a ``numpy.random.Generator``."""
-
-    def accepts(self, value: object) -> bool:
-        if value is None or isinstance(value, np.random.Generator):
-            return True
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 0
-
-    def describe(self) -> str:
-        return "None, a non-negative integer or a numpy.random.Generator"
 
 
 Constraint = Integer | OneOf | Real | RandomState
@@ -260,12 +194,7 @@ class Hasher(abc.ABC):
 
     def _validate_params(self) -> None:
         for key, rule in {"n_bits": N_BITS, "random_state": RandomState(), **self._constraints}.items():
-            value = getattr(self, key)
-            if not rule.accepts(value):
-                raise InvalidParameterError(
-                    f"The {key!r} parameter of {type(self).__name__} must be {rule.describe()}. "
-                    f"Got {value!r} instead."
-                )
+            check(key, getattr(self, key), rule, owner=type(self).__name__)
 
     def _check_n_bits(self, n_samples: int, n_features: int) -> None:
         limit = self._max_bits(n_samples, n_features)

@@ -90,7 +90,7 @@ class BinGANHead(Hasher):
     def _fit(self, X: np.ndarray, mean: np.ndarray, rng: np.random.Generator) -> None:
         import torch
 
-        from ..bingan.losses import bre_loss, softsign
+        from .bingan_losses import bre_loss, softsign
 
         centred = X - mean
         scale = 1.0 / max(float(np.sqrt(np.square(centred, dtype=np.float64).sum(axis=1).mean())), 1e-12)
@@ -135,7 +135,7 @@ class BinGANHead(Hasher):
         self.loss_ = np.array(losses)
 
     def _dmr(self, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        from ..bingan.losses import dmr_loss
+        from .bingan_losses import dmr_loss
 
         if self.target == "sign":
             return dmr_loss(b, x)

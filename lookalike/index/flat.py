@@ -16,9 +16,10 @@ import numpy as np
 
 from lookalike.errors import InvalidParameterError, ItemNotFoundError
 from lookalike.index._asymmetric import asymmetric_topk
-from lookalike.index.kernels import BACKENDS, PAD_ROW, cosine_topk, hamming_topk
+from lookalike.index.kernels import BACKENDS, PAD_DISTANCE, PAD_ROW, cosine_topk, hamming_topk
+from lookalike.index.protocol import Metric, Neighbors
 
-__all__ = ["BinaryFlatIndex", "FloatFlatIndex"]
+__all__ = ["PAD_DISTANCE", "BinaryFlatIndex", "FloatFlatIndex"]
 
 
 class _FlatIndex:
@@ -53,6 +54,15 @@ class _FlatIndex:
         if row is None:
             raise ItemNotFoundError(f"key {key!r} is not in the index")
         return self._data[row].copy()
+
+    def vectors(self, keys: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors, present)``: copies of the vectors of ``keys`` (zeros where absent) and the presence mask."""
+        wanted = self._check_keys("keys", keys)
+        rows = np.fromiter((self._row_of.get(k, -1) for k in wanted.tolist()), dtype=np.int64, count=len(wanted))
+        present = rows >= 0
+        out = np.zeros((len(wanted), self._data.shape[1]), dtype=self._dtype)
+        out[present] = self._data[rows[present]]
+        return out, present
 
     def add(self, keys: Any, vectors: Any) -> None:
         """Store ``vectors`` (m, width) under ``keys`` (m,); a key already present gets the new vector.
@@ -155,15 +165,19 @@ class FloatFlatIndex(_FlatIndex):
     def dim(self) -> int:
         return int(self._data.shape[1])
 
-    def search(self, queries: Any, k: int, *, keys: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def metric(self) -> Metric:
+        return "cosine"
+
+    def search(self, queries: Any, k: int, *, keys: Any = None) -> Neighbors:
         """The ``k`` most similar vectors to each of ``queries`` (nq, dim), among ``keys`` if given.
 
-        Returns ``(scores, keys)``: (nq, k) float32 descending and (nq, k) int64, ties by row, padded with
-        -inf and -1 when fewer than k vectors are searched.
+        Returns ``Neighbors(scores, keys)``: (nq, k) float32 descending and (nq, k) int64, ties by row, padded
+        with -inf and -1 when fewer than k vectors are searched.
         """
         queries, data, rows = self._prepare(queries, k, keys)
         scores, found = cosine_topk(queries, data, int(k), subset=rows, backend=self._backend)
-        return scores, self._to_keys(found)
+        return Neighbors(scores, self._to_keys(found))
 
 
 class BinaryFlatIndex(_FlatIndex):
@@ -187,17 +201,33 @@ class BinaryFlatIndex(_FlatIndex):
     def n_bits(self) -> int:
         return int(self._data.shape[1]) * 8
 
-    def search(self, queries: Any, k: int, *, keys: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    @property
+    def dim(self) -> int:
+        """Bits of the codes (the protocol's ``dim`` of a Hamming index)."""
+        return self.n_bits
+
+    @property
+    def metric(self) -> Metric:
+        return "hamming"
+
+    def search(self, queries: Any, k: int, *, keys: Any = None) -> Neighbors:
         """The ``k`` nearest codes to each of ``queries`` (nq, n_bits / 8) uint8, among ``keys`` if given.
 
-        Returns ``(distances, keys)``: (nq, k) int32 ascending and (nq, k) int64, ties by row, padded with
-        :data:`~lookalike.index.kernels.PAD_DISTANCE` and -1 when fewer than k codes are searched.
+        Returns ``Neighbors(scores, keys)``: scores ``1 - hamming / n_bits`` (nq, k) float32 descending, keys
+        (nq, k) int64, ties by row, padded with -inf and -1 when fewer than k codes are searched.
         """
+        distances, found = self.hamming(queries, k, keys=keys)
+        scores = np.where(found >= 0, 1.0 - distances / np.float64(self.n_bits), -np.inf).astype(np.float32)
+        return Neighbors(scores, found)
+
+    def hamming(self, queries: Any, k: int, *, keys: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` with the raw distances: ``(distances, keys)``, (nq, k) int32 ascending, padded with
+        :data:`~lookalike.index.kernels.PAD_DISTANCE` and -1."""
         queries, data, rows = self._prepare(queries, k, keys)
         distances, found = hamming_topk(queries, data, int(k), subset=rows, backend=self._backend)
         return distances, self._to_keys(found)
 
-    def search_asymmetric(self, projections: Any, k: int, *, keys: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def search_asymmetric(self, projections: Any, k: int, *, keys: Any = None) -> Neighbors:
         """The ``k`` codes best matching real-valued query ``projections`` (nq, n_bits), among ``keys`` if given.
 
         The score is ``sum_j p_j * (2 b_j - 1)``: the query is not binarised, so bits it is unsure about weigh
@@ -212,4 +242,4 @@ class BinaryFlatIndex(_FlatIndex):
             found = np.fromiter((self._row_of.get(key, -1) for key in wanted), dtype=np.int64, count=len(wanted))
             rows = found[found >= 0]
         scores, found_rows = asymmetric_topk(projections, self._data[: len(self)], int(k), subset=rows)
-        return scores, self._to_keys(found_rows)
+        return Neighbors(scores, self._to_keys(found_rows))

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="training needs torch, installed by the [torch] extra (make install)")
 
-from lookalike.bingan import losses  # noqa: E402
+from lookalike.hashing import bingan_losses as losses  # noqa: E402
 
 N, K, M = 5, 8, 12
 

@@ -54,21 +54,21 @@ def cat(tmp_path: Path) -> Catalog:
 
 
 def test_remove_racing_an_add_leaves_no_stray_vector(cat: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = cat._index_add
+    indexes = cat._indexes  # internal: the in-memory indexes the writer updates after each commit
+    original = indexes.add
     threads: list[threading.Thread] = []
 
     def hooked(keys: Any, vectors: Any) -> None:
-        (new_id,) = [r[0] for r in cat._store.query("SELECT id FROM items WHERE key = ?", (int(keys[0]),))]
+        new_id = cat.items_by_key([int(keys[0])])[int(keys[0])].id
         threads.append(_race(lambda: cat.remove(new_id)))  # committed, not yet in the index: the old gap
         original(keys, vectors)
 
-    monkeypatch.setattr(cat, "_index_add", hooked)
+    monkeypatch.setattr(indexes, "add", hooked)
     cat.add(_img(np.random.default_rng(1)), id="new")
     threads[0].join(10)
     assert not threads[0].is_alive()
-    num = cat._encoders[0][0]
     assert "new" not in cat
-    assert sorted(cat._index(num).keys().tolist()) == sorted(r[0] for r in cat._store.query("SELECT key FROM items"))
+    assert sorted(cat.vector_index().keys().tolist()) == sorted(i.key for i in cat.list(limit=1000))
 
 
 class _HookedRows(dict):  # type: ignore[type-arg]
@@ -87,14 +87,14 @@ class _HookedRows(dict):  # type: ignore[type-arg]
 
 
 def test_similar_reads_its_vector_under_the_lock(cat: Catalog) -> None:
-    num, enc = cat._encoders[0]
-    index = cat._index(num)
-    key = cat._key_of("i0")
+    num = cat._set.default[0]  # internal: the default encoder's number and its loaded index
+    index = cat._indexes.get(num)
+    key = cat.get("i0").key
     expected = index.get(key)
     threads: list[threading.Thread] = []
     index._row_of = _HookedRows(index._row_of, key, lambda: threads.append(_race(lambda: cat.remove("i0"))))
     try:
-        got = cat._vector_of(num, key, enc, "i0")  # what similar("i0") searches with
+        got = cat._engine.vector_of(num, key, "i0")  # what similar("i0") searches with
     except ItemNotFoundError:
         got = None
     threads[0].join(10)

@@ -14,6 +14,7 @@ from lookalike import Catalog
 from lookalike.catalog import CheckedItem, Item
 from lookalike.cli import main
 from lookalike.dedup.edits import apply_edit
+from lookalike.dedup.matching import THUMB_FEATURE
 from lookalike.errors import CalibrationRequiredError, CatalogError, DuplicateImageError, InvalidParameterError
 
 pytestmark = pytest.mark.slow
@@ -58,8 +59,11 @@ def test_edited_copy_is_a_near_duplicate_on_add(shop: Path, tmp_path: Path) -> N
         assert group.keeper == "chelsea.png"  # more pixels than the crop
         assert "relisted.jpg" in report.to_csv()
         cat.remove("relisted.jpg")
-        plain = cat.add(shop / "images" / "f03.png", id="f03-again")
-        assert type(plain) is Item  # callers that do not ask get the plain item
+        checked = cat.add(shop / "images" / "f03.png", id="f03-again")  # a calibrated catalogue checks by default
+        assert checked.duplicates[0].id == "f03.png" and checked.duplicates[0].verdict == "exact"
+        cat.remove("f03-again")
+        plain = cat.add(shop / "images" / "f03.png", id="f03-again", check_duplicates=False)
+        assert type(plain) is Item  # callers that opt out get the plain item
         with pytest.raises(DuplicateImageError, match="exact duplicate of item 'f03"):
             cat.add(shop / "images" / "f03.png", id="third", refuse="exact")
         cat.remove("f03-again")
@@ -92,20 +96,18 @@ def test_uncalibrated_and_empty_catalogues_say_what_to_do(tmp_path: Path, shop: 
         assert [i.id for i in cat.list()] == [item.id]
 
 
-def test_version_1_catalogue_is_migrated_and_gets_thumbnails(shop: Path, tmp_path: Path) -> None:
+def test_items_without_thumbnails_get_them_from_their_files(shop: Path, tmp_path: Path) -> None:
     import shutil
 
     shutil.copytree(shop / "cat", tmp_path / "old")
     db = sqlite3.connect(tmp_path / "old" / "catalog.sqlite")
-    db.execute("DROP TABLE thumbs")
-    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.execute("DELETE FROM features")  # as a catalogue from before thumbnails were stored
     db.commit()
     db.close()
     with Catalog(tmp_path / "old") as cat:
-        assert cat._store.meta("schema_version") == "2"
-        assert cat._store.thumbs() == {}
+        assert cat.features(THUMB_FEATURE) == {}
         report = cat.dedup()  # thumbnails are made from the files on the way
-        assert len(cat._store.thumbs()) > 0 and report.items == len(cat)
+        assert len(cat.features(THUMB_FEATURE)) == len(cat) and report.items == len(cat)
 
 
 def test_cli_dedup_and_add(shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,8 @@ from PIL import Image
 from lookalike.dedup import Calibration
 from lookalike.dedup.calibration import check_precision, fit_calibration, threshold_for_precision
 from lookalike.dedup.edits import EDIT_KINDS, STRENGTHS, apply_edit
-from lookalike.dedup.groups import choose_keeper, components, knn_edges
+from lookalike.dedup.graph import approximate_edges, exact_edges
+from lookalike.dedup.groups import choose_keeper, components
 from lookalike.dedup.signals import geometric_score, pair_signals, phash_bits, thumbnail, trim_box
 from lookalike.errors import CalibrationRequiredError, CatalogError, InvalidParameterError
 from lookalike.index import FloatFlatIndex
@@ -79,7 +80,7 @@ def test_phash_of_thumbnails_agrees_with_imagehash() -> None:
     assert sig["geometric"][0] > 0.95 and np.isnan(sig["geometric"][1]) and np.isnan(sig["geometric"][2])
 
 
-def test_knn_edges_and_components_equal_brute_force(rng: np.random.Generator) -> None:
+def test_exact_edges_and_components_equal_brute_force(rng: np.random.Generator) -> None:
     centres = rng.normal(size=(30, 16))
     vectors = np.concatenate([centres, centres[:10] + 0.05 * rng.normal(size=(10, 16)),
                               centres[:3] + 0.05 * rng.normal(size=(3, 16))]).astype(np.float32)
@@ -88,7 +89,7 @@ def test_knn_edges_and_components_equal_brute_force(rng: np.random.Generator) ->
     index = FloatFlatIndex(16)
     index.add(keys, vectors)
     cut = 0.95
-    pairs, scores = knn_edges(lambda q: index.search(q, 6), keys, lambda a, b: vectors[a:b], min_score=cut, batch=7)
+    pairs, scores = exact_edges(index, keys, 5, min_score=cut, batch=7)
     full = vectors @ vectors.T
     expected = {(int(keys[i]), int(keys[j])) for i, j in itertools.combinations(range(len(keys)), 2)
                 if full[i, j] >= cut}
@@ -153,7 +154,6 @@ def test_calibration_fit_roundtrip_and_errors(rng: np.random.Generator) -> None:
 def test_approximate_edges_match_exact_edges_on_a_small_catalogue(tmp_path: Path) -> None:
     """The fast path (candidates in a projection, rescored by exact cosine) against the exact kNN graph."""
     from lookalike import Catalog
-    from lookalike.dedup import _catalog as dd
 
     rng = np.random.default_rng(7)
     bases = [rng.integers(0, 256, (4, 4), dtype=np.uint8) for _ in range(300)]
@@ -163,10 +163,10 @@ def test_approximate_edges_match_exact_edges_on_a_small_catalogue(tmp_path: Path
         images.append(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)))
     with Catalog(tmp_path / "cat", encoder="pixels:size=8") as cat:
         cat.add_many(images)
-        num = cat._encoders[0][0]
-        keys = cat._index(num).keys()
-        exact, exact_cos = dd.exact_edges(cat, num, keys, 5, min_score=-1.0, batch=64)
-        fast, fast_cos = dd.approximate_edges(cat, num, keys, 5, 24, min_score=-1.0, dims=12)
+        view = cat.vector_index()
+        keys = view.keys()
+        exact, exact_cos = exact_edges(view, keys, 5, min_score=-1.0, batch=64)
+        fast, fast_cos = approximate_edges(view, keys, 5, 24, min_score=-1.0, dims=12)
         truth = {tuple(p) for p in exact.tolist()}
         found = {tuple(p) for p in fast.tolist()}
         assert len(found & truth) >= 0.97 * len(truth)  # recall of the kNN edges, 12 of 64 dimensions
@@ -177,8 +177,8 @@ def test_approximate_edges_match_exact_edges_on_a_small_catalogue(tmp_path: Path
         assert close.sum() >= 60 and {tuple(p) for p in exact[close].tolist()} <= found
         assert components(keys, exact[close]) == components(keys, fast[fast_cos >= 0.99])
         cat.remove_many([cat.list(limit=3)[i].id for i in range(3)])  # removed items drop out of both
-        keys_now = cat._index(num).keys()
-        fast2, _ = dd.approximate_edges(cat, num, keys, 5, 24, min_score=-1.0, dims=12)
+        keys_now = view.keys()
+        fast2, _ = approximate_edges(view, keys, 5, 24, min_score=-1.0, dims=12)
         assert set(fast2.reshape(-1).tolist()) <= set(keys_now.tolist())
 
 

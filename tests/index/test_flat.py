@@ -67,8 +67,14 @@ def check_against(
     )
     for k in (1, 4, len(stored) + 2):
         for keys in (None, some_keys):
-            got = index.search(queries, k, keys=keys)
+            got = index.hamming(queries, k, keys=keys) if isinstance(index, BinaryFlatIndex) else index.search(
+                queries, k, keys=keys)
             expected = reference_search(index, stored, queries, k, keys)
+            if isinstance(index, BinaryFlatIndex):  # search gives the same keys, scored 1 - d / bits
+                scores, keys_found = index.search(queries, k, keys=keys)
+                np.testing.assert_array_equal(keys_found, expected[1])
+                want = np.where(expected[1] >= 0, 1 - expected[0] / index.n_bits, -np.inf).astype(np.float32)
+                np.testing.assert_array_equal(scores, want)
             np.testing.assert_array_equal(got[1], expected[1])
             np.testing.assert_array_equal(got[0], expected[0])
 
@@ -142,9 +148,11 @@ def test_remove_swaps_the_last_row_into_the_hole(rng: np.random.Generator) -> No
 def test_search_restricted_to_keys_returns_only_those(rng: np.random.Generator) -> None:
     index = BinaryFlatIndex(16)
     index.add(np.arange(100) * 3, binary_vectors(rng, 100))
-    distances, keys = index.search(binary_vectors(rng, 4), 5, keys=np.array([3, 6, 7, 9]))
+    distances, keys = index.hamming(binary_vectors(rng, 4), 5, keys=np.array([3, 6, 7, 9]))
     assert set(keys[keys >= 0].tolist()) <= {3, 6, 9} and (keys[:, 3:] == -1).all()
     assert (distances[:, 3:] == PAD_DISTANCE).all()
+    scores, _ = index.search(binary_vectors(rng, 4), 5, keys=np.array([3, 6, 7, 9]))
+    assert (scores[:, 3:] == -np.inf).all()
     assert (index.search(binary_vectors(rng, 2), 2, keys=[])[1] == -1).all()
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..encoders.base import Encoder
 from ..errors import EncoderError, InvalidParameterError
-from .base import Encoder
 
 
 class BinGANEncoder(Encoder):
@@ -41,8 +41,8 @@ class BinGANEncoder(Encoder):
     batch_size = 256
 
     def __init__(self, path: str | None = None, threads: int | str = 0) -> None:
-        from ..bingan.modelfile import read_model
-        from ._options import int_option
+        from ..encoders.options import int_option
+        from .modelfile import read_model
 
         if not path:
             raise InvalidParameterError("the bingan encoder needs a model file: --encoder bingan:PATH")
@@ -62,7 +62,7 @@ class BinGANEncoder(Encoder):
         return f"{self.name}:{self.path}"
 
     def _prepare(self, image: Image.Image) -> np.ndarray:
-        from ..bingan.data import prepare_image
+        from .data import prepare_image
 
         return prepare_image(image, self.config)
 

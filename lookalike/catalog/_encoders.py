@@ -1,0 +1,105 @@
+"""The catalogue's encoders: which are stored, which is searched by default, and how a spec names one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..encoders import Encoder, get_encoder
+from ..encoders.hashed import HashedEncoder, state_from_bytes
+from ..errors import IncompatibleCatalogError, InvalidParameterError
+from .store import Store
+
+
+def load_hashed(base: Encoder, name: str, blob: bytes) -> HashedEncoder:
+    from ..hashing import Hasher
+
+    return HashedEncoder(base, Hasher.from_state(state_from_bytes(blob)), name)
+
+
+class EncoderSet:
+    """The (number, encoder) pairs of one catalogue, the default first: ``wanted``, else the one a fitted hasher
+    made the default (``search_encoder`` in meta), else the first created. Hashed encoders are those with a
+    stored hasher, whatever their spec says."""
+
+    def __init__(self, store: Store, location: str, wanted: str | None = None) -> None:
+        self.location = location
+        hashers = store.hashers()
+        plain = {row.num: get_encoder(row.spec) for row in store.encoders() if row.num not in hashers}
+        encoders: dict[int, Encoder] = dict(plain)
+        for num, h in hashers.items():
+            encoders[num] = load_hashed(plain[h.source], h.name, h.state)
+        pairs = sorted(encoders.items())
+        if wanted is not None:
+            first = self._find(pairs, wanted)
+        else:
+            default = store.meta("search_encoder")
+            first = next((p for p in pairs if default is not None and p[0] == int(default)), pairs[0])
+        pairs.remove(first)
+        self.pairs: list[tuple[int, Encoder]] = [first, *pairs]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.pairs)
+
+    @property
+    def default(self) -> tuple[int, Encoder]:
+        return self.pairs[0]
+
+    @property
+    def nums(self) -> list[int]:
+        return [n for n, _ in self.pairs]
+
+    def by_num(self, num: int) -> Encoder:
+        return dict(self.pairs)[num]
+
+    def pick(self, spec: str | None) -> tuple[int, Encoder]:
+        """The encoder ``spec`` names (default: the default one). Raises IncompatibleCatalogError."""
+        return self.pairs[0] if spec is None else self._find(self.pairs, spec)
+
+    def _find(self, pairs: Sequence[tuple[int, Encoder]], wanted: str) -> tuple[int, Encoder]:
+        if not isinstance(wanted, str):
+            raise InvalidParameterError(f"An encoder must be named by its spec string. Got {type(wanted).__name__}.")
+        exact = next((pair for pair in pairs if pair[1].spec == wanted), None)
+        if exact is not None:
+            return exact
+        try:
+            spec = get_encoder(wanted).spec  # the canonical spelling of "name:key=value" options
+        except InvalidParameterError:
+            spec = wanted  # e.g. a hashed spec that this catalogue does not have
+        for pair in pairs:
+            if pair[1].spec == spec:
+                return pair
+        have = ", ".join(e.spec for _, e in pairs)
+        raise IncompatibleCatalogError(f"catalogue {self.location} has no {spec[:200]!r} vectors (it has: {have})")
+
+    @property
+    def draft(self) -> tuple[int, int] | None:
+        """The decode hint for ingest and queries alike: the largest input size of the encoders, or None (full
+        decode) when one of them takes the image as it is. One recipe for both, so an item searched by its own
+        file gets the vectors stored for it."""
+        sizes = [enc.input_size for _, enc in self.pairs]
+        if not sizes or any(s is None for s in sizes):
+            return None
+        return max(s for s in sizes if s is not None)
+
+    def floats(self) -> list[tuple[int, Encoder]]:
+        """The float encoders that are not hashed, in order."""
+        return [(n, e) for n, e in self.pairs if e.kind == "float" and not isinstance(e, HashedEncoder)]
+
+    def float_source(self, spec: str | None) -> tuple[int, Encoder]:
+        pairs = self.floats()
+        if spec is not None:
+            pairs = [self._find(pairs, spec)] if pairs else []
+        if not pairs:
+            raise InvalidParameterError(f"catalogue {self.location} has no float vectors to fit a hasher on")
+        return pairs[0]
+
+    def base_of(self, num: int) -> int | None:
+        """For a hashed encoder whose float encoder is also stored, that encoder's number."""
+        enc = self.by_num(num)
+        if not isinstance(enc, HashedEncoder):
+            return None
+        return next((n for n, other in self.pairs if other.spec == enc.base.spec and n != num), None)
+
+    def find_hashed(self, name: str, n_bits: int) -> HashedEncoder | None:
+        return next((e for _, e in self.pairs if isinstance(e, HashedEncoder) and e.hasher_name == name
+                     and e.dim == n_bits), None)

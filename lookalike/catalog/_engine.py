@@ -1,0 +1,85 @@
+"""The retrieval stage behind :class:`~lookalike.catalog.query.QueryPipeline`: pick the index (or compose the
+re-ranking one), search it among the keys a metadata filter allows, and hydrate keys into results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..encoders import Encoder
+from ..encoders.hashed import HashedEncoder
+from ..errors import InvalidParameterError, ItemNotFoundError
+from ..images import ImageLimits
+from ..index import HashedIndex, Neighbors, ReadableIndex, RefineIndex
+from ._encoders import EncoderSet
+from ._indexes import IndexSet
+from .query import EncodedQueries
+from .store import Store
+from .types import SearchResult
+
+
+class Engine:
+    """Everything a query needs of one open catalogue."""
+
+    def __init__(self, store: Store, encoders: EncoderSet, indexes: IndexSet, limits: ImageLimits) -> None:
+        self.store, self.encoders, self.indexes, self.limits = store, encoders, indexes, limits
+
+    def search(self, queries: EncodedQueries, k: int, where: dict[str, Any] | None) -> Neighbors:
+        """Top ``k`` keys of each query (for a re-ranked search: by exact cosine of the base encoder)."""
+        num, enc = self.encoders.pick(queries.encoder)
+        keys = self.store.keys_where(where) if where else None
+        with self.store.lock:
+            if queries.rerank is None:
+                return self.indexes.get(num).search(queries.vectors, k, keys=keys)
+            assert queries.floats is not None
+            return self.reranker(num, enc, queries.rerank).search(queries.floats, k, keys=keys)
+
+    def reranker(self, num: int, enc: Encoder, depth: int) -> RefineIndex:
+        """Candidates by the learned codes (the float query's projection against them), refined by exact cosine
+        on the float vectors: composed around the catalogue's own two indexes, nothing copied."""
+        if not isinstance(enc, HashedEncoder):
+            raise InvalidParameterError(f"rerank needs a search by learned codes; {enc.spec!r} is not one")
+        base = self.encoders.base_of(num)
+        if base is None:
+            raise InvalidParameterError(f"the float vectors of {enc.base.spec!r} are not stored, so {enc.spec!r} "
+                                        "cannot be re-ranked")
+        refine = self.indexes.get(base)
+        if not isinstance(refine, ReadableIndex):
+            raise InvalidParameterError(f"rerank needs an index that can hand its vectors back; "
+                                        f"{type(refine).__name__} cannot")
+        return RefineIndex(HashedIndex(enc.hasher, codes=self.indexes.get(num)), refine, depth=depth)
+
+    def vector_of(self, num: int, key: int, item_id: str) -> np.ndarray:
+        """The stored vector of one item for one encoder, (1, width)."""
+        with self.store.lock:  # a concurrent remove moves rows: read the vector under the lock
+            index = self.indexes.get(num)
+            if key not in index or not isinstance(index, ReadableIndex):
+                raise ItemNotFoundError(f"item {item_id!r} has no {self.encoders.by_num(num).spec} vector")
+            return index.get(key)[None, :]
+
+    def hydrate(self, found: Neighbors, enc: Encoder) -> list[list[SearchResult]]:
+        """Results for found keys; padding and items removed meanwhile are left out. Scores are clamped to the
+        metric's range (a self-match can round to 1.0000004)."""
+        scores, keys = found
+        items = self.store.items_by_key(np.unique(keys[keys >= 0]).tolist())
+        out = []
+        for row_scores, row_keys in zip(scores.tolist(), keys.tolist(), strict=True):
+            hits = []
+            for s, key in zip(row_scores, row_keys, strict=True):
+                item = items.get(key)
+                if item is None:
+                    continue
+                if enc.kind == "float":
+                    score = min(max(float(s), -1.0), 1.0)
+                    distance = 1.0 - score
+                else:
+                    distance = float(round((1.0 - float(s)) * enc.dim))
+                    score = 1.0 - distance / enc.dim
+                hits.append(SearchResult(item.id, item.path, score, distance, item.metadata))
+            out.append(hits)
+        return out
+
+    def ids(self, keys: Sequence[int]) -> list[str]:
+        return self.store.ids_of(keys)

@@ -1,0 +1,79 @@
+"""Where other packages plug into the catalogue without the catalogue importing them.
+
+- **Per-item features**: a function of the decoded image whose bytes are stored with every item added from then
+  on (:func:`register_feature`). The duplicate detector registers its thumbnails this way; a localiser or a
+  local-descriptor extractor can do the same.
+- **The duplicate detector**: the object behind ``Catalog.add(check_duplicates=...)``, ``find_duplicates``,
+  ``calibrate_duplicates`` and ``dedup`` (:func:`register_duplicate_detector`); :mod:`lookalike.dedup` registers
+  itself when imported, which ``import lookalike`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+from PIL import Image
+
+from ..errors import CatalogError, InvalidParameterError
+from ..images import ImageSource
+from .types import DuplicateMatch
+
+if TYPE_CHECKING:
+    from ..dedup import Calibration, DedupReport
+    from .catalog import Catalog
+
+__all__ = ["DuplicateDetector", "FeatureFn", "detector_for", "register_duplicate_detector", "register_feature",
+           "registered_features"]
+
+FeatureFn = Callable[[Image.Image], bytes]
+_FEATURES: dict[str, FeatureFn] = {}
+
+
+def register_feature(name: str, fn: FeatureFn) -> None:
+    """Compute ``fn(image)`` for every image added from now on and store it as the item's feature ``name``."""
+    if not isinstance(name, str) or not name or not callable(fn):
+        raise InvalidParameterError(f"register_feature needs a name and a function. Got {name!r}, {fn!r}.")
+    _FEATURES[name] = fn
+
+
+def registered_features() -> Mapping[str, FeatureFn]:
+    return dict(_FEATURES)
+
+
+class DuplicateDetector(Protocol):
+    """What the catalogue asks of duplicate detection (implemented by :mod:`lookalike.dedup`)."""
+
+    def is_calibrated(self) -> bool: ...
+
+    def require_calibration(self) -> object: ...
+
+    def check(self, vector: np.ndarray, features: Mapping[str, bytes], sha256: str, source: ImageSource | None
+              ) -> list[DuplicateMatch]:
+        """Verdicts on the nearest items of one image (needs a calibration)."""
+
+    def exact(self, vector: np.ndarray, sha256: str, source: ImageSource | None) -> list[DuplicateMatch]:
+        """Items with the same content or pixels as one image (no calibration needed)."""
+
+    def find(self, image: ImageSource, *, k: int, min_cosine: float) -> list[DuplicateMatch]:
+        """Verdicts on the ``k`` nearest items of an image that is not added."""
+
+    def calibrate(self, *, target_precision: float, sample: int, k: int, seed: int) -> Calibration: ...
+
+    def calibration(self) -> Calibration | None: ...
+
+    def report(self, *, k: int, approximate: bool | None) -> DedupReport: ...
+
+
+_DETECTOR: list[Callable[[Catalog], DuplicateDetector]] = []
+
+
+def register_duplicate_detector(factory: Callable[[Catalog], DuplicateDetector]) -> None:
+    _DETECTOR[:] = [factory]
+
+
+def detector_for(catalog: Catalog) -> DuplicateDetector:
+    if not _DETECTOR:
+        raise CatalogError("no duplicate detector is registered (import lookalike.dedup)")
+    return _DETECTOR[0](catalog)

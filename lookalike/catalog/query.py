@@ -1,0 +1,150 @@
+"""One query pipeline for the library, the CLI and the service: decode → (region) → encode → retrieve → hydrate.
+
+Decoding uses the same recipe as ingest (:meth:`QueryPipeline.decode`: the catalogue's decode hint, computed from
+all of its encoders), so an image of the catalogue searched by itself gives the vector that was stored for it and
+scores 1.0 whichever extra encoders the catalogue keeps. The stages are separate so that a caller can time them and
+batch the retrieval of many queries (the service's :class:`~lookalike.service.core.SearchBatcher`)::
+
+    pipe = catalog.pipeline
+    query = pipe.decode("query.jpg", box=Box(10, 10, 200, 200))
+    encoded = pipe.encode([query], encoder=None, rerank=100)     # EncodedQueries; .concat() joins batches
+    hits = pipe.retrieve(encoded, k=10, where={"brand": "acme"})  # [[SearchResult, ...]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..encoders import Encoder
+from ..encoders.hashed import HashedEncoder
+from ..errors import InvalidParameterError
+from ..images import Box, ImageSource, LoadedImage, load_image
+from ..validation import check_int
+from .types import SearchResult
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+MAX_K = 10_000
+
+__all__ = ["MAX_K", "DecodedQuery", "EncodedQueries", "QueryPipeline"]
+
+
+@dataclass(frozen=True)
+class DecodedQuery:
+    """A query image decoded by the catalogue's recipe: ``loaded`` (the RGB image and its facts) and the
+    region searched."""
+
+    loaded: LoadedImage
+    box: Box | None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {"width": self.loaded.width, "height": self.loaded.height, "format": self.loaded.format,
+                "box": None if self.box is None else str(self.box)}
+
+
+@dataclass(frozen=True)
+class EncodedQueries:
+    """Query vectors ready for retrieval: ``vectors`` in the searched encoder's space (float rows or packed codes)
+    and, for a re-ranked search by learned codes, ``floats`` (the base encoder's float rows)."""
+
+    encoder: str
+    vectors: np.ndarray
+    rerank: int | None = None
+    floats: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def group(self) -> tuple[str, int | None]:
+        """Queries of one group can be retrieved together."""
+        return self.encoder, self.rerank
+
+    @staticmethod
+    def concat(parts: Sequence[EncodedQueries]) -> EncodedQueries:
+        """One batch of several (of the same :attr:`group`)."""
+        if not parts or len({p.group for p in parts}) != 1:
+            raise InvalidParameterError("EncodedQueries.concat needs one or more batches of the same group")
+        floats = None if parts[0].floats is None else np.concatenate([p.floats for p in parts])  # type: ignore[misc]
+        return EncodedQueries(parts[0].encoder, np.concatenate([p.vectors for p in parts]), parts[0].rerank, floats)
+
+    def split(self, sizes: Sequence[int]) -> list[slice]:
+        bounds = np.cumsum([0, *sizes]).tolist()
+        return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def check_k(k: object, name: str = "k") -> int:
+    return check_int(name, k, 1, MAX_K)
+
+
+class QueryPipeline:
+    """The stages of a search over one catalogue (see the module docstring)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def encoder(self, spec: str | None = None) -> Encoder:
+        """The encoder a search with ``encoder=spec`` uses (default: the catalogue's default)."""
+        return self._engine.encoders.pick(spec)[1]
+
+    def decode(self, image: ImageSource, *, box: Box | str | None = None) -> DecodedQuery:
+        """Decode a query as ingest decodes an item (the same draft hint), cropped to ``box`` if given."""
+        region = Box.parse(box) if isinstance(box, str) else box
+        draft = None if region is not None else self._engine.encoders.draft
+        return DecodedQuery(load_image(image, limits=self._engine.limits, box=region, draft=draft), region)
+
+    def encode(self, queries: Sequence[DecodedQuery], *, encoder: str | None = None,
+               rerank: int | None = None) -> EncodedQueries:
+        """Vectors of decoded queries for ``encoder``; with ``rerank`` (a search by learned codes only) the float
+        vectors of its base encoder too."""
+        num, enc = self._engine.encoders.pick(encoder)
+        images = [q.loaded.image for q in queries]
+        if rerank is None:
+            return EncodedQueries(enc.spec, enc.encode_pil(images))
+        hashed = self.hashed(enc, rerank)
+        floats = hashed.base.encode_pil(images)
+        return EncodedQueries(enc.spec, hashed.codes_of(floats), rerank, floats)
+
+    def vectors(self, vectors: np.ndarray, *, encoder: str | None = None) -> EncodedQueries:
+        """Ready-made query vectors as a batch ((n, dim) float32, or (n, bits / 8) uint8 for binary codes)."""
+        return EncodedQueries(self.encoder(encoder).spec, np.asarray(vectors))
+
+    @staticmethod
+    def hashed(enc: Encoder, depth: object) -> HashedEncoder:
+        if not isinstance(enc, HashedEncoder):
+            raise InvalidParameterError(
+                f"rerank needs a search by learned codes (fit a hasher: lookalike index DIR --hash itq); "
+                f"{enc.spec!r} is not one")
+        check_k(depth, "rerank")
+        return enc
+
+    def retrieve(self, queries: EncodedQueries, *, k: int = 10, where: dict[str, Any] | None = None,
+                 exclude: Sequence[str | None] = ()) -> list[list[SearchResult]]:
+        """The ``k`` best items of each query (best first), among those matching ``where``; ``exclude[i]`` is an
+        item id left out of query i's results (``similar``)."""
+        k = check_k(k)
+        extra = 1 if any(e is not None for e in exclude) else 0
+        found = self._engine.search(queries, k + extra, where)
+        hits = self._engine.hydrate(found, self.encoder(queries.encoder) if queries.rerank is None
+                                    else self.hashed(self.encoder(queries.encoder), queries.rerank).base)
+        out = []
+        for i, row in enumerate(hits):
+            skip = exclude[i] if i < len(exclude) else None
+            out.append([h for h in row if h.id != skip][:k])
+        return out
+
+    def run(self, images: Sequence[ImageSource], *, k: int = 10, box: Box | str | None = None,
+            where: dict[str, Any] | None = None, encoder: str | None = None, rerank: int | None = None
+            ) -> list[list[SearchResult]]:
+        """Every stage at once: what :meth:`lookalike.catalog.Catalog.search_many` does."""
+        k = check_k(k)
+        if rerank is not None:
+            self.hashed(self.encoder(encoder), rerank)  # a bad rerank fails before any image is decoded
+        decoded = [self.decode(image, box=box) for image in images]
+        return self.retrieve(self.encode(decoded, encoder=encoder, rerank=rerank), k=k, where=where)

@@ -1,0 +1,77 @@
+"""The catalogue database's schema (version 3) and the in-place migrations from older versions.
+
+Version history:
+
+1. items, encoders, hashers, vectors keyed by (encoder, item).
+2. ``thumbs``: grey 32x32 thumbnails of the duplicate check, one row per item.
+3. ``vectors`` keyed by (encoder, item, part), so an item can hold many vectors of one encoder (part 0 is the
+   whole image; parts 1.. are for regions, crops or local descriptors); ``thumbs`` became ``features`` (name,
+   item, value): per-item blobs that registered feature extractors compute at ingest (the duplicate check's
+   thumbnail is the feature ``dedup.thumb``).
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 3
+DB_NAME = "catalog.sqlite"
+THUMB_FEATURE = "dedup.thumb"  # the v2 thumbs table migrates into this feature
+
+_ITEMS = """
+CREATE TABLE items (
+    key      INTEGER PRIMARY KEY AUTOINCREMENT,
+    id       TEXT NOT NULL UNIQUE,
+    path     TEXT,
+    sha256   TEXT NOT NULL,
+    width    INTEGER NOT NULL,
+    height   INTEGER NOT NULL,
+    added    REAL NOT NULL,
+    updated  REAL NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}'
+)"""
+
+_VECTORS_V3 = """
+CREATE TABLE vectors (
+    encoder INTEGER NOT NULL REFERENCES encoders(num),
+    key     INTEGER NOT NULL REFERENCES items(key) ON DELETE CASCADE,
+    part    INTEGER NOT NULL DEFAULT 0,
+    vec     BLOB NOT NULL,
+    PRIMARY KEY (encoder, key, part)
+) WITHOUT ROWID"""
+
+_FEATURES = """
+CREATE TABLE features (
+    name  TEXT NOT NULL,
+    key   INTEGER NOT NULL REFERENCES items(key) ON DELETE CASCADE,
+    value BLOB NOT NULL,
+    PRIMARY KEY (name, key)
+) WITHOUT ROWID"""
+
+SCHEMA: list[str] = [
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    _ITEMS,
+    "CREATE INDEX items_path ON items(path)",
+    "CREATE INDEX items_sha256 ON items(sha256)",
+    "CREATE TABLE encoders (num INTEGER PRIMARY KEY, spec TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, "
+    "dim INTEGER NOT NULL)",
+    "CREATE TABLE hashers (num INTEGER PRIMARY KEY REFERENCES encoders(num), source INTEGER NOT NULL REFERENCES "
+    "encoders(num), name TEXT NOT NULL, state BLOB NOT NULL, fitted REAL NOT NULL)",
+    _VECTORS_V3,
+    "CREATE INDEX vectors_key ON vectors(key)",
+    _FEATURES,
+]
+
+# from version -> the statements that make it the next one (each step runs in one transaction)
+MIGRATIONS: dict[int, list[str]] = {
+    1: ["CREATE TABLE IF NOT EXISTS thumbs (key INTEGER PRIMARY KEY REFERENCES items(key) ON DELETE CASCADE, "
+        "thumb BLOB NOT NULL)"],
+    2: [
+        _VECTORS_V3.replace("CREATE TABLE vectors", "CREATE TABLE vectors_v3"),
+        "INSERT INTO vectors_v3 (encoder, key, part, vec) SELECT encoder, key, 0, vec FROM vectors",
+        "DROP TABLE vectors",
+        "ALTER TABLE vectors_v3 RENAME TO vectors",
+        "CREATE INDEX vectors_key ON vectors(key)",
+        _FEATURES,
+        f"INSERT INTO features (name, key, value) SELECT '{THUMB_FEATURE}', key, thumb FROM thumbs",
+        "DROP TABLE thumbs",
+    ],
+}
