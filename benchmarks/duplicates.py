@@ -27,9 +27,9 @@ catalogue item is a distractor. Each edited copy is a query:
 efficientnet-lite0 vectors, ``~/.cache/lookalike/features/fashion-mnist-{train,test}-efficientnet-lite0.npy``,
 plus edited copies up to N: thumbnail of a real edit of the image, vector = the source's vector with Gaussian
 noise so the cosine to the source is ~0.9-0.97 like a real edit's). Encoding 100k images would take 20+ CPU
-minutes here, so the rows are written straight through the catalogue's store (``Catalog._store.write``: items,
-vectors and thumbs tables, as ``Catalog.add`` writes them) -- this benchmark only. Then ``Catalog.dedup()`` runs
-as a user would call it: time and peak RSS (``resource.getrusage``) are reported.
+minutes here, so the rows are written straight through the catalogue's store (``lookalike.catalog.store``
+transactions: items, vectors and thumbnail features, as ``Catalog.add`` writes them) -- this benchmark only.
+Then ``Catalog.dedup()`` runs as a user would call it: time and peak RSS (``resource.getrusage``) are reported.
 
 Run: ``python benchmarks/duplicates.py [--write]`` and ``python benchmarks/duplicates.py --scale 100000 [--write]``
 """
@@ -55,10 +55,12 @@ from _stamp import Report, stamp, write_section
 from PIL import Image
 
 from lookalike.catalog import Catalog
-from lookalike.dedup import _catalog as dedup_catalog
-from lookalike.dedup import calibration, edits, signals
+from lookalike.catalog.store import NewItem, Store
+from lookalike.dedup import calibration, edits, matching, signals
 from lookalike.dedup.calibration import fit_calibration, threshold_for_precision
 from lookalike.dedup.edits import STRENGTHS, apply_edit
+from lookalike.dedup.graph import approximate_edges, exact_edges
+from lookalike.dedup.scoring import cosine_floor
 from lookalike.encoders import get_encoder
 
 CACHE = Path(os.environ.get("LOOKALIKE_BENCH_CACHE", Path.home() / ".cache" / "lookalike" / "bench-dedup"))
@@ -141,9 +143,10 @@ def make_data(seed: int, faces: int, fashion: int, src_faces: int, src_fashion: 
 def _code_key(*parts: object) -> str:
     """Names the cached catalogue, query vectors and hashes: they depend on the edits and on how thumbnails are made
     (stored at ingest), not on how thumbnails are compared."""
-    made = (signals.thumbnail, signals.trim_box, signals._grey_thumb)
-    consts = (signals.THUMB, signals._TRIM_SIDE, signals._TRIM_TOL, signals._TRIM_MIN_AREA)
-    text = repr((parts, consts)) + inspect.getsource(edits) + "".join(inspect.getsource(f) for f in made)
+    made = (signals.thumbnail, signals.trim_box, signals.thumbnail_bytes)
+    consts = (signals.THUMB,)
+    head = inspect.getsource(signals).split("def _dct_matrix")[0]  # the thumbnail-making part, constants included
+    text = repr((parts, consts)) + inspect.getsource(edits) + head + "".join(inspect.getsource(f) for f in made)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -267,15 +270,13 @@ def recall_benchmark(args: argparse.Namespace, say: Report) -> None:
     enc = get_encoder("efficientnet-lite0")
     qvec = cached_array(CACHE / f"queries-{key}.npy", lambda: enc.encode_pil(data.queries))
     with Catalog(path) as cat:
-        num, _ = dedup_catalog.float_encoder(cat)
-        index = cat._index(num)
+        index = cat.vector_index(matching.float_encoder(cat).spec)
         cos, hit_keys = index.search(qvec, args.k)
-        rows = cat._store.query("SELECT key, id FROM items")
-        by_id = {str(i): int(kk) for kk, i in rows}
+        by_id = {item.id: item.key for item in cat.list(limit=10**9)}
         key_of = np.array([by_id[_file_name(n)] for n in data.names])
         position = {int(kk): p for p, kk in enumerate(key_of.tolist())}
         positions = np.vectorize(lambda h: position.get(int(h), -1))(hit_keys)
-        thumbs = dedup_catalog.thumbs_of(cat, key_of.tolist())
+        thumbs = matching.thumbs_of(cat, key_of.tolist())
         t1 = time.perf_counter()
         qthumbs = {-(i + 1): signals.thumbnail(im) for i, im in enumerate(data.queries)}
         pairs = np.stack([np.repeat(-(np.arange(len(data.queries)) + 1), args.k), hit_keys.ravel()], axis=1)
@@ -372,41 +373,40 @@ def build_scale_catalog(path: Path, n: int, seed: int) -> tuple[int, np.ndarray,
         import shutil
 
         shutil.rmtree(path)
-    with Catalog(path, encoder="efficientnet-lite0") as cat:
-        num, _ = dedup_catalog.float_encoder(cat)
-        dim = cat._store.encoders()[0][3]
-        assert vectors.shape[1] == dim, (vectors.shape, dim)
-        chunk = 5000
-        for start in range(0, n, chunk):
-            stop = min(n, start + chunk)
-            items, vecs, thumbs = [], [], []
-            for i in range(start, stop):
-                if i < base:
-                    image = Image.fromarray(pixels[i])
-                    vec = np.asarray(vectors[i], dtype=np.float32)
-                    name = f"fm-{i:05d}"
-                else:
-                    s = int(src[i - base])
-                    kind = edits.EDIT_KINDS[int(rng.integers(len(edits.EDIT_KINDS)))]
-                    image = apply_edit(Image.fromarray(pixels[s]).resize((56, 56)), kind,
-                                       STRENGTHS[kind][0], rng)
-                    noise = rng.normal(size=dim).astype(np.float32)
-                    vs = np.asarray(vectors[s], dtype=np.float32)
-                    vec = vs + 0.35 * np.linalg.norm(vs) / np.sqrt(dim) * noise
-                    name = f"copy-{i:06d}-of-{s:05d}"
-                sha = hashlib.sha256(name.encode()).hexdigest()
-                items.append((name, sha, image.width, image.height))
-                vecs.append(vec / np.linalg.norm(vec))
-                thumbs.append(signals.thumbnail_bytes(image))
-            with cat._store.write() as db:
-                now = time.time()
-                for (name, sha, w, h), vec, th in zip(items, vecs, thumbs, strict=True):
-                    key = db.execute("INSERT INTO items (id, path, sha256, width, height, added, updated, "
-                                     "metadata) VALUES (?, NULL, ?, ?, ?, ?, ?, '{}')",
-                                     (name, sha, w, h, now, now)).lastrowid
-                    db.execute("INSERT INTO vectors (encoder, key, vec) VALUES (?, ?, ?)",
-                               (num, key, np.asarray(vec, dtype=np.float32).tobytes()))
-                    db.execute("INSERT INTO thumbs (key, thumb) VALUES (?, ?)", (key, th))
+    with Catalog(path, encoder="efficientnet-lite0"):
+        pass  # the schema and the encoder; the rows go in through the store's own transactions below
+    store = Store(path, create=False)
+    num, dim = store.encoders()[0].num, store.encoders()[0].dim
+    assert vectors.shape[1] == dim, (vectors.shape, dim)
+    chunk = 5000
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        items, vecs, thumbs = [], [], []
+        for i in range(start, stop):
+            if i < base:
+                image = Image.fromarray(pixels[i])
+                vec = np.asarray(vectors[i], dtype=np.float32)
+                name = f"fm-{i:05d}"
+            else:
+                s = int(src[i - base])
+                kind = edits.EDIT_KINDS[int(rng.integers(len(edits.EDIT_KINDS)))]
+                image = apply_edit(Image.fromarray(pixels[s]).resize((56, 56)), kind,
+                                   STRENGTHS[kind][0], rng)
+                noise = rng.normal(size=dim).astype(np.float32)
+                vs = np.asarray(vectors[s], dtype=np.float32)
+                vec = vs + 0.35 * np.linalg.norm(vs) / np.sqrt(dim) * noise
+                name = f"copy-{i:06d}-of-{s:05d}"
+            sha = hashlib.sha256(name.encode()).hexdigest()
+            items.append((name, sha, image.width, image.height))
+            vecs.append(vec / np.linalg.norm(vec))
+            thumbs.append(signals.thumbnail_bytes(image))
+        with store.transaction() as tx:
+            for (name, sha, w, h), vec, th in zip(items, vecs, thumbs, strict=True):
+                key = tx.insert_item(name, NewItem(None, sha, w, h), "{}")
+                tx.put_vectors(num, [key], np.asarray(vec, dtype=np.float32)[None, :])
+                tx.put_features(matching.THUMB_FEATURE, {key: th})
+    store.close()
+    with Catalog(path) as cat:
         _borrow_calibration(cat)  # the items have no files to edit: see _borrow_calibration
     (path / "done").write_text("ok\n")
     return base, src, time.perf_counter() - t_build
@@ -466,7 +466,7 @@ def _borrow_calibration(cat: Catalog) -> None:
             cal = other.duplicate_calibration
         if cal is not None and cal.format == calibration.FORMAT:
             cal.encoder = cat.encoder.spec
-            cat._store.set_meta(dedup_catalog.META_KEY, cal.to_json())
+            cat.put_setting(matching.META_KEY, cal.to_json())
             return
     raise SystemExit("run the recall benchmark first: the scale run borrows the calibration it stores")
 
@@ -477,23 +477,24 @@ def dedup_only(path: str, k: int, recall_queries: int = 2000) -> None:
     t = time.perf_counter()
     phases: dict[str, float] = {}
     with Catalog(path) as cat:
-        num, _ = dedup_catalog.float_encoder(cat)
-        cat._index(num)
+        view = cat.vector_index(matching.float_encoder(cat).spec)
+        len(view)  # loads the index
         phases["loading the index"] = time.perf_counter() - t
         report = cat.dedup(k=k)
         seconds = time.perf_counter() - t
         phases.update(report.timings)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         # recall of the fast edges on a sample of queries (after the timing: it is not part of dedup)
-        keys = cat._index(num).keys()
+        keys = view.keys()
         cal = cat.duplicate_calibration
-        floor = dedup_catalog._cosine_floor(cal)
+        assert cal is not None
+        floor = cosine_floor(cal)
         which = np.sort(np.random.default_rng(1).choice(len(keys), size=min(recall_queries, len(keys)),
                                                          replace=False))
         t1 = time.perf_counter()
-        exact, exact_cos = dedup_catalog.exact_edges(cat, num, keys, k, min_score=-1.0, queries=which)
+        exact, exact_cos = exact_edges(view, keys, k, min_score=-1.0, queries=which)
         exact_s = time.perf_counter() - t1
-        fast, _ = dedup_catalog.approximate_edges(cat, num, keys, k, 4 * (k + 1), min_score=-1.0, queries=which)
+        fast, _ = approximate_edges(view, keys, k, 4 * (k + 1), min_score=-1.0, queries=which)
     found = {tuple(p) for p in fast.tolist()}
     hit = np.array([tuple(p) in found for p in exact.tolist()], dtype=bool)
     above = exact_cos >= floor

@@ -85,17 +85,18 @@ def main() -> None:
 
 def _hamming_pool_reranked(cat: Catalog, queries: list[Path], depth: int) -> list[list[SearchResult]]:
     """The candidate rule before asymmetric scoring: the ``depth`` nearest codes by Hamming distance, then exact
-    cosine top 10 among them (through the catalogue's indexes, for comparison in the same run)."""
+    cosine top 10 among them (through the catalogue's public index views, for comparison in the same run)."""
     hashed = cat.encoder
-    nums = {e.spec: n for n, e in cat._encoders}
     floats = hashed.base.encode(queries)  # type: ignore[attr-defined]
     codes = hashed.codes_of(floats)  # type: ignore[attr-defined]
-    _, pools = cat._index(nums[hashed.spec]).search(codes, depth)
-    float_index = cat._index(nums[hashed.base.spec])  # type: ignore[attr-defined]
+    _, pools = cat.vector_index(hashed.spec).search(codes, depth)
+    float_index = cat.vector_index(hashed.base.spec)  # type: ignore[attr-defined]
     out = []
     for i, pool in enumerate(pools):
         scores, found = float_index.search(floats[i : i + 1], 10, keys=pool[pool >= 0])
-        out.append(cat._hits(scores, found, hashed.base)[0])  # type: ignore[attr-defined]
+        items = cat.items_by_key(found[0][found[0] >= 0].tolist())
+        out.append([SearchResult(items[k].id, items[k].path, float(s), 1.0 - float(s), items[k].metadata)
+                    for s, k in zip(scores[0].tolist(), found[0].tolist(), strict=True) if k in items])
     return out
 
 

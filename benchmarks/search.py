@@ -77,7 +77,7 @@ def _compare(label: str, ours: Callable[..., tuple], base: np.ndarray, index: ob
         "index": lambda: index.search(queries, args.k),  # type: ignore[attr-defined]
     }
     qps = {name: nq / seconds for name, seconds in _median_seconds(methods, args.repeats).items()}
-    auto = kernels._auto_backend(ours is kernels.hamming_topk, nq, len(base), base.shape[1])
+    auto = kernels.auto_backend(ours is kernels.hamming_topk, nq, len(base), base.shape[1])
     rate = {name: f"{value:,.0f}" if value >= 100 else f"{value:.3g}" for name, value in qps.items()}
     row = ROW.format(label, f"{len(base):,}", nq, rate["numpy"], rate["faiss"], rate["index"], auto,
                      f"{qps['numpy'] / qps['index']:.2f}", f"{qps[auto] / qps['index']:.2f}")

@@ -47,6 +47,7 @@ from _stamp import stamp
 from PIL import Image
 
 from lookalike.catalog import Catalog
+from lookalike.catalog.store import NewItem, Store
 from lookalike.datasets import load_fashion_mnist
 from lookalike.images import load_image
 
@@ -89,20 +90,18 @@ def build_catalog(workdir: Path, n_items: int) -> Path:
         shas.append(hashlib.sha256(data).hexdigest())
     print(f"exported {len(images)} PNG in {time.perf_counter() - t0:.0f} s", flush=True)
     with Catalog(path, ENCODER) as cat:
-        num = cat._encoders[0][0]  # internal: the encoder's number in the vectors table
-        now = time.time()
-        with cat._store.write() as db:  # internal write path: one transaction, the schema Catalog.add writes
-            for start in range(0, n_items, 5000):
-                rows = range(start, min(start + 5000, n_items))
-                for i in rows:
-                    src = i % len(images)
-                    cur = db.execute(
-                        "INSERT INTO items (id, path, sha256, width, height, added, updated, metadata) "
-                        "VALUES (?, ?, ?, 28, 28, ?, ?, ?)",
-                        (f"fmnist/{i:06d}", paths[src], shas[src], now, now,
-                         json.dumps({"split": "train" if src < 60000 else "test"})))
-                    db.execute("INSERT INTO vectors (encoder, key, vec) VALUES (?, ?, ?)",
-                               (num, cur.lastrowid, np.ascontiguousarray(vectors[src], dtype=np.float32).tobytes()))
+        pass  # creates the schema and the encoder; the rows go in straight through the store below
+    store = Store(path, create=False)  # the store's own write path: one transaction, what Catalog.add writes
+    num = store.encoders()[0].num
+    with store.transaction() as tx:
+        for start in range(0, n_items, 5000):
+            for i in range(start, min(start + 5000, n_items)):
+                src = i % len(images)
+                key = tx.insert_item(f"fmnist/{i:06d}", NewItem(paths[src], shas[src], 28, 28),
+                                     json.dumps({"split": "train" if src < 60000 else "test"}))
+                tx.put_vectors(num, [key], np.ascontiguousarray(vectors[src : src + 1], dtype=np.float32))
+    store.close()
+    with Catalog(path) as cat:
         print(f"catalogue of {cat.count()} items built in {time.perf_counter() - t0:.0f} s", flush=True)
     return path
 

@@ -192,4 +192,4 @@ def test_no_module_reads_private_attributes_of_other_objects(root: str) -> None:
 def test_no_module_is_over_400_lines_and_the_catalogue_is_a_facade() -> None:
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert {p: n for p, n in sizes.items() if n > 400} == {}
-    assert sizes["lookalike/catalog/catalog.py"] <= 320
+    assert sizes["lookalike/catalog/catalog.py"] <= 320  # "about 300": a façade

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from ..encoders import Encoder, get_encoder
 from ..encoders.hashed import HashedEncoder, state_from_bytes
@@ -37,7 +37,7 @@ class EncoderSet:
         pairs.remove(first)
         self.pairs: list[tuple[int, Encoder]] = [first, *pairs]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[tuple[int, Encoder]]:
         return iter(self.pairs)
 
     @property

@@ -12,10 +12,8 @@ Example::
         hits = cat.search("query.jpg", k=10)           # [SearchResult(id, path, score, distance, metadata), ...]
         more = cat.similar(hits[0].id, k=5)            # "more like this"
 
-:class:`Catalog` is a façade over the seams of ``docs/architecture.md``: the store (:mod:`.store`), the encoders,
-the indexes (built by :func:`lookalike.index.index_factory` from ``index=``), the write path (:mod:`._writer`),
-the query pipeline (:mod:`.query`) and the registered extensions (:mod:`.extensions`: features, the duplicate
-detector).
+:class:`Catalog` is a façade over the seams of ``docs/architecture.md``: store, encoders, indexes (from
+``index=``), the write path, the query pipeline and the registered extensions (features, the duplicate detector).
 """
 
 from __future__ import annotations
@@ -30,16 +28,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..encoders import Encoder, get_encoder
-from ..errors import InvalidParameterError, ItemNotFoundError
+from ..errors import ItemNotFoundError
 from ..images import DEFAULT_LIMITS, Box, ImageLimits, ImageSource
-from ..validation import check_int, short_repr
+from ..validation import check_int
+from ._checks import check_id as _check_id
+from ._checks import dir_size as _dir_size
+from ._checks import setting_name as _setting
 from ._encoders import EncoderSet
 from ._engine import Engine
 from ._hashing import fit_hasher
 from ._indexes import IndexSet, LiveIndex
 from ._writer import Writer
 from .extensions import detector_for
-from .query import EncodedQueries, QueryPipeline, check_k
+from .query import QueryPipeline, check_k
 from .store import Store
 from .types import BatchReport, DuplicateMatch, Item, Refuse, SearchResult
 
@@ -223,21 +224,7 @@ class Catalog:
     def similar(self, item_id: str, *, k: int = 10, where: dict[str, Any] | None = None, encoder: str | None = None,
                 rerank: int | None = None) -> builtins.list[SearchResult]:
         """"More like this": the ``k`` items most similar to an item of the catalogue, itself excluded."""
-        k = check_k(k)
-        num, enc = self._set.pick(encoder)
-        key = self._db.key_of(_check_id(item_id))
-        if key is None:
-            raise ItemNotFoundError(f"no item with id {item_id!r}")
-        query = self._engine.vector_of(num, key, item_id)
-        if rerank is None:
-            batch = self.pipeline.vectors(query, encoder=enc.spec)
-        else:
-            self.pipeline.hashed(enc, rerank)
-            base = self._set.base_of(num)
-            if base is None:
-                raise InvalidParameterError(f"the float vectors under {enc.spec!r} are not stored: cannot re-rank")
-            batch = EncodedQueries(enc.spec, query, rerank, self._engine.vector_of(base, key, item_id))
-        return self.pipeline.retrieve(batch, k=k, where=where, exclude=[item_id])[0]
+        return self.pipeline.similar(_check_id(item_id), k=k, where=where, encoder=encoder, rerank=rerank)
 
     def search_vectors(self, vectors: np.ndarray, *, k: int = 10, where: dict[str, Any] | None = None,
                        encoder: str | None = None) -> builtins.list[builtins.list[SearchResult]]:
@@ -330,24 +317,3 @@ class Catalog:
 
     def __repr__(self) -> str:
         return f"<Catalog {str(self.path)!r} encoder={self.encoder.spec!r}>"
-
-
-_RESERVED = ("schema_version", "created", "search_encoder")
-
-
-def _setting(name: object) -> str:
-    if not isinstance(name, str) or not name or name in _RESERVED:
-        raise InvalidParameterError(f"A setting name must be a string other than {', '.join(_RESERVED)}. "
-                                    f"Got {short_repr(name)}.")
-    return name
-
-
-def _check_id(item_id: object) -> str:
-    if not isinstance(item_id, str) or not item_id or len(item_id) > 1024 or not item_id.isprintable():
-        raise InvalidParameterError(
-            f"An item id must be a printable string of 1–1024 characters. Got {short_repr(item_id)}.")
-    return item_id
-
-
-def _dir_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0

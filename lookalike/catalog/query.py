@@ -21,7 +21,7 @@ import numpy as np
 
 from ..encoders import Encoder
 from ..encoders.hashed import HashedEncoder
-from ..errors import InvalidParameterError
+from ..errors import InvalidParameterError, ItemNotFoundError
 from ..images import Box, ImageSource, LoadedImage, load_image
 from ..validation import check_int
 from .types import SearchResult
@@ -71,7 +71,7 @@ class EncodedQueries:
         """One batch of several (of the same :attr:`group`)."""
         if not parts or len({p.group for p in parts}) != 1:
             raise InvalidParameterError("EncodedQueries.concat needs one or more batches of the same group")
-        floats = None if parts[0].floats is None else np.concatenate([p.floats for p in parts])  # type: ignore[misc]
+        floats = None if parts[0].floats is None else np.concatenate([p.floats for p in parts if p.floats is not None])
         return EncodedQueries(parts[0].encoder, np.concatenate([p.vectors for p in parts]), parts[0].rerank, floats)
 
     def split(self, sizes: Sequence[int]) -> list[slice]:
@@ -138,6 +138,25 @@ class QueryPipeline:
             skip = exclude[i] if i < len(exclude) else None
             out.append([h for h in row if h.id != skip][:k])
         return out
+
+    def similar(self, item_id: str, *, k: int = 10, where: dict[str, Any] | None = None,
+                encoder: str | None = None, rerank: int | None = None) -> list[SearchResult]:
+        """The ``k`` items most similar to a catalogue item (itself excluded), searched with its stored vectors."""
+        k = check_k(k)
+        num, enc = self._engine.encoders.pick(encoder)
+        key = self._engine.store.key_of(item_id)
+        if key is None:
+            raise ItemNotFoundError(f"no item with id {item_id!r}")
+        query = self._engine.vector_of(num, key, item_id)
+        if rerank is None:
+            batch = self.vectors(query, encoder=enc.spec)
+        else:
+            self.hashed(enc, rerank)
+            base = self._engine.encoders.base_of(num)
+            if base is None:
+                raise InvalidParameterError(f"the float vectors under {enc.spec!r} are not stored: cannot re-rank")
+            batch = EncodedQueries(enc.spec, query, rerank, self._engine.vector_of(base, key, item_id))
+        return self.retrieve(batch, k=k, where=where, exclude=[item_id])[0]
 
     def run(self, images: Sequence[ImageSource], *, k: int = 10, box: Box | str | None = None,
             where: dict[str, Any] | None = None, encoder: str | None = None, rerank: int | None = None

@@ -27,12 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from ..catalog.types import Verdict
 from ..errors import CalibrationRequiredError, CatalogError, InvalidParameterError
 
 __all__ = ["EXACT", "NEAR", "SIGNALS", "SIMILAR", "Calibration", "check_precision", "evidence_against",
            "fit_calibration", "threshold_for_precision"]
 
-EXACT, NEAR, SIMILAR = "exact", "near-duplicate", "similar"
+EXACT: Verdict = "exact"
+NEAR: Verdict = "near-duplicate"
+SIMILAR: Verdict = "similar"
 SIGNALS = ("cosine", "geometric", "phash", "phash_trim")
 FORMAT = 2
 _MAX_VALUES = 4000
@@ -78,7 +81,7 @@ class Calibration:
         tables = {k: np.sort(np.asarray(v, dtype=np.float64)) for k, v in self.distractors.items()}
         return evidence_against(tables, signals)
 
-    def verdicts(self, signals: dict[str, np.ndarray], exact: np.ndarray) -> tuple[list[str], np.ndarray]:
+    def verdicts(self, signals: dict[str, np.ndarray], exact: np.ndarray) -> tuple[list[Verdict], np.ndarray]:
         """Verdict and evidence of each pair: ``exact`` where ``exact`` is true, then by the threshold."""
         ev = self.evidence(signals)
         out = [EXACT if x else NEAR if e >= self.threshold else SIMILAR for x, e in zip(exact, ev, strict=True)]

@@ -62,6 +62,8 @@ def thumbs_of(catalog: Catalog, keys: list[int]) -> dict[int, np.ndarray]:
     if missing:
         made = {}
         for key, item in catalog.items_by_key(missing).items():
+            if item.path is None:
+                continue  # added as pixels: no file to make a thumbnail from
             try:
                 made[key] = thumbnail_bytes(load_image(item.path, limits=catalog.limits, draft=(64, 64)).image)
             except (ImageError, InvalidParameterError, TypeError):

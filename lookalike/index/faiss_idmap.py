@@ -35,6 +35,7 @@ class FaissIDMapIndex:
         faiss = _faiss()
         self._metric: Metric = metric
         self._dim = int(dim)
+        self._dtype: np.dtype[Any]
         if metric == "cosine":
             self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(self._dim))
             self._dtype, self._width = np.dtype(np.float32), self._dim

@@ -32,7 +32,7 @@ from lookalike.index._numpy_topk import (
     _TopK,
 )
 
-__all__ = ["BACKENDS", "PAD_DISTANCE", "PAD_ROW", "cosine_topk", "hamming_topk"]
+__all__ = ["BACKENDS", "PAD_DISTANCE", "PAD_ROW", "auto_backend", "cosine_topk", "hamming_topk"]
 
 BACKENDS = ("auto", "faiss", "numpy")
 
@@ -94,14 +94,14 @@ def _topk(kernel: str, queries: Any, base: Any, k: Any, subset: Any, backend: An
     if nq == 0 or n_rows == 0:
         return acc
     if backend == "auto":
-        backend = _auto_backend(hamming, nq, n_rows, base.shape[1])
+        backend = auto_backend(hamming, nq, n_rows, base.shape[1])
     if backend == "faiss":
         return _faiss_search(_faiss_hamming if hamming else _faiss_cosine, queries, base, rows, acc)
     tiles = _HammingTiles(queries, base) if hamming else _CosineTiles(queries, base)
     return _numpy_search(tiles, nq, base.shape[0], rows, int(k))
 
 
-def _auto_backend(hamming: bool, nq: int, n_rows: int, width: int) -> str:
+def auto_backend(hamming: bool, nq: int, n_rows: int, width: int) -> str:
     """The faster backend for the shape, from ``benchmarks/search.py`` runs on a 2-core EPYC (BENCHMARKS.md).
 
     Hamming, 64-bit codes at 1M rows, queries/s numpy vs faiss: nq=1 664 vs 503 (faiss scans one query on one

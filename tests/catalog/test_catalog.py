@@ -47,9 +47,16 @@ def _folder(root: Path, rng: np.random.Generator, n: int) -> list[Path]:
     return paths
 
 
+@pytest.fixture(params=["Flat", "IDMap2,Flat"])
+def index_spec(request: pytest.FixtureRequest) -> str:
+    """Every CRUD and search test runs on the built-in flat index and on a faiss IndexIDMap2 backend, chosen by
+    factory string: the catalogue only sees the VectorIndex protocol."""
+    return str(request.param)
+
+
 @pytest.fixture
-def cat(tmp_path: Path) -> Catalog:
-    c = Catalog(tmp_path / "cat", ENC)
+def cat(tmp_path: Path, index_spec: str) -> Catalog:
+    c = Catalog(tmp_path / "cat", ENC, index=index_spec)
     yield c
     c.close()
 
@@ -151,9 +158,9 @@ def test_float_search_equals_brute_force(cat: Catalog, rng: np.random.Generator)
         assert [h.id for h in filtered] == [f"i{j}" for j in odd]
 
 
-def test_binary_search_equals_brute_force_hamming(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_binary_search_equals_brute_force_hamming(tmp_path: Path, rng: np.random.Generator, index_spec: str) -> None:
     imgs = [_img(rng, 48) for _ in range(40)]
-    with Catalog(tmp_path / "c", "phash") as cat:
+    with Catalog(tmp_path / "c", "phash", index=index_spec) as cat:
         for i, img in enumerate(imgs):
             cat.add(img, id=f"i{i}")
         enc = get_encoder("phash")
@@ -280,3 +287,24 @@ def test_several_encoders_in_one_catalogue(tmp_path: Path, rng: np.random.Genera
     db = sqlite3.connect(tmp_path / "c" / "catalog.sqlite")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
+
+
+@pytest.mark.parametrize("extra", [(), ("phash",), ("phash", "pixels:size=4")])
+def test_a_catalogue_image_searched_by_itself_scores_one(tmp_path: Path, extra: tuple[str, ...]) -> None:
+    """One decode recipe for ingest and query: an 800x800 JPEG of the catalogue finds itself at 1.0 whatever
+    extra encoders the catalogue keeps (they used to change how ingest decoded it: 0.9999956)."""
+    from skimage_photos import data_photo
+
+    jpeg = tmp_path / "photo.jpg"
+    data_photo("astronaut.png", 512).resize((800, 800)).save(jpeg, quality=90)
+    with Catalog(tmp_path / "c", "efficientnet-lite0", extra_encoders=list(extra)) as cat:
+        cat.add(jpeg, id="me")
+        cat.add(data_photo("coffee.png", 640), id="other")
+        hit = cat.search(jpeg, k=1)[0]
+        assert hit.id == "me" and hit.score == pytest.approx(1.0, abs=1e-6) and 0.0 <= hit.distance < 1e-6
+        assert hit.score <= 1.0  # clamped: float32 rounding no longer gives 1.0000004
+
+
+def test_an_unknown_index_spec_is_refused_on_open(tmp_path: Path) -> None:
+    with pytest.raises(InvalidParameterError, match="Valid specs"):
+        Catalog(tmp_path / "c", ENC, index="HNSW32")
