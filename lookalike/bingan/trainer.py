@@ -21,6 +21,7 @@ import torch
 
 from ..errors import InvalidParameterError
 from ..hashing.bingan_losses import bre_loss, discriminator_loss, dmr_loss, feature_matching_loss, softsign
+from ..validation import check_int
 from .config import BinGANConfig
 from .data import TrainData
 from .modelfile import FORMAT, load_checkpoint, save_checkpoint, write_model
@@ -203,8 +204,7 @@ def train(cfg: BinGANConfig, data: TrainData, epochs: int, out: str | Path, *, d
     """Train for ``epochs`` epochs in all (``resume`` continues ``OUT.ckpt``), writing ``out`` and ``OUT.ckpt``
     every ``checkpoint_every`` epochs and at the end; mAP@``eval_k`` of the held-out queries every ``eval_every``
     epochs (0: never). ``limit`` trains on a seeded subset of that many images; evaluation still searches all."""
-    if not isinstance(epochs, int) or epochs < 1:
-        raise InvalidParameterError(f"--epochs must be an integer >= 1. Got {epochs!r}.")
+    check_int("epochs", epochs, 1)
     out = Path(out)
     ckpt = out.with_name(out.name + ".ckpt")
     if resume:

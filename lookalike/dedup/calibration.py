@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from ..catalog.types import Verdict
-from ..errors import CalibrationRequiredError, CatalogError, InvalidParameterError
+from ..errors import CalibrationRequiredError, CatalogError
+from ..validation import check_real
 
 __all__ = ["EXACT", "NEAR", "SIGNALS", "SIMILAR", "Calibration", "check_precision", "evidence_against",
            "fit_calibration", "threshold_for_precision"]
@@ -42,9 +43,7 @@ _MAX_VALUES = 4000
 
 
 def check_precision(target: object) -> float:
-    if isinstance(target, bool) or not isinstance(target, int | float) or not 0.5 <= float(target) < 1.0:
-        raise InvalidParameterError(f"target precision must be a number in [0.5, 1). Got {target!r}.")
-    return float(target)
+    return check_real("target_precision", target, 0.5, 0.99999)
 
 
 @dataclass

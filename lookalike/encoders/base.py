@@ -21,9 +21,9 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from PIL import Image
 
-from ..errors import InvalidParameterError
 from ..images import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image
 from ..prefetch import pipelined
+from ..validation import check_int
 
 Kind = Literal["float", "binary"]
 T = TypeVar("T")
@@ -148,9 +148,7 @@ def _is_single(images: object) -> bool:
 
 
 def _check_batch_size(batch_size: int) -> int:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise InvalidParameterError(f"The 'batch_size' parameter must be an int >= 1. Got {batch_size!r} instead.")
-    return batch_size
+    return check_int("batch_size", batch_size, 1)
 
 
 class _NoBar:

@@ -9,16 +9,14 @@ import re
 from dataclasses import dataclass
 
 from lookalike.errors import InvalidParameterError
+from lookalike.validation import check_int
 
 _MAX_COORD = 2**31 - 1
 _BOX_PATTERN = r"\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*"
 
 
 def _check_int(owner: str, name: str, value: object, low: int = 1, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
-        bound = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]"
-        raise InvalidParameterError(f"The {name!r} parameter of {owner} must be {bound}. Got {value!r}.")
-    return value
+    return check_int(name, value, low, high, owner=owner)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 
 from lookalike.errors import InvalidParameterError
 from lookalike.index._numpy_topk import PAD_ROW
+from lookalike.validation import check_int
 
 __all__ = ["asymmetric_topk"]
 
@@ -52,8 +53,7 @@ def asymmetric_topk(projections: Any, codes: Any, k: int, *, subset: Any = None)
         raise InvalidParameterError(
             f"asymmetric_topk: projections must be a (nq, {8 * c.shape[1]}) float array to match the codes. "
             f"Got {p.ndim}-D {p.dtype} of shape {p.shape}.")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise InvalidParameterError(f"asymmetric_topk: k must be an integer >= 1. Got {k!r}.")
+    check_int("k", k, 1, owner="asymmetric_topk")
     if not np.isfinite(p).all():
         raise InvalidParameterError("asymmetric_topk: projections contain NaN or infinity.")
     rows = np.arange(len(c), dtype=np.int64) if subset is None else _subset(subset, len(c))

@@ -14,71 +14,64 @@ searches do not wait for one another's scans in turn.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 from PIL import Image
 
 from ..catalog import Catalog, Item, SearchResult
-from ..errors import CalibrationRequiredError, CatalogError, ImageNotFoundError, InvalidParameterError
+from ..catalog.query import MAX_K, EncodedQueries
+from ..errors import CalibrationRequiredError, ImageNotFoundError, InvalidParameterError, PayloadTooLargeError
 from ..images import Box, ImageLimits, load_image, sniff_format
+from ..validation import Integer, check_choice, check_int, check_real, parameter_error, short_repr
 from .config import ServiceConfig
 from .metrics import Metrics
+from .output import hit_out, item_out, match_out
 
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "BMP": "image/bmp",
                "GIF": "image/gif", "TIFF": "image/tiff"}
 THUMBNAIL_SIZES = (16, 512)
 DEFAULT_THUMBNAIL = 160
-
-
-class PayloadTooLargeError(InvalidParameterError):
-    """A request field (metadata, filter) is larger than the service accepts (413)."""
-
-
-class DuplicateDetectionError(CatalogError):
-    """The catalogue cannot do duplicate detection as it is (too few items to calibrate, only binary codes): a
-    conflict with its state, 409."""
-
-
-CALIBRATE_HINT = ("calibrate it first: POST /duplicates/calibrate with the API key (the Calibrate button of the "
-                  "Duplicates page), or run 'lookalike dedup --calibrate' on the catalogue")
 CALIBRATE_BOUNDS = {"target_precision": (0.5, 0.999), "sample": (10, 2000), "seed": (0, 2**32 - 1)}
+MAX_SPEC = 200  # longest encoder spec accepted
 
 
 class _Pending:
-    __slots__ = ("error", "k", "result", "vector", "where")
+    __slots__ = ("error", "k", "queries", "result", "where")
 
-    def __init__(self, vector: np.ndarray, k: int, where: dict[str, Any] | None) -> None:
-        self.vector, self.k, self.where = vector, k, where
-        self.result: list[SearchResult] | None = None
+    def __init__(self, queries: EncodedQueries, k: int, where: dict[str, Any] | None) -> None:
+        self.queries, self.k, self.where = queries, k, where
+        self.result: list[list[SearchResult]] | None = None
         self.error: BaseException | None = None
 
 
 class SearchBatcher:
-    """Combine concurrent ``search_vectors`` calls into batched scans (flat combining).
+    """Combine concurrent retrievals into batched scans (flat combining).
 
-    Each caller queues its query, then takes the scan lock; whoever holds it scans for every query queued so far
-    (one scan per distinct filter, at the largest k asked, each caller's list cut to its own k). A caller whose
-    query was answered while it waited returns at once. With one caller at a time it is a plain search.
+    Each caller queues its encoded queries, then takes the scan lock; whoever holds it retrieves for every query
+    queued so far: one ``pipeline.retrieve`` per distinct (filter, :attr:`EncodedQueries.group`), at the largest k
+    asked, each caller's lists cut to its own k. A caller whose queries were answered while it waited returns at
+    once. With one caller at a time it is a plain retrieval. ``scans`` and ``scanned`` count the retrievals run and
+    the queries they held.
     """
 
     def __init__(self, catalog: Catalog, max_batch: int = 64) -> None:
         self.cat = catalog
         self.max_batch = max_batch
+        self.scans = 0
+        self.scanned = 0
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self._scan_lock = threading.Lock()
 
-    def search(self, vector: np.ndarray, k: int, where: dict[str, Any] | None) -> list[SearchResult]:
-        mine = _Pending(vector, k, where)
+    def search(self, queries: EncodedQueries, k: int, where: dict[str, Any] | None) -> list[list[SearchResult]]:
+        """The ``k`` best items of each query (best first) among those matching ``where``."""
+        mine = _Pending(queries, k, where)
         with self._queue_lock:
             self._queue.append(mine)
         while mine.result is None and mine.error is None:
@@ -93,15 +86,18 @@ class SearchBatcher:
         return mine.result
 
     def _run(self, batch: list[_Pending]) -> None:
-        groups: dict[str, list[_Pending]] = {}
+        groups: dict[tuple[str, tuple[str, int | None]], list[_Pending]] = {}
         for p in batch:
-            groups.setdefault(json.dumps(p.where, sort_keys=True, default=str), []).append(p)
+            key = (json.dumps(p.where, sort_keys=True, default=str), p.queries.group)
+            groups.setdefault(key, []).append(p)
         for group in groups.values():
             try:
-                hits = self.cat.search_vectors(np.concatenate([p.vector for p in group]),
-                                               k=max(p.k for p in group), where=group[0].where)
-                for p, found in zip(group, hits, strict=True):
-                    p.result = found[: p.k]
+                joined = EncodedQueries.concat([p.queries for p in group])
+                hits = self.cat.pipeline.retrieve(joined, k=max(p.k for p in group), where=group[0].where)
+                self.scans += 1
+                self.scanned += len(joined)
+                for p, rows in zip(group, joined.split([len(p.queries) for p in group]), strict=True):
+                    p.result = [found[: p.k] for found in hits[rows]]
             except BaseException as err:  # handed to each caller, who re-raises it
                 for p in group:
                     p.error = err
@@ -124,33 +120,58 @@ class Service:
 
     def warm_up(self) -> None:
         """Open the encoder's model and load the index now, not on the first request."""
-        enc = self.cat.encoder
-        vector = enc.run_prepared([enc.prepare(Image.new("RGB", (32, 32), (128, 128, 128)))])
+        pipe = self.cat.pipeline
+        queries = pipe.encode([pipe.decode(Image.new("RGB", (32, 32), (128, 128, 128)))])
         if self.cat.count():
-            self.cat.search_vectors(vector, k=1)
+            pipe.retrieve(queries, k=1)
 
     def close(self) -> None:
         self.cat.close()
 
-    # -- parameters ---------------------------------------------------------------------------------------------
+    # -- parameters (text from a query string or a form field) --------------------------------------------------
 
-    def parse_k(self, value: object, default: int = 10) -> int:
+    @staticmethod
+    def parse_int(name: str, value: object, low: int, high: int, default: int | None) -> int | None:
+        """An integer parameter in [low, high]; ``default`` when absent or empty."""
         if value is None or value == "":
             return default
-        try:
-            k = int(str(value).strip(), 10)
-        except ValueError:
-            k = 0
-        if not 1 <= k <= self.config.max_k or len(str(value)) > 12:
-            raise InvalidParameterError(f"k must be an integer in [1, {self.config.max_k}]. Got {_short(value)}.")
+        number: int | None = None
+        if isinstance(value, str) and len(value) <= 24:
+            try:
+                number = int(value.strip(), 10)
+            except ValueError:
+                number = None
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        if number is None:
+            raise parameter_error(name, Integer(low, high).describe(), short_repr(value))
+        return check_int(name, number, low, high)
+
+    def parse_k(self, value: object, default: int = 10) -> int:
+        k = self.parse_int("k", value, 1, self.config.max_k, default)
+        assert k is not None
         return k
+
+    def parse_rerank(self, value: object) -> int | None:
+        """How many candidates by the codes a search re-ranks by exact cosine (None: no re-ranking)."""
+        return self.parse_int("rerank", value, 1, MAX_K, None)
+
+    @staticmethod
+    def parse_encoder(value: object) -> str | None:
+        """The spec of the encoder to search (None: the catalogue's default)."""
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or len(value) > MAX_SPEC:
+            raise parameter_error("encoder", f"an encoder spec of at most {MAX_SPEC} characters",
+                                  short_repr(value))
+        return value
 
     @staticmethod
     def parse_box(value: object) -> Box | None:
         if value is None or value == "":
             return None
         if not isinstance(value, str):
-            raise InvalidParameterError(f"box must be a string 'x,y,w,h'. Got {_short(value)}.")
+            raise parameter_error("box", "a string 'x,y,w,h'", short_repr(value))
         return Box.parse(value)
 
     def parse_object(self, text: object, what: str) -> dict[str, Any] | None:
@@ -158,49 +179,56 @@ class Service:
         if text is None or text == "":
             return None
         if not isinstance(text, str):
-            raise InvalidParameterError(f"{what} must be a JSON object in a text field. Got {_short(text)}.")
+            raise parameter_error(what, "a JSON object in a text field", short_repr(text))
         size = len(text.encode("utf-8", "surrogateescape"))
         if size > self.config.max_metadata_bytes:
             raise PayloadTooLargeError(f"{what} is {size} bytes; the limit is {self.config.max_metadata_bytes}")
         try:
             obj = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as err:
-            raise InvalidParameterError(f"{what} is not valid JSON: {_short(text)}") from err
+            raise InvalidParameterError(f"{what} is not valid JSON: {short_repr(text)}") from err
         if not isinstance(obj, dict):
-            raise InvalidParameterError(f"{what} must be a JSON object, e.g. {{\"category\": \"shoes\"}}. "
-                                        f"Got {_short(text)}.")
+            raise parameter_error(what, 'a JSON object, e.g. {"category": "shoes"}', short_repr(text))
         return obj
+
+    @staticmethod
+    def parse_refuse(value: object) -> str | None:
+        if value is None or value == "":
+            return None
+        return str(check_choice("refuse", value, ("exact", "near")))
 
     # -- reading ------------------------------------------------------------------------------------------------
 
     def search(self, data: bytes, *, k: int, box: Box | None, where: dict[str, Any] | None,
-               prefix: str = "") -> dict[str, Any]:
-        """Search with uploaded image bytes (or the region ``box`` of them); the stages are timed."""
+               encoder: str | None = None, rerank: int | None = None, prefix: str = "") -> dict[str, Any]:
+        """Search with uploaded image bytes (or the region ``box`` of them) by the catalogue's query pipeline:
+        decode, encode and the (batched) retrieval are timed as stages."""
         timings: dict[str, float] = {}
-        enc = self.cat.encoder
+        pipe = self.cat.pipeline
+        enc = pipe.encoder(encoder)  # an unknown encoder or a rerank without codes fails before any decoding
+        if rerank is not None:
+            pipe.hashed(enc, rerank)
         with self.metrics.stage("decode", timings):
-            loaded = load_image(bytes(data), limits=self.limits, box=box,
-                                draft=None if box is not None else enc.input_size)
+            query = pipe.decode(bytes(data), box=box)
         with self.metrics.stage("encode", timings):
-            vectors = enc.run_prepared([enc.prepare(loaded.image)])
+            encoded = pipe.encode([query], encoder=enc.spec, rerank=rerank)
         with self.metrics.stage("search", timings):
-            hits = self.batcher.search(vectors, k, where)
-        query = {"width": loaded.width, "height": loaded.height, "format": loaded.format,
-                 "box": str(box) if box is not None else None}
-        return self._response(query, k, hits, timings, prefix)
+            hits = self.batcher.search(encoded, k, where)[0]
+        return self._response(query.info, k, enc.spec, hits, timings, prefix)
 
-    def similar(self, item_id: str, *, k: int, where: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    def similar(self, item_id: str, *, k: int, where: dict[str, Any] | None, encoder: str | None = None,
+                rerank: int | None = None, prefix: str = "") -> dict[str, Any]:
         timings: dict[str, float] = {}
+        spec = self.cat.pipeline.encoder(encoder).spec
         with self._write_lock, self.metrics.stage("search", timings):
-            hits = self.cat.similar(item_id, k=k, where=where)
-        return self._response({"item": item_id}, k, hits, timings, prefix)
+            hits = self.cat.similar(item_id, k=k, where=where, encoder=encoder, rerank=rerank)
+        return self._response({"item": item_id}, k, spec, hits, timings, prefix)
 
-    def _response(self, query: dict[str, Any], k: int, hits: list[SearchResult], timings: dict[str, float],
-                  prefix: str) -> dict[str, Any]:
-        results = [{"rank": rank, "id": h.id, "score": h.score, "distance": h.distance, "metadata": h.metadata,
-                    **urls(h.id, None, prefix)} for rank, h in enumerate(hits, 1)]
-        return {"query": query, "k": k, "encoder": self.cat.encoder.spec, "results": results,
-                "timings_ms": timings}
+    @staticmethod
+    def _response(query: dict[str, Any], k: int, encoder: str, hits: list[SearchResult],
+                  timings: dict[str, float], prefix: str) -> dict[str, Any]:
+        return {"query": query, "k": k, "encoder": encoder,
+                "results": [hit_out(rank, h, prefix) for rank, h in enumerate(hits, 1)], "timings_ms": timings}
 
     def get(self, item_id: str) -> Item:
         return self.cat.get(item_id)
@@ -267,17 +295,16 @@ class Service:
     # -- writing ------------------------------------------------------------------------------------------------
 
     def add(self, data: bytes, *, item_id: str | None, metadata: dict[str, Any] | None,
-            check_duplicates: bool = False, refuse: str | None = None) -> Item:
-        """Add an image; with ``check_duplicates`` or ``refuse`` the item carries ``duplicates`` (a CheckedItem),
-        and ``refuse`` raises DuplicateImageError (nothing written) for an exact (or near) duplicate."""
-        if check_duplicates or refuse == "near":
-            self.require_calibration()
+            check_duplicates: bool | None = None, refuse: str | None = None) -> Item:
+        """Add an image. ``check_duplicates``: None checks when the catalogue is calibrated and always reports exact
+        copies, True insists on the full check (409 without a calibration), False skips it; a checked item carries
+        ``duplicates`` (a CheckedItem). ``refuse`` raises DuplicateImageError (nothing written) for an exact (or
+        near) duplicate."""
+        if check_duplicates is True or refuse == "near":
+            self.require_calibration()  # before the upload is decoded
         with self._write_lock, self.metrics.stage("write"):
-            if not check_duplicates and refuse is None:
-                return self.cat.add(bytes(data), id=item_id, metadata=metadata)
-            with _dedup_errors():
-                return self.cat.add(bytes(data), id=item_id, metadata=metadata, check_duplicates=check_duplicates,
-                                    refuse=refuse)
+            return self.cat.add(bytes(data), id=item_id, metadata=metadata, check_duplicates=check_duplicates,
+                                refuse=refuse)  # type: ignore[arg-type]
 
     def update(self, item_id: str, *, data: bytes | None, metadata: dict[str, Any] | None) -> Item:
         with self._write_lock, self.metrics.stage("write"):
@@ -287,34 +314,22 @@ class Service:
         with self._write_lock, self.metrics.stage("write"):
             self.cat.remove(item_id)
 
-
-    # -- duplicates ---------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def parse_refuse(value: object) -> str | None:
-        if value is None or value == "":
-            return None
-        if value not in ("exact", "near"):
-            raise InvalidParameterError(f"refuse must be 'exact' or 'near' (or absent). Got {_short(value)}.")
-        return str(value)
+    # -- duplicates (a CalibrationRequiredError gets the hint how to calibrate in the error handler) ------------
 
     def calibration(self) -> dict[str, Any] | None:
         """The stored duplicate calibration's summary, or None."""
-        with _dedup_errors():
-            cal = self.cat.duplicate_calibration
+        cal = self.cat.duplicate_calibration
         return None if cal is None else cal.summary()
 
     def require_calibration(self) -> None:
-        with _dedup_errors():
-            if self.cat.duplicate_calibration is None:
-                raise CalibrationRequiredError(f"this catalogue has no near-duplicate calibration yet; "
-                                               f"{CALIBRATE_HINT}")
+        if self.cat.duplicate_calibration is None:
+            raise CalibrationRequiredError("this catalogue has no near-duplicate calibration yet")
 
     def find_duplicates(self, data: bytes, *, k: int, prefix: str = "") -> dict[str, Any]:
         """Verdicts on the ``k`` nearest items of an uploaded image that is not added."""
         timings: dict[str, float] = {}
         self.require_calibration()
-        with self.metrics.stage("duplicates", timings), _dedup_errors():
+        with self.metrics.stage("duplicates", timings):
             matches = self.cat.find_duplicates(bytes(data), k=k)
         return {"k": k, "duplicates": [match_out(m, prefix) for m in matches], "timings_ms": timings}
 
@@ -322,65 +337,14 @@ class Service:
         """The duplicate groups of the whole catalogue (a DedupReport). Writes wait while it runs: the report is
         of one state of the catalogue."""
         self.require_calibration()
-        with self._write_lock, self.metrics.stage("dedup"), _dedup_errors():
+        with self._write_lock, self.metrics.stage("dedup"):
             return self.cat.dedup(k=k)
 
     def calibrate(self, *, target_precision: float, sample: int, seed: int) -> dict[str, Any]:
         """Fit and store the near-duplicate threshold; returns the calibration's summary."""
-        for name, value in (("target_precision", target_precision), ("sample", sample), ("seed", seed)):
-            low, high = CALIBRATE_BOUNDS[name]
-            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-                raise InvalidParameterError(f"{name} must be in [{low}, {high}]. Got {_short(value)}.")
-        with self._write_lock, self.metrics.stage("calibrate"), _dedup_errors():
-            cal = self.cat.calibrate_duplicates(target_precision=float(target_precision), sample=int(sample),
-                                                seed=int(seed))
+        precision = check_real("target_precision", target_precision, *CALIBRATE_BOUNDS["target_precision"])
+        size = check_int("sample", sample, *map(int, CALIBRATE_BOUNDS["sample"]))
+        start = check_int("seed", seed, *map(int, CALIBRATE_BOUNDS["seed"]))
+        with self._write_lock, self.metrics.stage("calibrate"):
+            cal = self.cat.calibrate_duplicates(target_precision=precision, sample=size, seed=start)
         return dict(cal.summary())
-
-
-@contextlib.contextmanager
-def _dedup_errors() -> Iterator[None]:
-    """A missing or unusable calibration is 409 with the hint how to calibrate; any other plain CatalogError from
-    duplicate detection is a conflict with the catalogue's state (409); other subclasses (unknown item, id taken,
-    refused duplicate) keep their own status."""
-    try:
-        yield
-    except CalibrationRequiredError as err:
-        if CALIBRATE_HINT in str(err):  # already the service's own message
-            raise
-        raise CalibrationRequiredError(f"{err} ({CALIBRATE_HINT})") from err
-    except CatalogError as err:
-        if type(err) is not CatalogError:
-            raise
-        raise DuplicateDetectionError(str(err)) from err
-
-
-def match_out(match: Any, prefix: str = "") -> dict[str, Any]:
-    """A DuplicateMatch as JSON, with the matched item's links."""
-    return {**match.to_dict(), **urls(match.id, None, prefix)}
-
-
-def report_out(report: Any, k: int, prefix: str = "") -> dict[str, Any]:
-    """A DedupReport as JSON, each group's items with their links."""
-    out = dict(report.to_dict())
-    shas = {item.id: item.sha256 for group in report.groups for item in group.items}
-    for group in out["groups"]:
-        group["items"] = [{**item, **urls(item["id"], shas.get(item["id"]), prefix)} for item in group["items"]]
-    return {"k": k, **out}
-
-
-def urls(item_id: str, sha256: str | None, prefix: str = "") -> dict[str, str]:
-    """The links of an item. Ids are fully percent-encoded ('/' too), so no id forms a '..' path segment."""
-    base = f"{prefix}/items/{quote(item_id, safe='')}"
-    version = f"?v={sha256[:12]}" if sha256 else ""
-    return {"image_url": f"{base}/image{version}", "thumbnail_url": f"{base}/thumbnail{version}",
-            "similar_url": f"{base}/similar"}
-
-
-def item_out(item: Item, prefix: str = "") -> dict[str, Any]:
-    return {"id": item.id, "sha256": item.sha256, "width": item.width, "height": item.height, "added": item.added,
-            "updated": item.updated, "metadata": item.metadata, **urls(item.id, item.sha256, prefix)}
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -86,7 +86,7 @@ def test_uncalibrated_and_empty_catalogues_say_what_to_do(tmp_path: Path, shop: 
             cat.calibrate_duplicates()
         with pytest.raises(CalibrationRequiredError, match="dedup --calibrate"):
             cat.dedup()
-        with pytest.raises(InvalidParameterError, match="target precision"):
+        with pytest.raises(InvalidParameterError, match="target_precision"):
             cat.calibrate_duplicates(target_precision=1.5)
         item = cat.add(shop / "images" / "f01.png", refuse="exact")  # an exact check needs no calibration
         with pytest.raises(DuplicateImageError):
@@ -121,7 +121,7 @@ def test_cli_dedup_and_add(shop: Path, tmp_path: Path, capsys: pytest.CaptureFix
     out = json.loads(capsys.readouterr().out)
     assert out["added"] == [] and out["refused"][0]["duplicates"][0]["id"] == "f05.png"
     assert main(["dedup", "--catalog", catalog, "--calibrate", "--target-precision", "2"]) == 1
-    assert "target precision" in capsys.readouterr().err
+    assert "target_precision" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["dedup", "--catalog", catalog, "--format", "xml"])
 

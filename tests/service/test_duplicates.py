@@ -139,8 +139,11 @@ def test_add_with_a_check_and_with_a_refusal(serve: ServerFactory, dup_copy: Pat
         assert all(m["verdict"] != "exact" for m in near_only.json()["duplicates"])
 
         plain = c.post("/items", files=upload(edited("moon.png")), data={"id": "moon-2", "refuse": ""})
-        assert plain.status_code == 201 and "duplicates" not in plain.json()
-        assert c.get("/health").json()["items"] == ITEMS + 3
+        assert plain.status_code == 201 and plain.json()["duplicates"][0]["id"] == "moon"  # checked: calibrated
+        unchecked = c.post("/items", files=upload(edited("text.png")),
+                           data={"id": "text-2", "check_duplicates": "false"})
+        assert unchecked.status_code == 201 and "duplicates" not in unchecked.json()
+        assert c.get("/health").json()["items"] == ITEMS + 4
         text = c.get("/metrics").text
         assert 'lookalike_errors_total{status="409",type="DuplicateImageError"} 2.0' in text
 

@@ -1,0 +1,155 @@
+"""The error contract: one table from the exception tree (:mod:`lookalike.errors`) to HTTP statuses, and the
+handlers that answer every error as JSON ``{"error": {"type": ..., "message": ..., "status": ...}}``.
+
+Anything a client can cause is a 4xx; only :class:`~lookalike.errors.EncoderError` (a model that cannot run) and
+exceptions outside the tree are 5xx (logged with their traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import errors as E
+from . import schemas
+from .auth import AuthError
+from .output import match_out, url_prefix
+
+log = logging.getLogger("lookalike.service")
+
+CALIBRATE_HINT = ("calibrate it first: POST /duplicates/calibrate with the API key (the Calibrate button of the "
+                  "Duplicates page), or run 'lookalike dedup --calibrate' on the catalogue")
+
+# exception class → status, most specific first (a subclass before its bases: the first match wins)
+STATUS: tuple[tuple[type[BaseException], int], ...] = (
+    (E.PayloadTooLargeError, 413),       # metadata or a filter over the service's limit
+    (E.ImageTooLargeError, 413),         # pixels (decompression bomb) or bytes over the limit
+    (E.NotAnImageError, 415),
+    (E.UnsupportedFormatError, 415),
+    (E.InvalidRegionError, 422),         # a box outside the image
+    (E.ImageNotFoundError, 404),         # an item whose image file is gone
+    (E.EmptyImageError, 400),
+    (E.TruncatedImageError, 400),
+    (E.ImageUnreadableError, 400),
+    (E.ImageError, 400),
+    (E.DatasetNotFoundError, 404),
+    (E.DatasetError, 400),
+    (E.SourceError, 400),
+    (E.ItemNotFoundError, 404),
+    (E.DuplicateItemError, 409),         # id taken
+    (E.DuplicateImageError, 409),        # refused as a duplicate (the body adds 'duplicates')
+    (E.CalibrationRequiredError, 409),   # near-duplicate verdicts without a calibration (the hint is appended)
+    (E.DuplicateDetectionError, 409),    # too few items to calibrate, binary codes only
+    (E.IncompatibleCatalogError, 422),   # e.g. an 'encoder' the catalogue does not have
+    (E.CatalogError, 409),               # any other refusal: a conflict with the catalogue's state
+    (E.NotFittedError, 409),             # codes used before their hasher was fitted: the catalogue's state
+    (E.InvalidParameterError, 422),      # k, box, where, rerank, id, ...
+    (E.EncoderError, 500),               # the model could not be built or run: the server's fault
+    (E.LookalikeError, 400),
+)
+UNKNOWN_STATUS = 500
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": schemas.ErrorResponse, "description": text} for code, text in (
+        (400, "malformed request or image"), (404, "no such item"), (413, "over a size limit"),
+        (415, "not an image"), (422, "bad parameter"))
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS, 401: {"model": schemas.ErrorResponse, "description": "API key missing"},
+    403: {"model": schemas.ErrorResponse, "description": "API key invalid, or the service is read-only"},
+    409: {"model": schemas.ErrorResponse, "description": "id taken"},
+}
+ADD_ERRORS: dict[int | str, dict[str, Any]] = {
+    **WRITE_ERRORS,
+    409: {"model": schemas.DuplicateRefusal,
+          "description": "id taken; or, with 'refuse', the image duplicates items (listed in 'duplicates', nothing "
+                         "added); or a near-duplicate check on an uncalibrated catalogue"},
+}
+UNCALIBRATED = {"model": schemas.ErrorResponse,
+                "description": "the catalogue has no near-duplicate calibration (POST /duplicates/calibrate), or "
+                               "cannot do duplicate detection (binary codes only)"}
+DUP_ERRORS: dict[int | str, dict[str, Any]] = {**ERRORS, 409: UNCALIBRATED}
+
+
+def status_of(err: BaseException | type[BaseException]) -> int:
+    """The HTTP status of an exception (or of an exception class)."""
+    cls = err if isinstance(err, type) else type(err)
+    return next((code for base, code in STATUS if issubclass(cls, base)), UNKNOWN_STATUS)
+
+
+def error_body(status: int, message: str, kind: str) -> bytes:
+    return json.dumps({"error": {"type": kind, "message": message, "status": status}}).encode()
+
+
+def message_of(err: BaseException, request: Request | None = None) -> str:
+    """The message a client reads: the error's own, with the hint how to calibrate for a CalibrationRequiredError
+    and the server's catalogue path replaced by 'the catalogue'."""
+    message = str(err)
+    if isinstance(err, E.CalibrationRequiredError):
+        message = f"{message} ({CALIBRATE_HINT})"
+    service = getattr(request.app.state, "service", None) if request is not None else None
+    if service is not None:
+        path = service.cat.path
+        for text in sorted({str(path), str(path.absolute()), str(path.resolve())}, key=len, reverse=True):
+            message = message.replace(f"catalogue {text}", "the catalogue").replace(text, "<catalogue>")
+    return message
+
+
+def answer(request: Request, status: int, message: str, kind: str, **extra: Any) -> JSONResponse:
+    """The error response (counted in the metrics); ``extra`` fields go beside ``error``."""
+    service = getattr(request.app.state, "service", None)
+    if service is not None:
+        service.metrics.errors.labels(kind, str(status)).inc()
+    body = {"error": {"type": kind, "message": message, "status": status}, **extra}
+    return JSONResponse(jsonable_encoder(body), status_code=status)
+
+
+async def on_lookalike_error(request: Request, err: Exception) -> JSONResponse:
+    status = status_of(err)
+    if status >= 500:
+        log.exception("unexpected error", exc_info=err)
+    extra: dict[str, Any] = {}
+    if isinstance(err, E.DuplicateImageError):  # the items the refused image copies
+        extra["duplicates"] = [match_out(m, url_prefix(request)) for m in err.matches]
+    return answer(request, status, message_of(err, request), type(err).__name__, **extra)
+
+
+async def on_auth_error(request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, AuthError)
+    response = answer(request, err.status, err.message, "AuthError")
+    if err.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+async def on_validation_error(request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, RequestValidationError)
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{where}: {e.get('msg', 'invalid')}" if where else str(e.get("msg", "invalid")))
+    return answer(request, 422, "; ".join(parts) or "invalid request", "InvalidParameterError")
+
+
+async def on_http_error(request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, StarletteHTTPException)
+    kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(err.status_code, "HTTPError")
+    response = answer(request, err.status_code, str(err.detail), kind)
+    for name, value in (err.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Answer every error of the app with the JSON error body and the status of :data:`STATUS`."""
+    app.add_exception_handler(E.LookalikeError, on_lookalike_error)
+    app.add_exception_handler(AuthError, on_auth_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
