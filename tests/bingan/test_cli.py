@@ -82,14 +82,20 @@ def test_resume_continues(model: Path, folder: Path, capsys: pytest.CaptureFixtu
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--bits", "12"], "multiple of 8"),
-    (["--epochs", "0"], "--epochs"),
+    (["--epochs", "0"], "The '--epochs' parameter must be an integer >= 1. Got 0 instead."),
     (["--width", "0"], "width"),
+    (["--threads", "-1"], "The '--threads' parameter must be an integer >= 0. Got -1 instead."),
+    (["--limit", "1"], "The '--limit' parameter must be an integer >= 2. Got 1 instead."),
+    (["--checkpoint-every", "0"], "The '--checkpoint-every' parameter"),
+    (["--eval-every", "-1"], "The '--eval-every' parameter"),
 ])
 def test_bad_training_options(folder: Path, tmp_path: Path, args: list[str], message: str,
                               capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["train", "bingan", "--data", str(folder), "--out", str(tmp_path / "m.bingan"), "--epochs", "1", *args]
     assert main(argv) == 1
-    assert message in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("lookalike: error: ") and err.count("\n") == 1 and message in err
+    assert not list(tmp_path.iterdir())
 
 
 def test_bad_data_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

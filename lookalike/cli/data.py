@@ -1,0 +1,136 @@
+"""Data and model commands: ``export``, ``eval``, ``demo``, ``train``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..validation import parameter_error, short_repr
+from ._common import Commands, option_int
+
+DATASETS = ["fashion-mnist", "cifar10"]
+
+
+def register(commands: Commands) -> None:
+    p = commands.add("export", cmd_export, "export a dataset to an image folder (one subfolder per class)",
+                     with_results=False)
+    p.add_argument("dataset", choices=DATASETS)
+    p.add_argument("out", metavar="DIR")
+    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.add_argument("--limit", type=int, help="a class-stratified random subset of this size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--root", help="dataset directory (default: the Debian package's)")
+
+    p = commands.add("eval", cmd_eval, "hashing baselines on the BinGAN retrieval protocol (mAP@1000 table)",
+                     with_results=False)
+    p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS)
+    p.add_argument("--root", help="dataset folder (needed for cifar10: its cifar-10-batches-py)")
+    p.add_argument("--features", default="pixels,efficientnet-lite0", help="comma-separated feature names")
+    p.add_argument("--hashers", default="lsh,pcah,itq,sh,sph,kmh", help="comma-separated hasher names")
+    p.add_argument("--bits", default="16,32,64", help="comma-separated code lengths")
+    p.add_argument("--queries", type=int, default=1000, help="test queries, at most the 10,000 of the test split")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = commands.add("demo", cmd_demo, "export Fashion-MNIST, index it and search it with held-out images",
+                     with_results=False)
+    p.add_argument("--dir", default="demo", help="working directory (default ./demo)")
+    p.add_argument("--n", type=int, default=3000, help="catalogue size (default 3000, at most 60000)")
+    p.add_argument("--queries", type=int, default=5, help="held-out test queries (default 5)")
+
+    _register_train(commands)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..datasets import export_dataset
+
+    option_int(args, "seed", 0)  # --limit: checked by export_image_folder
+    paths = export_dataset(args.dataset, args.out, split=args.split, limit=args.limit, seed=args.seed,
+                           root=args.root)
+    print(f"exported {len(paths)} images to {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ..evaluation.protocol import run_protocol
+
+    try:
+        bits = [int(b) for b in args.bits.split(",")]
+    except ValueError as err:
+        raise parameter_error("--bits", "comma-separated integers", short_repr(args.bits)) from err
+    option_int(args, "queries", 1, 10_000)
+    option_int(args, "seed", 0)
+    run_protocol(dataset=args.dataset, root=args.root, feature_names=args.features.split(","),
+                 hashers=args.hashers.split(","), bits=bits, queries=args.queries, seed=args.seed,
+                 out=lambda line: print(line, flush=True))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    option_int(args, "n", 1, 60_000)
+    option_int(args, "queries", 1, 10_000)
+    from ..demo import run_demo
+
+    return run_demo(args.dir, n=args.n, queries=args.queries)
+
+
+# -- train ------------------------------------------------------------------------------------------------------
+
+
+def _register_train(commands: Commands) -> None:
+    p = commands.add("train", cmd_train, "train a model: `train bingan --data DIR --bits 32 --epochs N --out MODEL`",
+                     with_results=False)
+    p.add_argument("model", choices=["bingan"], help="what to train (bingan: binary codes from pixels)")
+    p.add_argument("--data", required=True, metavar="DIR", help="Fashion-MNIST IDX folder or a folder of images")
+    p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (checkpoint: MODEL.ckpt)")
+    p.add_argument("--bits", type=int, default=32, help="code length K, a multiple of 8 (default 32)")
+    p.add_argument("--epochs", type=int, default=400, help="total epochs (default 400, the reference's)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present, default), cpu or cuda[:N]")
+    p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt")
+    p.add_argument("--arch", default="retrieval", choices=["retrieval", "patch"])
+    p.add_argument("--channels", type=int, default=1, choices=[1, 3], help="1 grey (default) or 3 RGB")
+    p.add_argument("--fit", default="pad", choices=["pad", "resize"], help="to 32x32: pad 28x28 (default) or resize")
+    p.add_argument("--width", type=float, default=1.0, help="channel multiplier (1 = the paper's network)")
+    p.add_argument("--batch-size", type=int, default=25)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--lambda-dmr", type=float, default=0.05)
+    p.add_argument("--lambda-bre", type=float, default=None, help="default 0.001 (retrieval), 0.01 (patch)")
+    p.add_argument("--fm-layer", default="auto", choices=["auto", "code", "pool"],
+                   help="feature-matching layer (auto: the reference's, code for retrieval, pool for patch)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--limit", type=int, help="train on a seeded subset of this many images")
+    p.add_argument("--eval-every", type=int, default=0, metavar="N", help="mAP of held-out queries every N epochs")
+    p.add_argument("--eval-k", type=int, default=1000, help="mAP cut-off (1000: paper; 10000: reference code)")
+    p.add_argument("--eval-ties", default="stable", choices=["stable", "grouped", "expected"])
+    p.add_argument("--checkpoint-every", type=int, default=1, metavar="N")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar with each loss term (default: when stderr is a terminal)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..bingan.config import BinGANConfig
+    from ..bingan.data import load_training_data
+
+    # the options BinGANConfig does not check (it checks bits, width, batch size, rates and the seed)
+    for dest, low in (("epochs", 1), ("checkpoint_every", 1), ("eval_every", 0), ("eval_k", 1), ("threads", 0),
+                      ("limit", 2)):
+        option_int(args, dest, low)
+    bre = args.lambda_bre if args.lambda_bre is not None else (0.001 if args.arch == "retrieval" else 0.01)
+    cfg = BinGANConfig(bits=args.bits, arch=args.arch, channels=args.channels, fit=args.fit, width=args.width,
+                       batch_size=args.batch_size, lr=args.lr, lambda_dmr=args.lambda_dmr, lambda_bre=bre,
+                       fm_layer=args.fm_layer, seed=args.seed)
+    data = load_training_data(args.data, cfg)
+    import torch
+
+    from ..bingan.trainer import train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    trainer = train(cfg, data, args.epochs, args.out, device=args.device, resume=args.resume,
+                    checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, eval_k=args.eval_k,
+                    eval_ties=args.eval_ties, limit=args.limit, progress=progress,
+                    log=lambda line: print(line, flush=True))
+    print(f"wrote {args.out} ({trainer.cfg.bits} bits, {trainer.epoch} epochs); index with "
+          f"`lookalike index DIR --encoder bingan:{args.out}`")
+    return 0

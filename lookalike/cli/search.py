@@ -1,0 +1,42 @@
+"""Search commands: ``search IMAGE`` and ``similar ID``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..images import Box
+from ._common import Commands, open_catalog, print_results, where_filter
+
+
+def register(commands: Commands) -> None:
+    for name, func, what in (("search", cmd_search, "IMAGE"), ("similar", cmd_similar, "ID")):
+        p = commands.add(name, func, f"the items most similar to {'an image file' if what == 'IMAGE' else 'an item'}")
+        p.add_argument("query", metavar=what)
+        p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+        p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE", help="metadata filter")
+        p.add_argument("--encoder", help="which of the catalogue's encoders to search")
+        p.add_argument("--rerank", type=int, metavar="N",
+                       help="with learned codes: take the N best candidates by the codes (the query's real-valued "
+                       "projection against them) and order them by exact cosine on the float vectors")
+        if name == "search":
+            p.add_argument("--box", metavar="X,Y,W,H", help="search with this region of the image")
+
+
+# k, rerank and the encoder are checked by the catalogue's query pipeline, before any image is decoded
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    box = Box.parse(args.box) if args.box else None
+    where = where_filter(args)
+    with open_catalog(args) as cat:
+        results = cat.search(args.query, k=args.k, box=box, where=where, encoder=args.encoder, rerank=args.rerank)
+    print_results(args.query, results, args.json)
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    where = where_filter(args)
+    with open_catalog(args) as cat:
+        results = cat.similar(args.query, k=args.k, where=where, encoder=args.encoder, rerank=args.rerank)
+    print_results(args.query, results, args.json)
+    return 0
