@@ -105,8 +105,9 @@ class Writer:
         check_choice("refuse", refuse, REFUSE_CHOICES)
         p, vectors = self.encode_one(image)
         matches = self.duplicates_of(p, vectors, image, check, refuse)
-        key = self.commit([p], vectors, meta, [item_id])[0]
-        item = self.store.items_by_key([key])[key]
+        with self.store.lock:  # read the item back before a concurrent remove can take it
+            key = self.commit([p], vectors, meta, [item_id])[0]
+            item = self.store.items_by_key([key])[key]
         if matches is None:
             return item
         fields = {f: getattr(item, f) for f in item.__dataclass_fields__}
@@ -160,8 +161,9 @@ class Writer:
             if one_by_one:
                 self._add_checked(ok, vectors, meta, check, refuse, report)
             else:
-                keys = self.commit(ok, vectors, meta)
-                report.added += self.store.ids_of(keys)
+                with self.store.lock:
+                    keys = self.commit(ok, vectors, meta)
+                    report.added += self.store.ids_of(keys)
                 if check is None:
                     self._exact_by_content(ok, keys, report)
             bar.update(len(chunk))
@@ -190,7 +192,8 @@ class Writer:
             except DuplicateImageError as err:
                 report.refused.append(Refused(p.source, tuple(err.matches)))
                 continue
-            item_id = self.store.ids_of(self.commit([p], one, meta))[0]
+            with self.store.lock:
+                item_id = self.store.ids_of(self.commit([p], one, meta))[0]
             report.added.append(item_id)
             found = [m for m in matches or () if m.is_duplicate]
             if check is not False and found:

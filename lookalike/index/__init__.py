@@ -1,11 +1,13 @@
 """Vector indexes behind one protocol (:mod:`.protocol`), and the exact top-k kernels under them.
 
-- :class:`Neighbors`, :class:`VectorIndex`, :class:`ReadableIndex`, :class:`TrainableIndex` (``protocol``);
+- :class:`Neighbors`, :class:`VectorIndex`, :class:`ReadableIndex`, :class:`TrainableIndex`, :func:`distances`,
+  :data:`MAX_K`, :data:`PAD_KEY`, :data:`PAD_SCORE` (``protocol``);
 - :class:`BinaryFlatIndex`, :class:`FloatFlatIndex` (``flat``): exact, in memory, keyed by int64 item key;
-- :class:`HashedIndex`, :class:`ProjectedIndex`, :class:`RefineIndex` (``composed``): learned codes, a projected
-  space, exact re-scoring of candidates;
+- :class:`HashedIndex`, :class:`ProjectedIndex`, :class:`RefineIndex`, :func:`projection` (``composed``): learned
+  codes, a projected space, exact re-scoring of candidates;
 - :class:`FaissIDMapIndex` (``faiss_idmap``): faiss ``IndexIDMap2``, a second backend;
-- :func:`index_factory`, :func:`register_index` (``factory``): indexes from strings (``"ITQ64,Refine(Flat,300)"``);
+- :func:`index_factory`, :func:`register_index`, :func:`available_indexes` (``factory``): indexes from strings
+  (``"ITQ64,Refine(Flat,300)"``);
 - :func:`hamming_topk`, :func:`cosine_topk` (``kernels``): top k over a packed array, by row.
 """
 
@@ -14,7 +16,17 @@ from lookalike.index.factory import available_indexes, index_factory, register_i
 from lookalike.index.faiss_idmap import FaissIDMapIndex
 from lookalike.index.flat import BinaryFlatIndex, FloatFlatIndex
 from lookalike.index.kernels import BACKENDS, PAD_DISTANCE, PAD_ROW, cosine_topk, hamming_topk
-from lookalike.index.protocol import Metric, Neighbors, ReadableIndex, TrainableIndex, VectorIndex
+from lookalike.index.protocol import (
+    MAX_K,
+    PAD_KEY,
+    PAD_SCORE,
+    Metric,
+    Neighbors,
+    ReadableIndex,
+    TrainableIndex,
+    VectorIndex,
+    distances,
+)
 
 __all__ = [
     "BACKENDS",
@@ -22,10 +34,13 @@ __all__ = [
     "FaissIDMapIndex",
     "FloatFlatIndex",
     "HashedIndex",
+    "MAX_K",
     "Metric",
     "Neighbors",
     "PAD_DISTANCE",
+    "PAD_KEY",
     "PAD_ROW",
+    "PAD_SCORE",
     "ProjectedIndex",
     "ReadableIndex",
     "RefineIndex",
@@ -33,6 +48,7 @@ __all__ = [
     "VectorIndex",
     "available_indexes",
     "cosine_topk",
+    "distances",
     "hamming_topk",
     "index_factory",
     "projection",

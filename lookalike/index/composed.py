@@ -9,6 +9,11 @@
 They compose around existing indexes without copying them: the catalogue builds
 ``RefineIndex(HashedIndex(hasher, codes=its codes index), its float index, depth)`` per re-ranked query, and
 duplicate detection ``RefineIndex(ProjectedIndex(128), the float index, depth)``.
+
+``dim`` of a :class:`HashedIndex` or :class:`ProjectedIndex` is known once trained, or from the ``dim`` given to
+the constructor (as :func:`~lookalike.index.factory.index_factory` does); before that it raises
+:class:`~lookalike.errors.NotFittedError` (an ``AttributeError``, so ``isinstance(index, VectorIndex)`` is False
+for an untrained index of unknown width on Python 3.11).
 """
 
 from __future__ import annotations
@@ -18,21 +23,25 @@ from typing import Any
 import numpy as np
 
 from lookalike.errors import InvalidParameterError, NotFittedError
+from lookalike.index._checks import check_k, check_keys, check_matrix
 from lookalike.index.flat import BinaryFlatIndex, FloatFlatIndex
-from lookalike.index.protocol import Metric, Neighbors, ReadableIndex, VectorIndex
-from lookalike.validation import check_int
+from lookalike.index.protocol import MAX_K, PAD_KEY, Metric, Neighbors, ReadableIndex, VectorIndex
+from lookalike.validation import RandomState, check, check_int
 
 __all__ = ["HashedIndex", "ProjectedIndex", "RefineIndex", "projection"]
 
 _GATHER = 1 << 22  # candidate vector elements gathered at once when re-scoring (16 MiB of float32)
+_F32 = np.dtype(np.float32)
 
 
-def _float_queries(queries: Any, dim: int, owner: str) -> np.ndarray:
-    array = np.asarray(queries)
-    if array.ndim != 2 or array.shape[1] != dim or array.dtype.kind != "f":
-        raise InvalidParameterError(f"The 'queries' parameter of {owner} must be a (n, {dim}) array of floats. "
-                                    f"Got shape {array.shape}, dtype {array.dtype} instead.")
-    return np.ascontiguousarray(array, dtype=np.float32)
+def _width(dim: int | None, owner: str) -> int | None:
+    return None if dim is None else check_int("dim", dim, 1, owner=owner)
+
+
+def _training(vectors: Any, dim: int | None, owner: str) -> np.ndarray:
+    """Checked (n, dim) float32 training vectors; any width when ``dim`` is not known yet."""
+    width = dim or (int(np.shape(vectors)[1]) if np.ndim(vectors) == 2 else 1)
+    return check_matrix("vectors", vectors, width, _F32, owner)
 
 
 class HashedIndex:
@@ -42,14 +51,22 @@ class HashedIndex:
         hasher: a :class:`lookalike.hashing.Hasher` (fitted, or fitted by :meth:`train`).
         codes: the Hamming index holding the codes (default: a new :class:`BinaryFlatIndex`); one that already
             holds codes of this hasher can be passed in, and is then shared, not copied.
+        dim: the float vectors' dimensions, when known before training (else the fitted hasher's).
+
+    Scores are the asymmetric scores ``sum_j p_j (2 b_j - 1)`` of the query's projection ``p`` (when the codes
+    index is a :class:`BinaryFlatIndex` and the hasher projects), else ``1 - hamming / n_bits``: a candidate
+    ranking, not cosines (wrap it in a :class:`RefineIndex` for those).
     """
 
-    def __init__(self, hasher: Any, codes: VectorIndex | None = None) -> None:
+    def __init__(self, hasher: Any, codes: VectorIndex | None = None, *, dim: int | None = None) -> None:
         self.hasher = hasher
         self.codes = codes if codes is not None else BinaryFlatIndex(int(hasher.n_bits))
         if self.codes.metric != "hamming":
             raise InvalidParameterError(f"HashedIndex needs a Hamming index for its codes. Got {self.codes.metric}.")
-        self._dim: int | None = None
+        self._dim = _width(dim, "HashedIndex")
+
+    def __repr__(self) -> str:
+        return f"<HashedIndex {self.hasher!r}, {len(self)} codes>"
 
     @property
     def metric(self) -> Metric:
@@ -64,10 +81,12 @@ class HashedIndex:
 
     @property
     def is_trained(self) -> bool:
+        # the hashers' own test (lookalike.hashing.base.Hasher._check_fitted): a learned attribute "name_" is set
         return any(k.endswith("_") and not k.startswith("_") for k in vars(self.hasher))
 
     def train(self, vectors: Any) -> None:
-        x = np.asarray(vectors, dtype=np.float32)
+        """Fit the hasher on (n, dim) float vectors (its own checks apply: n >= 2, n_bits it can make)."""
+        x = _training(vectors, self._dim, "HashedIndex.train")
         self.hasher.fit(x)
         self._dim = int(x.shape[1])
 
@@ -80,14 +99,21 @@ class HashedIndex:
     def keys(self) -> np.ndarray:
         return self.codes.keys()
 
+    def _floats(self, name: str, values: Any, rows: int | None = None) -> np.ndarray:
+        return check_matrix(name, values, self.dim, _F32, "HashedIndex", rows=rows)
+
     def add(self, keys: Any, vectors: Any) -> None:
-        self.codes.add(keys, np.ascontiguousarray(self.hasher.transform(vectors), dtype=np.uint8))
+        keys = check_keys(keys, "HashedIndex")
+        codes = self.hasher.transform(self._floats("vectors", vectors, rows=len(keys)))
+        self.codes.add(keys, np.ascontiguousarray(codes, dtype=np.uint8))
 
     def remove(self, keys: Any) -> int:
         return self.codes.remove(keys)
 
     def search(self, queries: Any, k: int, *, keys: Any = None) -> Neighbors:
-        """Best codes by asymmetric score (``sum_j p_j (2 b_j - 1)``) when the codes index can, else by Hamming."""
+        """Best codes by asymmetric score when the codes index and the hasher can, else by Hamming."""
+        check_k(k, "HashedIndex")
+        queries = self._floats("queries", queries)
         project = getattr(self.hasher, "project", None)
         if project is not None and isinstance(self.codes, BinaryFlatIndex):
             return self.codes.search_asymmetric(project(queries), k, keys=keys)
@@ -97,7 +123,7 @@ class HashedIndex:
 def projection(sample: np.ndarray, dims: int) -> np.ndarray:
     """(d, dims) float32 orthonormal basis keeping the most of the inner products among ``sample`` rows (the top
     eigenvectors of their uncentred second moment, so ``x @ y ≈ (x @ P) @ (y @ P)`` for rows like them; uncentred,
-    because the mean direction carries part of every cosine)."""
+    because the mean direction carries part of every cosine). ``dims`` is capped at d."""
     x = np.asarray(sample, dtype=np.float64)
     dims = max(1, min(int(dims), x.shape[1]))
     _values, vectors = np.linalg.eigh(x.T @ x)
@@ -105,13 +131,27 @@ def projection(sample: np.ndarray, dims: int) -> np.ndarray:
 
 
 class ProjectedIndex:
-    """Float vectors projected to ``dims`` dimensions (:func:`projection`, fitted by :meth:`train` on a sample),
-    searched by exact inner product in that space (a candidate generator: scores are projected inner products)."""
+    """Float vectors projected to ``dims`` dimensions (:func:`projection`, fitted by :meth:`train`), searched by
+    exact inner product in that space (ties by row): a candidate generator, its scores are projected inner
+    products, not cosines.
 
-    def __init__(self, dims: int = 128) -> None:
+    Args:
+        dims: dimensions kept (capped at the vectors' own).
+        seed: draws the training sample when :meth:`train` gets more than ``sample`` rows.
+        sample: most rows the projection is fitted on (None: all); the fit costs ``sample x d^2``.
+        dim: the vectors' dimensions, when known before training.
+    """
+
+    def __init__(self, dims: int = 128, seed: int = 0, *, sample: int | None = 8192, dim: int | None = None) -> None:
         self.dims = check_int("dims", dims, 1, 65_536, owner="ProjectedIndex")
+        self.seed = check("seed", seed, RandomState(), owner="ProjectedIndex")
+        self.sample = None if sample is None else check_int("sample", sample, 1, owner="ProjectedIndex")
+        self._dim = _width(dim, "ProjectedIndex")
         self.basis: np.ndarray | None = None
         self._flat: FloatFlatIndex | None = None
+
+    def __repr__(self) -> str:
+        return f"<ProjectedIndex {self.dims} dims, {len(self)} vectors>"
 
     @property
     def metric(self) -> Metric:
@@ -119,19 +159,26 @@ class ProjectedIndex:
 
     @property
     def dim(self) -> int:
-        if self.basis is None:
+        if self.basis is not None:
+            return int(self.basis.shape[0])
+        if self._dim is None:
             raise NotFittedError("ProjectedIndex is not trained yet (call train)")
-        return int(self.basis.shape[0])
+        return self._dim
 
     @property
     def is_trained(self) -> bool:
         return self.basis is not None
 
     def train(self, vectors: Any) -> None:
-        x = np.asarray(vectors, dtype=np.float32)
-        if x.ndim != 2 or len(x) < 1:
-            raise InvalidParameterError(f"ProjectedIndex.train needs a (n, d) array, n >= 1. Got shape {x.shape}.")
+        """Fit the projection on (n, dim) float vectors, n >= 1 (a seeded sample of ``sample`` rows when more);
+        forgets the vectors held, which were in the old space."""
+        x = _training(vectors, self._dim, "ProjectedIndex.train")
+        if len(x) < 1:
+            raise InvalidParameterError("ProjectedIndex.train needs at least 1 vector. Got 0.")
+        if self.sample is not None and len(x) > self.sample:
+            x = x[np.sort(np.random.default_rng(self.seed).choice(len(x), size=self.sample, replace=False))]
         self.basis = projection(x, self.dims)
+        self._dim = int(x.shape[1])
         self._flat = FloatFlatIndex(self.basis.shape[1])
 
     def _index(self) -> FloatFlatIndex:
@@ -139,9 +186,12 @@ class ProjectedIndex:
             raise NotFittedError("ProjectedIndex is not trained yet (call train)")
         return self._flat
 
-    def project(self, vectors: Any) -> np.ndarray:
+    def project(self, vectors: Any, name: str = "vectors", rows: int | None = None) -> np.ndarray:
+        """(n, dim) float vectors in the projected space, (n, dims') float32."""
+        self._index()
         assert self.basis is not None
-        return np.ascontiguousarray(_float_queries(vectors, self.dim, "ProjectedIndex") @ self.basis)
+        checked = check_matrix(name, vectors, self.dim, _F32, "ProjectedIndex", rows=rows)
+        return np.ascontiguousarray(checked @ self.basis)
 
     def __len__(self) -> int:
         return 0 if self._flat is None else len(self._flat)
@@ -153,28 +203,41 @@ class ProjectedIndex:
         return np.empty(0, dtype=np.int64) if self._flat is None else self._flat.keys()
 
     def add(self, keys: Any, vectors: Any) -> None:
-        self._index().add(keys, self.project(vectors))
+        keys = check_keys(keys, "ProjectedIndex")
+        self._index().add(keys, self.project(vectors, rows=len(keys)))
 
     def remove(self, keys: Any) -> int:
         return 0 if self._flat is None else self._flat.remove(keys)
 
     def search(self, queries: Any, k: int, *, keys: Any = None) -> Neighbors:
         # the flat kernel computes inner products; on projected (unnormalised) rows they are what we rank by
-        return self._index().search(self.project(queries), k, keys=keys)
+        check_k(k, "ProjectedIndex")
+        return self._index().search(self.project(queries, "queries"), k, keys=keys)
 
 
 class RefineIndex:
-    """Candidates from ``candidates`` (``depth`` of them, default ``k_factor * k``), re-scored exactly by the
-    vectors of ``refine`` and cut to the best ``k``: exact scores, ties by ascending key, -1 / -inf padded."""
+    """Candidates from ``candidates`` (``depth`` of them, default ``k_factor * k``, never fewer than ``k``),
+    re-scored exactly by the vectors of ``refine`` and cut to the best ``k``: exact scores, ties by ascending key,
+    -1 / -inf padded. A candidate ``refine`` does not hold is dropped.
+
+    ``add``/``remove`` go to both parts; ``train`` trains the candidate part. Both parts take the same queries
+    (float vectors for a cosine ``refine``, packed codes for a Hamming one).
+    """
 
     def __init__(self, candidates: VectorIndex, refine: ReadableIndex, depth: int | None = None,
                  k_factor: int = 4) -> None:
         if not isinstance(refine, ReadableIndex):
             raise InvalidParameterError(f"RefineIndex needs a refine index that hands its vectors back. Got "
                                         f"{type(refine).__name__}.")
+        if candidates.metric != refine.metric:
+            raise InvalidParameterError(f"RefineIndex needs candidates and refine indexes of one metric. Got "
+                                        f"{candidates.metric!r} and {refine.metric!r}.")
         self.candidates, self.refine = candidates, refine
-        self.depth = None if depth is None else check_int("depth", depth, 1, 10**9, owner="RefineIndex")
-        self.k_factor = check_int("k_factor", k_factor, 1, 10**6, owner="RefineIndex")
+        self.depth = None if depth is None else check_int("depth", depth, 1, MAX_K, owner="RefineIndex")
+        self.k_factor = check_int("k_factor", k_factor, 1, 10**4, owner="RefineIndex")
+
+    def __repr__(self) -> str:
+        return f"<RefineIndex {self.candidates!r} refined by {self.refine!r}, depth {self.depth or self.k_factor}>"
 
     @property
     def metric(self) -> Metric:
@@ -217,41 +280,40 @@ class RefineIndex:
         return self.refine.remove(keys)
 
     def search(self, queries: Any, k: int, *, keys: Any = None) -> Neighbors:
-        k = check_int("k", k, 1, 10**9, owner="RefineIndex")
+        k = check_k(k, "RefineIndex")
+        cosine = self.refine.metric == "cosine"
+        width, dtype = (self.refine.dim, _F32) if cosine else (self.refine.dim // 8, np.dtype(np.uint8))
+        checked = check_matrix("queries", queries, width, dtype, "RefineIndex")
         depth = max(self.depth if self.depth is not None else self.k_factor * k, k)
+        depth = max(1, min(depth, len(self.candidates), MAX_K))  # more than it holds would only be padding
         _scores, pool = self.candidates.search(queries, depth, keys=keys)
-        if self.refine.metric == "cosine":
-            q = _float_queries(queries, self.refine.dim, "RefineIndex")
-            exact = self._cosine(q, pool)
-        else:
-            exact = self._hamming(np.asarray(queries, dtype=np.uint8), pool)
-        return _top(exact, pool, k)
+        return _top(self._exact(checked, pool), pool, k)
 
-    def _cosine(self, queries: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    def _exact(self, queries: np.ndarray, pool: np.ndarray) -> np.ndarray:
+        """Exact scores of the candidates ``pool`` (nq, depth) for each query: their vectors gathered a block of
+        queries at a time, scored by one batched matmul (cosine) or popcount (Hamming); -inf where absent."""
         out = np.full(pool.shape, -np.inf, dtype=np.float32)
         step = max(1, _GATHER // max(1, pool.shape[1] * queries.shape[1]))
         for start in range(0, len(pool), step):
-            block = pool[start : start + step]
+            block, q = pool[start : start + step], queries[start : start + step]
             found, present = self.refine.vectors(block.reshape(-1))
             found = found.reshape(block.shape[0], block.shape[1], -1)
-            scores = np.matmul(found, queries[start : start + step, :, None])[:, :, 0]
-            out[start : start + step] = np.where(present.reshape(block.shape) & (block >= 0), scores, -np.inf)
+            if self.refine.metric == "cosine":
+                scores = np.matmul(found, q[:, :, None])[:, :, 0]
+            else:
+                bits = np.bitwise_count(found ^ q[:, None, :]).sum(axis=2, dtype=np.int64)
+                scores = (1.0 - bits / np.float64(self.refine.dim)).astype(np.float32)
+            out[start : start + step] = np.where(present.reshape(block.shape) & (block != PAD_KEY), scores, -np.inf)
         return out
-
-    def _hamming(self, queries: np.ndarray, pool: np.ndarray) -> np.ndarray:
-        found, present = self.refine.vectors(pool.reshape(-1))
-        found = found.reshape(pool.shape[0], pool.shape[1], -1)
-        bits = np.bitwise_count(found ^ queries[:, None, :]).sum(axis=2)
-        scores = (1.0 - bits / np.float64(self.refine.dim)).astype(np.float32)
-        return np.where(present.reshape(pool.shape) & (pool >= 0), scores, -np.inf).astype(np.float32)
 
 
 def _top(scores: np.ndarray, pool: np.ndarray, k: int) -> Neighbors:
     """Best ``k`` of each row by score, ties by ascending key, padded."""
-    order = np.lexsort((np.where(pool >= 0, pool, np.iinfo(np.int64).max), -scores.astype(np.float64)), axis=1)
+    order = np.lexsort((np.where(pool != PAD_KEY, pool, np.iinfo(np.int64).max), -scores.astype(np.float64)),
+                       axis=1)
     top = order[:, :k]
     best = np.take_along_axis(scores, top, axis=1)
-    keys = np.where(np.isfinite(best), np.take_along_axis(pool, top, axis=1), -1)
+    keys = np.where(np.isfinite(best), np.take_along_axis(pool, top, axis=1), PAD_KEY)
     out = Neighbors.empty(len(pool), k)
     out.scores[:, : best.shape[1]] = np.where(np.isfinite(best), best, -np.inf)
     out.keys[:, : keys.shape[1]] = keys

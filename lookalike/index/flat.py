@@ -16,8 +16,10 @@ import numpy as np
 
 from lookalike.errors import InvalidParameterError, ItemNotFoundError
 from lookalike.index._asymmetric import asymmetric_topk
+from lookalike.index._checks import check_k, check_keys, check_matrix, check_new_keys
 from lookalike.index.kernels import BACKENDS, PAD_DISTANCE, PAD_ROW, cosine_topk, hamming_topk
-from lookalike.index.protocol import Metric, Neighbors
+from lookalike.index.protocol import PAD_KEY, Metric, Neighbors
+from lookalike.validation import Integer, check, parameter_error
 
 __all__ = ["PAD_DISTANCE", "BinaryFlatIndex", "FloatFlatIndex"]
 
@@ -57,23 +59,23 @@ class _FlatIndex:
 
     def vectors(self, keys: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(vectors, present)``: copies of the vectors of ``keys`` (zeros where absent) and the presence mask."""
-        wanted = self._check_keys("keys", keys)
-        rows = np.fromiter((self._row_of.get(k, -1) for k in wanted.tolist()), dtype=np.int64, count=len(wanted))
+        rows = self._rows(check_keys(keys, type(self).__name__))
         present = rows >= 0
-        out = np.zeros((len(wanted), self._data.shape[1]), dtype=self._dtype)
+        out = np.zeros((len(rows), self._data.shape[1]), dtype=self._dtype)
         out[present] = self._data[rows[present]]
         return out, present
 
     def add(self, keys: Any, vectors: Any) -> None:
         """Store ``vectors`` (m, width) under ``keys`` (m,); a key already present gets the new vector.
 
-        When a key repeats within one call, its last vector wins.
+        When a key repeats within one call, its last vector wins. Key -1 (the padding key) is refused, and so are
+        non-finite floats.
         """
-        keys = self._check_keys("keys", keys)
+        keys = check_new_keys(keys, type(self).__name__)
         vectors = self._check_vectors("vectors", vectors, rows=len(keys))
         unique, last = np.unique(keys[::-1], return_index=True)
         keys, vectors = unique, vectors[len(keys) - 1 - last]
-        rows = np.fromiter((self._row_of.get(k, -1) for k in keys.tolist()), dtype=np.int64, count=len(keys))
+        rows = self._rows(keys)
         old = rows >= 0
         self._data[rows[old]] = vectors[old]
         self._append(keys[~old], vectors[~old])
@@ -81,7 +83,7 @@ class _FlatIndex:
     def remove(self, keys: Any) -> int:
         """Forget ``keys`` (m,); unknown keys are ignored. Returns how many were removed. O(m), not O(n)."""
         removed = 0
-        for key in np.unique(self._check_keys("keys", keys)).tolist():
+        for key in np.unique(check_keys(keys, type(self).__name__)).tolist():
             row = self._row_of.pop(key, None)
             if row is None:
                 continue
@@ -108,40 +110,47 @@ class _FlatIndex:
         keys[: len(self)] = self._keys[: len(self)]
         self._data, self._keys = data, keys
 
-    def _prepare(self, queries: Any, k: Any, keys: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Checked queries, the live data (a view) and the rows that ``keys`` restricts the search to."""
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise self._bad("k", "an integer >= 1", repr(k))
+    def _topk(self, kernel: Any, queries: Any, k: Any, keys: Any, pad: float) -> tuple[np.ndarray, np.ndarray]:
+        """``kernel``'s ``(values, keys)`` for checked arguments. The kernel is asked for no more than the rows
+        searched (a k far above them would only sort padding); the rest is padded here with ``pad`` and -1."""
+        k = check_k(k, type(self).__name__)
         queries = self._check_vectors("queries", queries, rows=None)
+        rows = self._subset(keys)
+        inner = self._inner_k(k, rows)
+        values, found = kernel(queries, self._data[: len(self)], inner, subset=rows, backend=self._backend)
+        return self._pad(values, found, k, pad)
+
+    def _inner_k(self, k: int, rows: np.ndarray | None) -> int:
+        return max(1, min(k, len(self) if rows is None else len(rows)))
+
+    def _pad(self, values: np.ndarray, rows: np.ndarray, k: int, pad: float) -> tuple[np.ndarray, np.ndarray]:
+        """Kernel rows as keys, and both padded to k columns."""
+        if values.shape[1] < k:
+            width = ((0, 0), (0, k - values.shape[1]))
+            values = np.pad(values, width, constant_values=pad)
+            rows = np.pad(rows, width, constant_values=PAD_ROW)
+        return values, self._to_keys(rows)
+
+    def _subset(self, keys: Any) -> np.ndarray | None:
+        """The live rows of ``keys``, ascending and unique (None: no filter); unknown keys are dropped."""
         if keys is None:
-            return queries, self._data[: len(self)], None
-        wanted = self._check_keys("keys", keys).tolist()
-        rows = np.fromiter((self._row_of.get(key, -1) for key in wanted), dtype=np.int64, count=len(wanted))
-        return queries, self._data[: len(self)], rows[rows >= 0]
+            return None
+        rows = self._rows(check_keys(keys, type(self).__name__))
+        return np.unique(rows[rows >= 0])
+
+    def _rows(self, keys: np.ndarray) -> np.ndarray:
+        """The row of each key, -1 where absent."""
+        return np.fromiter((self._row_of.get(k, -1) for k in keys.tolist()), dtype=np.int64, count=len(keys))
 
     def _to_keys(self, rows: np.ndarray) -> np.ndarray:
         return np.where(rows >= 0, self._keys[np.maximum(rows, 0)] if len(self) else PAD_ROW, PAD_ROW)
 
-    def _check_keys(self, name: str, keys: Any) -> np.ndarray:
-        array = np.asarray(keys)
-        if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
-            raise self._bad(name, "a 1-D sequence of integer keys", f"{array.ndim}-D {array.dtype} values")
-        return array.astype(np.int64, copy=False)
-
     def _check_vectors(self, name: str, vectors: Any, rows: int | None) -> np.ndarray:
-        array = np.asarray(vectors)
-        width = self._data.shape[1]
-        convertible = array.dtype == self._dtype or (self._dtype.kind == "f" and array.dtype.kind == "f")
-        shape_ok = array.ndim == 2 and array.shape[1] == width and (rows is None or len(array) == rows)
-        if not (shape_ok and convertible):
-            expected = f"a ({'n' if rows is None else rows}, {width}) array of {self._dtype.name}"
-            raise self._bad(name, expected, f"shape {array.shape}, dtype {array.dtype}")
-        return array.astype(self._dtype, copy=False)
+        return check_matrix(name, vectors, int(self._data.shape[1]), self._dtype, type(self).__name__, rows=rows)
 
     @classmethod
     def _bad(cls, name: str, expected: str, got: str) -> InvalidParameterError:
-        message = f"The {name!r} parameter of {cls.__name__} must be {expected}. Got {got} instead."
-        return InvalidParameterError(message)
+        return parameter_error(name, expected, got, owner=cls.__name__)
 
 
 class FloatFlatIndex(_FlatIndex):
@@ -151,15 +160,13 @@ class FloatFlatIndex(_FlatIndex):
         >>> index = FloatFlatIndex(2)
         >>> index.add([10, 20], np.array([[1, 0], [0, 1]], dtype=np.float32))
         >>> index.search(np.array([[0.6, 0.8]], dtype=np.float32), k=1)
-        (array([[0.8]], dtype=float32), array([[20]]))
+        Neighbors(scores=array([[0.8]], dtype=float32), keys=array([[20]]))
     """
 
     _dtype = np.dtype(np.float32)
 
     def __init__(self, dim: int, *, backend: str = "auto") -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 1:
-            raise self._bad("dim", "an integer >= 1", repr(dim))
-        super().__init__(int(dim), backend)
+        super().__init__(int(check("dim", dim, Integer(1), owner="FloatFlatIndex")), backend)
 
     @property
     def dim(self) -> int:
@@ -175,9 +182,7 @@ class FloatFlatIndex(_FlatIndex):
         Returns ``Neighbors(scores, keys)``: (nq, k) float32 descending and (nq, k) int64, ties by row, padded
         with -inf and -1 when fewer than k vectors are searched.
         """
-        queries, data, rows = self._prepare(queries, k, keys)
-        scores, found = cosine_topk(queries, data, int(k), subset=rows, backend=self._backend)
-        return Neighbors(scores, self._to_keys(found))
+        return Neighbors(*self._topk(cosine_topk, queries, k, keys, -np.inf))
 
 
 class BinaryFlatIndex(_FlatIndex):
@@ -187,14 +192,15 @@ class BinaryFlatIndex(_FlatIndex):
         >>> index = BinaryFlatIndex(8)
         >>> index.add([10, 20], np.array([[0b1111], [0b0001]], dtype=np.uint8))
         >>> index.search(np.array([[0b0011]], dtype=np.uint8), k=2)
+        Neighbors(scores=array([[0.875, 0.75 ]], dtype=float32), keys=array([[20, 10]]))
+        >>> index.hamming(np.array([[0b0011]], dtype=np.uint8), k=2)
         (array([[1, 2]], dtype=int32), array([[20, 10]]))
     """
 
     _dtype = np.dtype(np.uint8)
 
     def __init__(self, n_bits: int, *, backend: str = "auto") -> None:
-        if isinstance(n_bits, bool) or not isinstance(n_bits, int | np.integer) or n_bits < 8 or n_bits % 8:
-            raise self._bad("n_bits", "a positive multiple of 8", repr(n_bits))
+        check("n_bits", n_bits, Integer(1, multiple_of=8), owner="BinaryFlatIndex")
         super().__init__(int(n_bits) // 8, backend)
 
     @property
@@ -217,29 +223,24 @@ class BinaryFlatIndex(_FlatIndex):
         (nq, k) int64, ties by row, padded with -inf and -1 when fewer than k codes are searched.
         """
         distances, found = self.hamming(queries, k, keys=keys)
-        scores = np.where(found >= 0, 1.0 - distances / np.float64(self.n_bits), -np.inf).astype(np.float32)
+        scores = np.where(found != PAD_KEY, 1.0 - distances / np.float64(self.n_bits), -np.inf).astype(np.float32)
         return Neighbors(scores, found)
 
     def hamming(self, queries: Any, k: int, *, keys: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`search` with the raw distances: ``(distances, keys)``, (nq, k) int32 ascending, padded with
         :data:`~lookalike.index.kernels.PAD_DISTANCE` and -1."""
-        queries, data, rows = self._prepare(queries, k, keys)
-        distances, found = hamming_topk(queries, data, int(k), subset=rows, backend=self._backend)
-        return distances, self._to_keys(found)
+        return self._topk(hamming_topk, queries, k, keys, PAD_DISTANCE)
 
     def search_asymmetric(self, projections: Any, k: int, *, keys: Any = None) -> Neighbors:
         """The ``k`` codes best matching real-valued query ``projections`` (nq, n_bits), among ``keys`` if given.
 
         The score is ``sum_j p_j * (2 b_j - 1)``: the query is not binarised, so bits it is unsure about weigh
-        little (see :mod:`lookalike.index._asymmetric`). Returns ``(scores, keys)``: (nq, k) float32 descending
-        and (nq, k) int64, ties by row, padded with -inf and -1.
+        little (see :mod:`lookalike.index._asymmetric`). Returns ``Neighbors(scores, keys)``: (nq, k) float32
+        descending and (nq, k) int64, ties by row, padded with -inf and -1.
         """
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise self._bad("k", "an integer >= 1", repr(k))
-        rows = None
-        if keys is not None:
-            wanted = self._check_keys("keys", keys).tolist()
-            found = np.fromiter((self._row_of.get(key, -1) for key in wanted), dtype=np.int64, count=len(wanted))
-            rows = found[found >= 0]
-        scores, found_rows = asymmetric_topk(projections, self._data[: len(self)], int(k), subset=rows)
-        return Neighbors(scores, self._to_keys(found_rows))
+        k = check_k(k, type(self).__name__)
+        projections = check_matrix("projections", projections, self.n_bits, np.dtype(np.float32), type(self).__name__)
+        rows = self._subset(keys)
+        inner = self._inner_k(k, rows)
+        scores, found = asymmetric_topk(projections, self._data[: len(self)], inner, subset=rows)
+        return Neighbors(*self._pad(scores, found, k, -np.inf))

@@ -14,8 +14,10 @@ cosine      (n, dim) float32, L2-normalised       cosine similarity          ``1
 hamming     (n, n_bits / 8) uint8 packed bits     ``1 - hamming / n_bits``   Hamming distance in bits
 ==========  ====================================  =========================  ========================
 
-Rows past the vectors searched are padded the same way for every index: key ``-1``, score ``-inf``. Ties are
-broken by the index's own deterministic order (for the flat indexes: ascending storage row).
+Rows past the vectors searched are padded the same way for every index: key ``-1``, score ``-inf`` (so ``-1`` is
+never a stored key). Ties are broken by the index's own deterministic order (for the flat indexes: ascending storage
+row). ``k`` is at most :data:`MAX_K`: a result is ``nq x k`` whatever the index holds, so a huge ``k`` is refused
+rather than allocated.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["PAD_KEY", "PAD_SCORE", "Metric", "Neighbors", "ReadableIndex", "TrainableIndex", "VectorIndex",
+__all__ = ["MAX_K", "PAD_KEY", "PAD_SCORE", "Metric", "Neighbors", "ReadableIndex", "TrainableIndex", "VectorIndex",
            "distances"]
 
 Metric = Literal["cosine", "hamming"]
 PAD_KEY = -1
 PAD_SCORE = float("-inf")
+MAX_K = 1_000_000  # results per query any index returns at most
 
 
 class Neighbors(NamedTuple):

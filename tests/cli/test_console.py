@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from skimage_photos import data_photo
 
 from lookalike import Catalog
@@ -43,7 +44,9 @@ def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
         assert head.returncode == 0 and head.stdout.count(b"\n") == 1
 
 
-def test_a_large_jpeg_searched_by_itself_scores_one_with_an_extra_encoder(tmp_path: Path, cli: Run) -> None:
+@pytest.mark.parametrize("encoder", ["pixels", "efficientnet-lite0"])  # the default: about 8 s with the export
+def test_a_large_jpeg_searched_by_itself_scores_one_with_an_extra_encoder(encoder: str, tmp_path: Path,
+                                                                          cli: Run) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
     big = data_photo("astronaut.png", 1024).resize((800, 800))
@@ -51,7 +54,7 @@ def test_a_large_jpeg_searched_by_itself_scores_one_with_an_extra_encoder(tmp_pa
     for name in ("coffee.png", "chelsea.png", "rocket.jpg", "brick.png"):
         data_photo(name).save(folder / f"{name.split('.')[0]}.png")
     catalog = tmp_path / "cat"
-    code, out, err = cli("index", folder, "--catalog", catalog, "--encoder", "pixels", "--extra-encoder", "phash",
+    code, out, err = cli("index", folder, "--catalog", catalog, "--encoder", encoder, "--extra-encoder", "phash",
                          "--no-progress")
     assert code == 0 and "5 added" in out, err
     code, out, _ = cli("search", folder / "astronaut.jpg", "--catalog", catalog, "--json")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lookalike.errors import InvalidParameterError
-from lookalike.index import BinaryFlatIndex, _asymmetric
+from lookalike.index import BinaryFlatIndex, Neighbors, _asymmetric
 from lookalike.index._asymmetric import asymmetric_topk
 
 
@@ -100,3 +100,19 @@ def test_index_searches_by_item_key() -> None:
     assert sorted(some[0][:2].tolist()) == [120, 130] and some[0][2] == -1
     with pytest.raises(InvalidParameterError, match="'k'"):
         index.search_asymmetric(p, 0)
+
+
+def test_index_returns_neighbors_padded_like_every_search() -> None:
+    rng = np.random.default_rng(5)
+    index = BinaryFlatIndex(16)
+    index.add([7, 3, 9], rng.integers(0, 256, (3, 2), dtype=np.uint8))
+    p = rng.normal(size=(2, 16)).astype(np.float32)
+    found = index.search_asymmetric(p, 5)
+    assert isinstance(found, Neighbors) and found.scores.dtype == np.float32 and found.keys.dtype == np.int64
+    assert (found.keys[:, 3:] == -1).all() and (found.scores[:, 3:] == -np.inf).all()
+    assert sorted(found.keys[0, :3].tolist()) == [3, 7, 9]
+    assert (index.search_asymmetric(p, 2, keys=[]).keys == -1).all()
+    with pytest.raises(InvalidParameterError, match="'projections' parameter of BinaryFlatIndex must be finite"):
+        index.search_asymmetric(np.full((1, 16), np.nan, np.float32), 1)
+    with pytest.raises(InvalidParameterError, match=r"'projections' parameter of BinaryFlatIndex must be a \(n, 16\)"):
+        index.search_asymmetric(p[:, :8], 1)

@@ -1,5 +1,5 @@
-"""One contract for every exact index the factory builds, checked against a numpy reference; plus the
-approximate composed indexes (recall against exact) and the factory's grammar and registry."""
+"""One contract for every exact index, checked against a numpy reference: the factory's ("Flat", "IDMap2,Flat",
+a Refine whose depth covers everything) and a composed Hamming refine. A new backend joins by one more CASES row."""
 
 from __future__ import annotations
 
@@ -10,21 +10,31 @@ import pytest
 
 from lookalike.errors import InvalidParameterError, ItemNotFoundError
 from lookalike.index import (
+    MAX_K,
+    BinaryFlatIndex,
     FaissIDMapIndex,
-    FloatFlatIndex,
-    HashedIndex,
-    ProjectedIndex,
     ReadableIndex,
     RefineIndex,
     VectorIndex,
     index_factory,
-    register_index,
 )
 
 DIM, BITS = 12, 64
 
-EXACT = [("Flat", "cosine"), ("Flat", "hamming"), ("IDMap2,Flat", "cosine"), ("IDMap2,Flat", "hamming"),
-         ("PCA6,Flat,Refine(Flat,1000)", "cosine")]
+
+def _factory(spec: str, metric: str) -> Callable[[], VectorIndex]:
+    return lambda: index_factory(DIM if metric == "cosine" else BITS, spec, metric=metric)  # type: ignore[arg-type]
+
+
+CASES: dict[str, tuple[str, Callable[[], VectorIndex]]] = {
+    "Flat-cosine": ("cosine", _factory("Flat", "cosine")),
+    "Flat-hamming": ("hamming", _factory("Flat", "hamming")),
+    "IDMap2,Flat-cosine": ("cosine", _factory("IDMap2,Flat", "cosine")),
+    "IDMap2,Flat-hamming": ("hamming", _factory("IDMap2,Flat", "hamming")),
+    "PCA6,Flat,Refine(Flat,1000)-cosine": ("cosine", _factory("PCA6,Flat,Refine(Flat,1000)", "cosine")),
+    "Refine(IDMap2,Flat)-hamming": ("hamming", lambda: RefineIndex(FaissIDMapIndex(BITS, "hamming"),
+                                                                   BinaryFlatIndex(BITS), depth=1000)),
+}
 
 
 def _vectors(rng: np.random.Generator, n: int, metric: str) -> np.ndarray:
@@ -34,11 +44,12 @@ def _vectors(rng: np.random.Generator, n: int, metric: str) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def _build(spec: str, metric: str, rng: np.random.Generator) -> VectorIndex:
-    index = index_factory(DIM if metric == "cosine" else BITS, spec, metric=metric)  # type: ignore[arg-type]
-    if hasattr(index, "train") and not getattr(index, "is_trained", True):
-        index.train(_vectors(rng, 50, metric))
-    return index
+def _build(name: str, rng: np.random.Generator) -> tuple[VectorIndex, str]:
+    metric, make = CASES[name]
+    index = make()
+    if not getattr(index, "is_trained", True):
+        index.train(_vectors(rng, 50, metric))  # type: ignore[attr-defined]
+    return index, metric
 
 
 def _reference(stored: dict[int, np.ndarray], queries: np.ndarray, k: int, metric: str,
@@ -58,9 +69,9 @@ def _reference(stored: dict[int, np.ndarray], queries: np.ndarray, k: int, metri
     return scores, found
 
 
-@pytest.fixture(params=EXACT, ids=[f"{s}-{m}" for s, m in EXACT])
-def case(request: pytest.FixtureRequest) -> tuple[str, str]:
-    return request.param
+@pytest.fixture(params=list(CASES))
+def case(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def _check_search(index: VectorIndex, stored: dict[int, np.ndarray], queries: np.ndarray, metric: str,
@@ -72,131 +83,133 @@ def _check_search(index: VectorIndex, stored: dict[int, np.ndarray], queries: np
     np.testing.assert_allclose(np.where(np.isfinite(want_s), scores, 0), np.where(np.isfinite(want_s), want_s, 0),
                                atol=1e-5)
     assert (np.isinf(scores) == np.isinf(want_s)).all() and ((found == -1) == (want_k == -1)).all()
+    assert (scores[np.isinf(scores)] < 0).all()  # padding is -inf, never +inf
+    if keys is not None:
+        assert set(found[found != -1].tolist()) <= set(keys)
     more, _ = _reference(stored, queries, k + 1, metric, keys)  # one more, to know whether the k-th ties
     for i in range(len(queries)):  # keys must agree wherever the scores are distinct
         row = more[i][np.isfinite(more[i])]
-        for j in range(len(row)):
+        for j in range(min(k, len(row))):
             distinct = (j == 0 or row[j - 1] - row[j] > 1e-5) and (j == len(row) - 1 or row[j] - row[j + 1] > 1e-5)
-            if distinct and j < k:
+            if distinct:
                 assert found[i, j] == want_k[i, j]
 
 
-def test_add_upsert_remove_and_search_match_the_reference(case: tuple[str, str]) -> None:
-    spec, metric = case
+def test_add_upsert_remove_and_search_match_the_reference(case: str) -> None:
     rng = np.random.default_rng(3)
-    index = _build(spec, metric, rng)
+    index, metric = _build(case, rng)
     assert index.metric == metric and index.dim == (DIM if metric == "cosine" else BITS)
-    assert isinstance(index, VectorIndex) and len(index) == 0
+    assert isinstance(index, VectorIndex) and len(index) == 0 and index.keys().dtype == np.int64
     stored: dict[int, np.ndarray] = {}
-    keys = np.arange(40, dtype=np.int64) * 3 + 5
+    keys = np.r_[-7, -4, np.arange(38) * 3 + 2].astype(np.int64)  # negative keys are keys too; -1 is reserved
     vectors = _vectors(rng, 40, metric)
     index.add(keys, vectors)
     stored.update(zip(keys.tolist(), vectors, strict=True))
     newer = _vectors(rng, 6, metric)  # upsert: a key present gets the new vector; a repeated key, its last
     index.add([8, 11, 11, 500, 501, 8], newer)
     stored.update({11: newer[2], 500: newer[3], 501: newer[4], 8: newer[5]})
-    assert len(index) == len(stored) and 500 in index and 7 not in index and "8" not in index
+    index.add([], _vectors(rng, 0, metric))  # an empty add is a no-op
+    assert len(index) == len(stored) and 500 in index and -7 in index and 7 not in index and "8" not in index
     assert sorted(index.keys().tolist()) == sorted(stored)
-    assert index.remove([5, 8, 99999, 5]) == 2
-    del stored[5], stored[8]
+    assert index.remove([-7, 8, 99999, -7]) == 2 and index.remove([]) == 0
+    del stored[-7], stored[8]
     queries = _vectors(rng, 4, metric)
-    for k in (1, 7, len(stored) + 3):
+    for k in (1, 7, len(stored), len(stored) + 3):
         _check_search(index, stored, queries, metric, k)
-    _check_search(index, stored, queries, metric, 5, keys=[11, 14, 500, 99999, 5])
+    _check_search(index, stored, queries, metric, 5, keys=[11, 14, 500, 99999, -7, 11])  # unknown, removed, twice
     _check_search(index, stored, queries, metric, 3, keys=[])
+    _check_search(index, stored, queries, metric, 60, keys=[2, 5, 501])
+    assert index.search(queries[:0], 3).keys.shape == (0, 3)
     if isinstance(index, ReadableIndex):
-        got, present = index.vectors([11, 5, 500])
-        assert present.tolist() == [True, False, True]
+        got, present = index.vectors([11, -7, 500])
+        assert present.tolist() == [True, False, True] and got.shape == (3, vectors.shape[1])
+        assert got.dtype == vectors.dtype and not got[1].any()
         np.testing.assert_array_equal(got[[0, 2]], np.stack([stored[11], stored[500]]))
         np.testing.assert_array_equal(index.get(501), stored[501])
         with pytest.raises(ItemNotFoundError):
-            index.get(5)
+            index.get(-7)
     assert index.remove(list(stored)) == len(stored) and len(index) == 0
-    assert (index.search(queries, 2).keys == -1).all()
+    found = index.search(queries, 2)
+    assert (found.keys == -1).all() and (found.scores == -np.inf).all()
 
 
-@pytest.mark.parametrize("bad", [
-    lambda i, m: i.search(_vectors(np.random.default_rng(0), 2, m)[:, :3], 1),  # wrong width
-    lambda i, m: i.search(_vectors(np.random.default_rng(0), 2, m), 0),
-    lambda i, m: i.search(_vectors(np.random.default_rng(0), 2, m), True),
-    lambda i, m: i.add([1, 2], _vectors(np.random.default_rng(0), 3, m)),  # keys and rows disagree
-    lambda i, m: i.add([[1]], _vectors(np.random.default_rng(0), 1, m)),
-    lambda i, m: i.add([1.5], _vectors(np.random.default_rng(0), 1, m)),
-])
-def test_bad_input_is_an_invalid_parameter_error(case: tuple[str, str], bad: Callable[..., object]) -> None:
-    spec, metric = case
-    index = _build(spec, metric, np.random.default_rng(0))
-    with pytest.raises(InvalidParameterError):
+def test_every_exact_index_is_readable(case: str) -> None:
+    index, _ = _build(case, np.random.default_rng(0))
+    assert isinstance(index, ReadableIndex)
+
+
+def test_ties_come_in_ascending_key_and_results_repeat(case: str) -> None:
+    """Keys added in ascending order, nothing removed: every index's tie order is ascending key."""
+    rng = np.random.default_rng(5)
+    index, metric = _build(case, rng)
+    same = np.repeat(_vectors(rng, 1, metric), 6, axis=0)
+    index.add([3, 9, 10, 20, 21, 40], same)
+    first = index.search(same[:2], 6)
+    assert first.keys.tolist() == [[3, 9, 10, 20, 21, 40]] * 2
+    np.testing.assert_array_equal(index.search(same[:2], 6).keys, first.keys)
+    np.testing.assert_allclose(first.scores, 1.0, atol=1e-6)
+    assert set(index.search(same[:1], 4).keys[0].tolist()) <= {3, 9, 10, 20, 21, 40}
+
+
+def test_the_largest_k_pads_and_a_larger_one_is_refused(case: str) -> None:
+    rng = np.random.default_rng(6)
+    index, metric = _build(case, rng)
+    index.add([1, 2, 3], _vectors(rng, 3, metric))
+    scores, keys = index.search(_vectors(rng, 1, metric), MAX_K)
+    assert keys.shape == (1, MAX_K) and (keys[0, 3:] == -1).all() and (scores[0, 3:] == -np.inf).all()
+    assert sorted(keys[0, :3].tolist()) == [1, 2, 3]
+    for huge in (MAX_K + 1, 10**12):
+        with pytest.raises(InvalidParameterError, match=rf"'k' parameter .* must be an integer in \[1, {MAX_K}\]"):
+            index.search(_vectors(rng, 1, metric), huge)
+
+
+def _q(m: str, n: int = 2) -> np.ndarray:
+    return _vectors(np.random.default_rng(0), n, m)
+
+
+def _nan(m: str) -> np.ndarray:
+    x = _q(m)
+    x[1, 3] = np.nan
+    return x
+
+
+BAD: list[tuple[str, Callable[[VectorIndex, str], object], str]] = [
+    ("narrow", lambda i, m: i.search(_q(m)[:, :3], 1), r"'queries' parameter .* must be a \(n, \d+\) array"),
+    ("1-D", lambda i, m: i.search(_q(m)[0], 1), r"'queries' parameter .* must be a \(n, \d+\) array"),
+    ("ints", lambda i, m: i.search(_q(m).astype(np.int64), 1), r"'queries' .* array of (float32|uint8)"),
+    ("k=0", lambda i, m: i.search(_q(m), 0), r"'k' parameter .* Got 0 instead"),
+    ("k=True", lambda i, m: i.search(_q(m), True), r"'k' parameter .* Got True instead"),
+    ("k=1.0", lambda i, m: i.search(_q(m), 1.0), r"'k' parameter .* Got 1.0 instead"),  # type: ignore[arg-type]
+    ("rows", lambda i, m: i.add([1, 2], _q(m, 3)), r"'vectors' parameter .* must be a \(2, \d+\) array"),
+    ("2-D keys", lambda i, m: i.add([[1]], _q(m, 1)), r"'keys' parameter .* 1-D sequence of integer keys"),
+    ("float keys", lambda i, m: i.add([1.5], _q(m, 1)), r"'keys' parameter .* 1-D sequence of integer keys"),
+    ("pad key", lambda i, m: i.add([4, -1], _q(m)), r"'keys' parameter .* other than -1"),
+    ("filter", lambda i, m: i.search(_q(m), 1, keys=["a"]), r"'keys' parameter .* integer keys"),
+    ("remove", lambda i, m: i.remove([[1]]), r"'keys' parameter .* 1-D"),
+]
+NAN: list[tuple[str, Callable[[VectorIndex, str], object], str]] = [
+    ("NaN query", lambda i, m: i.search(_nan(m), 1), r"'queries' parameter .* must be finite"),
+    ("NaN vector", lambda i, m: i.add([5, 6], _nan(m)), r"'vectors' parameter .* must be finite"),
+    ("inf query", lambda i, m: i.search(_nan(m) * np.inf, 1), r"'queries' parameter .* must be finite"),
+]
+
+
+@pytest.mark.parametrize(("what", "bad", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_is_an_invalid_parameter_error(case: str, what: str, bad: Callable[[VectorIndex, str], object],
+                                                 message: str) -> None:
+    index, metric = _build(case, np.random.default_rng(0))
+    index.add([7, 8], _q(metric))
+    with pytest.raises(InvalidParameterError, match=message):
         bad(index, metric)
+    assert sorted(index.keys().tolist()) == [7, 8]  # a refused call changes nothing
 
 
-_BASIS = np.random.default_rng(99).normal(size=(8, 48))  # data of intrinsic dimension 8 in 48 dimensions
-
-
-def _clustered(rng: np.random.Generator, n: int) -> np.ndarray:
-    x = rng.normal(size=(n, 8)) @ _BASIS + 0.05 * rng.normal(size=(n, 48))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
-@pytest.mark.parametrize(("spec", "floor"), [("ITQ32,Refine(Flat,100)", 0.9), ("LSH64,Refine(Flat,200)", 0.8),
-                                             ("PCA8,Flat,Refine", 0.95)])
-def test_approximate_indexes_find_most_of_the_exact_top_10(spec: str, floor: float) -> None:
-    rng = np.random.default_rng(1)
-    data, queries = _clustered(rng, 2000), _clustered(rng, 50)
-    index = index_factory(48, spec)
-    index.train(data)  # type: ignore[attr-defined]
-    index.add(np.arange(2000), data)
-    exact = FloatFlatIndex(48)
-    exact.add(np.arange(2000), data)
-    got, want = index.search(queries, 10).keys, exact.search(queries, 10).keys
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(got.tolist(), want.tolist(), strict=True)])
-    assert recall >= floor, recall
-    scores = index.search(queries, 10).scores  # refined scores are the exact cosines of the keys found
-    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", queries, data[got]), atol=1e-5)
-
-
-def test_projected_index_is_exact_in_its_own_space() -> None:
-    rng = np.random.default_rng(2)
-    data = _clustered(rng, 300)
-    index = ProjectedIndex(6)
-    index.train(data)
-    index.add(np.arange(300), data)
-    q = data[:5]
-    p, pq = data @ index.basis, q @ index.basis  # type: ignore[operator]
-    want = np.argsort(-(pq @ p.T), axis=1, kind="stable")[:, :7]
-    np.testing.assert_array_equal(index.search(q, 7).keys, want)
-
-
-def test_composed_indexes_share_the_indexes_they_wrap() -> None:
-    """The catalogue's rerank: a HashedIndex around an existing codes index, refined by an existing float index."""
-    from lookalike.hashing import get_hasher
-
-    rng = np.random.default_rng(4)
-    data = _clustered(rng, 500)
-    hasher = get_hasher("itq", n_bits=32, random_state=0).fit(data)
-    codes = index_factory(32, "Flat", metric="hamming")
-    codes.add(np.arange(500), hasher.transform(data))
-    floats = FloatFlatIndex(48)
-    floats.add(np.arange(500), data)
-    refined = RefineIndex(HashedIndex(hasher, codes=codes), floats, depth=500)
-    np.testing.assert_array_equal(refined.search(data[:8], 5).keys, floats.search(data[:8], 5).keys)
-    assert len(codes) == 500 and len(floats) == 500  # nothing copied or added
-
-
-@pytest.mark.parametrize("spec", ["", "Flatt", "Flat,Refine(", "ITQ,Refine", "ITQ64,Refine(Flat,0)", "PCA8",
-                                  "PCA8,Flat,Refine,Refine", "x" * 500, "Flat(1)", "ITQ64,Refine(HNSW,10)"])
-def test_bad_specs_say_what_the_grammar_is(spec: str) -> None:
-    with pytest.raises(InvalidParameterError, match="Valid specs"):
-        index_factory(16, spec)
-
-
-def test_the_factory_builds_each_kind_and_a_registered_backend() -> None:
-    assert isinstance(index_factory(16, "IDMap2,Flat"), FaissIDMapIndex)
-    assert isinstance(index_factory(16, "ITQ16"), HashedIndex)
-    refine = index_factory(16, "itq16,refine(flat,30)")
-    assert isinstance(refine, RefineIndex) and refine.depth == 30
-    with pytest.raises(InvalidParameterError):
-        index_factory(64, "ITQ16", metric="hamming")  # codes of codes make no sense
-    register_index("Toy", lambda dim, metric, args: FaissIDMapIndex(dim + int(args[0]), metric))
-    toy = index_factory(8, "Toy(8)")
-    assert isinstance(toy, FaissIDMapIndex) and toy.dim == 16
+@pytest.mark.parametrize("case_name", [name for name, (metric, _) in CASES.items() if metric == "cosine"])
+@pytest.mark.parametrize(("what", "bad", "message"), NAN, ids=[b[0] for b in NAN])
+def test_non_finite_floats_are_refused(case_name: str, what: str, bad: Callable[[VectorIndex, str], object],
+                                       message: str) -> None:
+    index, metric = _build(case_name, np.random.default_rng(0))
+    index.add([7, 8], _q(metric))
+    with pytest.raises(InvalidParameterError, match=message):
+        bad(index, metric)
+    assert sorted(index.keys().tolist()) == [7, 8]
