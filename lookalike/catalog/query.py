@@ -22,7 +22,7 @@ import numpy as np
 from ..encoders import Encoder
 from ..encoders.hashed import HashedEncoder
 from ..errors import InvalidParameterError, ItemNotFoundError
-from ..images import Box, ImageSource, LoadedImage, load_image
+from ..images import Box, ImageLimits, ImageSource, LoadedImage, load_image
 from ..validation import check_int
 from .types import SearchResult
 
@@ -93,11 +93,14 @@ class QueryPipeline:
         """The encoder a search with ``encoder=spec`` uses (default: the catalogue's default)."""
         return self._engine.encoders.pick(spec)[1]
 
-    def decode(self, image: ImageSource, *, box: Box | str | None = None) -> DecodedQuery:
-        """Decode a query as ingest decodes an item (the same draft hint), cropped to ``box`` if given."""
+    def decode(self, image: ImageSource, *, box: Box | str | None = None, limits: ImageLimits | None = None
+               ) -> DecodedQuery:
+        """Decode a query as ingest decodes an item (the same draft hint), cropped to ``box`` if given, within
+        ``limits`` (default: the catalogue's; the service passes its own upload limits)."""
         region = Box.parse(box) if isinstance(box, str) else box
         draft = None if region is not None else self._engine.encoders.draft
-        return DecodedQuery(load_image(image, limits=self._engine.limits, box=region, draft=draft), region)
+        chosen = self._engine.limits if limits is None else limits
+        return DecodedQuery(load_image(image, limits=chosen, box=region, draft=draft), region)
 
     def encode(self, queries: Sequence[DecodedQuery], *, encoder: str | None = None,
                rerank: int | None = None) -> EncodedQueries:

@@ -209,7 +209,7 @@ class Service:
         if rerank is not None:
             pipe.hashed(enc, rerank)
         with self.metrics.stage("decode", timings):
-            query = pipe.decode(bytes(data), box=box)
+            query = pipe.decode(bytes(data), box=box, limits=self.limits)
         with self.metrics.stage("encode", timings):
             encoded = pipe.encode([query], encoder=enc.spec, rerank=rerank)
         with self.metrics.stage("search", timings):
