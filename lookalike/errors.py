@@ -19,6 +19,8 @@ Every error a user can cause derives from :class:`LookalikeError`, so callers ca
     │       └── InvalidRegionError                 a crop box outside the image or empty
     ├── NotFittedError (also AttributeError)      a hasher used (transform, project, to_state) before fit
     ├── EncoderError                               a model could not be built, exported or run
+    ├── AuthError                                  a write without a valid API key, or to a read-only service
+    │   └── MissingKeyError                        a write that sent no API key at all
     └── CatalogError                               the catalogue refused an operation
         ├── ItemNotFoundError (also KeyError)
         ├── DuplicateItemError                     an id that already exists
@@ -31,6 +33,7 @@ Every error a user can cause derives from :class:`LookalikeError`, so callers ca
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "CalibrationRequiredError",
     "CatalogError",
     "DatasetError",
@@ -49,6 +52,7 @@ __all__ = [
     "InvalidRegionError",
     "ItemNotFoundError",
     "LookalikeError",
+    "MissingKeyError",
     "NotAnImageError",
     "NotFittedError",
     "PayloadTooLargeError",
@@ -140,6 +144,22 @@ class NotFittedError(LookalikeError, AttributeError):
 
 class EncoderError(LookalikeError):
     """An encoder could not be built, exported or run."""
+
+
+class AuthError(LookalikeError):
+    """The HTTP service refused a write: a wrong API key, or a read-only service (403)."""
+
+    status = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MissingKeyError(AuthError):
+    """The HTTP service refused a write that sent no API key (401)."""
+
+    status = 401
 
 
 class CatalogError(LookalikeError):

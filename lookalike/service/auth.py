@@ -6,16 +6,10 @@ import hmac
 
 from fastapi import Request
 
+from ..errors import AuthError, MissingKeyError
 from .config import API_KEY_ENV, ServiceConfig
 
-
-class AuthError(Exception):
-    """A write request without a valid key (401: none sent, 403: wrong key or a read-only service)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+__all__ = ["AuthError", "MissingKeyError", "check_write", "presented_key"]
 
 
 def presented_key(request: Request) -> str | None:
@@ -30,10 +24,10 @@ def presented_key(request: Request) -> str | None:
 def check_write(config: ServiceConfig, request: Request) -> None:
     """Raise AuthError unless this request may write."""
     if config.api_key is None:
-        raise AuthError(403, f"this service is read-only (start it with {API_KEY_ENV} set to allow writes)")
+        raise AuthError(f"this service is read-only (start it with {API_KEY_ENV} set to allow writes)")
     key = presented_key(request)
     if key is None:
-        raise AuthError(401, "this endpoint writes: send the API key as 'X-API-Key: KEY' or 'Authorization: "
+        raise MissingKeyError("this endpoint writes: send the API key as 'X-API-Key: KEY' or 'Authorization: "
                              "Bearer KEY'")
     if not hmac.compare_digest(key.encode("utf-8", "surrogateescape"), config.api_key.encode()):
-        raise AuthError(403, "invalid API key")
+        raise AuthError("invalid API key")

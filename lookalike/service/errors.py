@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors as E
 from . import schemas
-from .auth import AuthError
 from .output import match_out, url_prefix
 
 log = logging.getLogger("lookalike.service")
@@ -51,6 +50,8 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (E.CatalogError, 409),               # any other refusal: a conflict with the catalogue's state
     (E.NotFittedError, 409),             # codes used before their hasher was fitted: the catalogue's state
     (E.InvalidParameterError, 422),      # k, box, where, rerank, id, ...
+    (E.MissingKeyError, 401),            # a write without an API key (the answer adds WWW-Authenticate)
+    (E.AuthError, 403),                  # a wrong key, or a read-only service
     (E.EncoderError, 500),               # the model could not be built or run: the server's fault
     (E.LookalikeError, 400),
 )
@@ -122,8 +123,8 @@ async def on_lookalike_error(request: Request, err: Exception) -> JSONResponse:
 
 
 async def on_auth_error(request: Request, err: Exception) -> JSONResponse:
-    assert isinstance(err, AuthError)
-    response = answer(request, err.status, err.message, "AuthError")
+    assert isinstance(err, E.AuthError)
+    response = answer(request, err.status, err.message, "AuthError")  # one type name for 401 and 403
     if err.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
     return response
@@ -150,6 +151,6 @@ async def on_http_error(request: Request, err: Exception) -> JSONResponse:
 def install_handlers(app: FastAPI) -> None:
     """Answer every error of the app with the JSON error body and the status of :data:`STATUS`."""
     app.add_exception_handler(E.LookalikeError, on_lookalike_error)
-    app.add_exception_handler(AuthError, on_auth_error)
+    app.add_exception_handler(E.AuthError, on_auth_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
