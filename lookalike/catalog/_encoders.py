@@ -44,10 +44,6 @@ class EncoderSet:
     def default(self) -> tuple[int, Encoder]:
         return self.pairs[0]
 
-    @property
-    def nums(self) -> list[int]:
-        return [n for n, _ in self.pairs]
-
     def by_num(self, num: int) -> Encoder:
         return dict(self.pairs)[num]
 

@@ -3,7 +3,6 @@ re-ranking one), search it among the keys a metadata filter allows, and hydrate 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,7 @@ from ..encoders import Encoder
 from ..encoders.hashed import HashedEncoder
 from ..errors import InvalidParameterError, ItemNotFoundError
 from ..images import ImageLimits
-from ..index import HashedIndex, Neighbors, ReadableIndex, RefineIndex
+from ..index import HashedIndex, Metric, Neighbors, ReadableIndex, RefineIndex, distances
 from ._encoders import EncoderSet
 from ._indexes import IndexSet
 from .query import EncodedQueries
@@ -64,22 +63,11 @@ class Engine:
         metric's range (a self-match can round to 1.0000004)."""
         scores, keys = found
         items = self.store.items_by_key(np.unique(keys[keys >= 0]).tolist())
+        metric: Metric = "cosine" if enc.kind == "float" else "hamming"
+        dist = distances(np.clip(scores, -1.0, 1.0), metric, enc.dim)
+        sim = 1.0 - dist if metric == "cosine" else 1.0 - dist / enc.dim  # exact again for Hamming (1 - d/bits)
         out = []
-        for row_scores, row_keys in zip(scores.tolist(), keys.tolist(), strict=True):
-            hits = []
-            for s, key in zip(row_scores, row_keys, strict=True):
-                item = items.get(key)
-                if item is None:
-                    continue
-                if enc.kind == "float":
-                    score = min(max(float(s), -1.0), 1.0)
-                    distance = 1.0 - score
-                else:
-                    distance = float(round((1.0 - float(s)) * enc.dim))
-                    score = 1.0 - distance / enc.dim
-                hits.append(SearchResult(item.id, item.path, score, distance, item.metadata))
-            out.append(hits)
+        for row_sim, row_dist, row_keys in zip(sim.tolist(), dist.tolist(), keys.tolist(), strict=True):
+            out.append([SearchResult(items[key].id, items[key].path, s, d, items[key].metadata)
+                        for s, d, key in zip(row_sim, row_dist, row_keys, strict=True) if key in items])
         return out
-
-    def ids(self, keys: Sequence[int]) -> list[str]:
-        return self.store.ids_of(keys)

@@ -17,6 +17,7 @@ from .calibrate import calibrate
 from .calibration import Calibration
 from .graph import dedup
 from .matching import (
+    META_KEY,
     THUMB_FEATURE,
     exact_matches,
     float_encoder,
@@ -38,7 +39,8 @@ class CatalogDetector:
         self.catalog = catalog
 
     def is_calibrated(self) -> bool:
-        return load_calibration(self.catalog) is not None
+        """Whether a calibration is stored (asked on every add: no parsing of it here)."""
+        return self.catalog.setting(META_KEY) is not None
 
     def require_calibration(self) -> Calibration:
         return require_calibration(self.catalog)

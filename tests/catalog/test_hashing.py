@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from synthetic_images import colour_families
 
 from lookalike.catalog import Catalog
 from lookalike.cli import main
@@ -17,15 +17,7 @@ from lookalike.errors import CatalogError, IncompatibleCatalogError, InvalidPara
 ENC = "pixels:size=8"
 
 
-def _images(n: int, seed: int = 0) -> list[Image.Image]:
-    """Images from 4 colour families, so codes have structure to find."""
-    rng = np.random.default_rng(seed)
-    bases = rng.integers(0, 256, (4, 4, 4, 3))
-    out = []
-    for i in range(n):
-        noisy = np.clip(bases[i % 4] + rng.integers(-40, 41, (4, 4, 3)), 0, 255).astype(np.uint8)
-        out.append(Image.fromarray(noisy).resize((16, 16), Image.Resampling.BICUBIC))
-    return out
+_images = colour_families
 
 
 @pytest.fixture

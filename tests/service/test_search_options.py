@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from PIL import Image
 from skimage_photos import DATA_PHOTOS, data_photo
+from synthetic_images import colour_families
 
 from .conftest import API_KEY, LiveServer, ServerFactory, encode
 from .test_api import AUTH, assert_error, ids, upload
@@ -18,15 +18,7 @@ from .test_api import AUTH, assert_error, ids, upload
 ENC = "pixels:size=8"
 
 
-def _images(n: int, seed: int = 0) -> list[Image.Image]:
-    """Images from 4 colour families, so the learned codes have structure to find."""
-    rng = np.random.default_rng(seed)
-    bases = rng.integers(0, 256, (4, 4, 4, 3))
-    out = []
-    for i in range(n):
-        noisy = np.clip(bases[i % 4] + rng.integers(-40, 41, (4, 4, 3)), 0, 255).astype(np.uint8)
-        out.append(Image.fromarray(noisy).resize((16, 16), Image.Resampling.BICUBIC))
-    return out
+_images = colour_families
 
 
 def png(image: Image.Image) -> bytes:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import DuplicateItemError
-from ._sql import in_chunks, marks
 
 
 @dataclass(frozen=True)
@@ -102,13 +101,6 @@ class Transaction:
         rows = self._db.execute("SELECT key, vec FROM vectors WHERE encoder = ? AND part = ? ORDER BY key",
                                 (encoder, part)).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
-
-    def items_exist(self, keys: Sequence[int]) -> set[int]:
-        out: set[int] = set()
-        for chunk in in_chunks(keys):
-            out |= {int(r[0]) for r in self._db.execute(f"SELECT key FROM items WHERE key IN ({marks(chunk)})",
-                                                         chunk)}
-        return out
 
     # -- encoders, hashers, settings ------------------------------------------------------------------------
 
