@@ -26,7 +26,7 @@ from PIL import Image
 
 from ..catalog import Catalog, Item, SearchResult
 from ..catalog.query import MAX_K, EncodedQueries
-from ..errors import CalibrationRequiredError, ImageNotFoundError, InvalidParameterError, PayloadTooLargeError
+from ..errors import CalibrationRequiredError, ImageNotFoundError, PayloadTooLargeError
 from ..images import Box, ImageLimits, load_image, sniff_format
 from ..validation import Integer, check_choice, check_int, check_real, parameter_error, short_repr
 from .config import ServiceConfig
@@ -39,6 +39,7 @@ THUMBNAIL_SIZES = (16, 512)
 DEFAULT_THUMBNAIL = 160
 CALIBRATE_BOUNDS = {"target_precision": (0.5, 0.999), "sample": (10, 2000), "seed": (0, 2**32 - 1)}
 MAX_SPEC = 200  # longest encoder spec accepted
+OBJECT = 'a JSON object, e.g. {"category": "shoes"}'
 
 
 class _Pending:
@@ -182,13 +183,15 @@ class Service:
             raise parameter_error(what, "a JSON object in a text field", short_repr(text))
         size = len(text.encode("utf-8", "surrogateescape"))
         if size > self.config.max_metadata_bytes:
-            raise PayloadTooLargeError(f"{what} is {size} bytes; the limit is {self.config.max_metadata_bytes}")
+            raise PayloadTooLargeError(f"The {what!r} parameter must be at most {self.config.max_metadata_bytes} "
+                                       f"bytes of JSON. Got {size} bytes instead.")
         try:
             obj = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as err:
-            raise InvalidParameterError(f"{what} is not valid JSON: {short_repr(text)}") from err
+            reason = getattr(err, "msg", "nested too deeply")
+            raise parameter_error(what, OBJECT, f"{short_repr(text)} (not JSON: {reason})") from err
         if not isinstance(obj, dict):
-            raise parameter_error(what, 'a JSON object, e.g. {"category": "shoes"}', short_repr(text))
+            raise parameter_error(what, OBJECT, short_repr(text))
         return obj
 
     @staticmethod

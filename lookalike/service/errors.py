@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import types
+import typing
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -18,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import errors as E
+from ..validation import Choice, Integer, Real, parameter_error, short_repr
 from . import schemas
 from .output import match_out, url_prefix
 
@@ -130,13 +134,72 @@ async def on_auth_error(request: Request, err: Exception) -> JSONResponse:
     return response
 
 
+def _fields(dependant: Any) -> Iterator[Any]:
+    """Every parameter field of a route's dependant, its dependencies' included."""
+    for group in ("path_params", "query_params", "header_params", "cookie_params", "body_params"):
+        yield from getattr(dependant, group, ())
+    for sub in getattr(dependant, "dependencies", ()):
+        yield from _fields(sub)
+
+
+def _bounds(metadata: list[Any]) -> tuple[float | None, float | None, bool]:
+    low = high = None
+    inclusive = True
+    for rule in metadata:
+        for name in ("ge", "gt"):
+            if getattr(rule, name, None) is not None:
+                low, inclusive = getattr(rule, name), name == "ge"
+        for name in ("le", "lt"):
+            if getattr(rule, name, None) is not None:
+                high = getattr(rule, name)
+    return low, high, inclusive
+
+
+def expected_of(request: Request, name: str) -> str | None:
+    """What the route's parameter ``name`` accepts, in the words of :mod:`lookalike.validation` (None: unknown)."""
+    route = request.scope.get("route")
+    field = next((f for f in _fields(getattr(route, "dependant", None))
+                  if name in (getattr(f, "alias", None), getattr(f, "name", None))), None)
+    info = getattr(field, "field_info", None)
+    if info is None:
+        return None
+    kind = info.annotation
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    low, high, inclusive = _bounds(list(info.metadata))
+    if typing.get_origin(kind) is Literal:
+        return Choice(typing.get_args(kind)).describe()
+    if kind is bool:
+        return "true or false"
+    if kind is int:
+        if low is None:
+            return "an integer" if high is None else f"an integer <= {int(high)}"
+        return Integer(int(low) + (0 if inclusive else 1), None if high is None else int(high)).describe()
+    if kind is float:
+        if low is None:
+            return "a real number" if high is None else f"a real number <= {high}"
+        return Real(float(low), inclusive, None if high is None else float(high)).describe()
+    return None
+
+
+def validation_message(request: Request, error: dict[str, Any]) -> str:
+    """One request-validation error of FastAPI in the one wording of :func:`~lookalike.validation.parameter_error`."""
+    loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header", "cookie")]
+    name = loc[-1] if loc else ""
+    if not name:
+        return str(error.get("msg", "invalid request"))
+    if error.get("type") == "missing":
+        return f"The {name!r} parameter is required."
+    expected = expected_of(request, name)
+    if expected is None:
+        return f"The {name!r} parameter is invalid: {str(error.get('msg', 'invalid')).lower()}."
+    return str(parameter_error(name, expected, short_repr(error.get("input"))))
+
+
 async def on_validation_error(request: Request, err: Exception) -> JSONResponse:
     assert isinstance(err, RequestValidationError)
-    parts = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
-        parts.append(f"{where}: {e.get('msg', 'invalid')}" if where else str(e.get("msg", "invalid")))
-    return answer(request, 422, "; ".join(parts) or "invalid request", "InvalidParameterError")
+    parts = [validation_message(request, e) for e in err.errors()]
+    return answer(request, 422, " ".join(dict.fromkeys(parts)) or "invalid request", "InvalidParameterError")
 
 
 async def on_http_error(request: Request, err: Exception) -> JSONResponse:

@@ -202,6 +202,40 @@ def test_bad_filters_and_params_are_4xx(client: httpx.Client) -> None:
     assert_error(client.get("/items/coins%2Fwhole/thumbnail", params={"size": 10_000}), 422)
 
 
+@pytest.mark.parametrize(("method", "url", "params", "words"), [
+    ("get", "/items", {"offset": -1}, "The 'offset' parameter must be an integer in [0, "),
+    ("get", "/items", {"offset": "x"}, "The 'offset' parameter must be an integer in [0, "),
+    ("get", "/items", {"offset": 2**70}, "The 'offset' parameter must be an integer in [0, "),
+    ("get", "/items", {"limit": 501}, "The 'limit' parameter must be an integer in [1, 500]. Got '501' instead."),
+    ("get", "/items/coins%2Fwhole/thumbnail", {"size": 3}, "The 'size' parameter must be an integer in [16, 512]"),
+    ("get", "/duplicates", {"format": "xml"}, "The 'format' parameter must be one of 'json', 'csv'. Got 'xml'"),
+    ("get", "/items", {"where": "{bad"}, "The 'where' parameter must be a JSON object"),
+    ("get", "/items", {"where": "[1]"}, "The 'where' parameter must be a JSON object"),
+    ("get", "/items", {"k": "x", "where": "3"}, "The 'where' parameter must be a JSON object"),
+])
+def test_parameter_errors_have_the_one_wording(client: httpx.Client, method: str, url: str,
+                                               params: dict[str, object], words: str) -> None:
+    """FastAPI's own validation is answered in the wording of lookalike.validation, not pydantic's."""
+    response = client.request(method, url, params=params)
+    assert_error(response, 422, "InvalidParameterError", words)
+    assert "Input should" not in response.text and "pydantic" not in response.text
+
+
+def test_write_parameter_errors_have_the_one_wording(serve: ServerFactory, catalog_copy: Path) -> None:
+    server = serve(catalog_copy)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        before = http.get("/health").json()["items"]
+        data = encode(photo("coins"))
+        assert_error(http.post("/items", files=upload(data), data={"check_duplicates": "maybe"}, headers=AUTH),
+                     422, words="The 'check_duplicates' parameter must be true or false. Got 'maybe' instead.")
+        assert_error(http.post("/items", data={"id": "x"}, headers=AUTH), 422,
+                     words="The 'image' parameter is required.")
+        both = http.post("/duplicates/calibrate", params={"sample": "abc", "target_precision": 2}, headers=AUTH)
+        assert_error(both, 422, words="The 'target_precision' parameter must be a real number in [0.5, 0.999]")
+        assert "The 'sample' parameter must be an integer in [10, 2000]. Got 'abc' instead." in both.text
+        assert http.get("/health").json()["items"] == before  # nothing added
+
+
 def test_unknown_items_and_routes_are_404(client: httpx.Client) -> None:
     assert_error(client.get("/items/nope"), 404, "ItemNotFoundError")
     assert_error(client.get("/items/nope/similar"), 404, "ItemNotFoundError")

@@ -24,9 +24,9 @@ CHECK_BODY = image_body(
 
 
 def _bounds(name: str) -> dict[str, Any]:
-    """Documented bounds of a calibration parameter (checked by the service, in the one message style)."""
+    """The bounds of a calibration parameter (the service checks them again for library callers)."""
     low, high = CALIBRATE_BOUNDS[name]
-    return {"json_schema_extra": {"minimum": low, "maximum": high}}
+    return {"ge": low, "le": high}
 
 
 @router.post("/duplicates/check", response_model=schemas.DuplicateCheck, responses=DUP_ERRORS,
