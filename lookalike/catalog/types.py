@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias, Union
 
 from ..images import Skipped
+
+# a value of the user's JSON (metadata, filters) and a JSON object: what json.loads gives
+JSONValue: TypeAlias = Union[str, int, float, bool, None, list["JSONValue"], dict[str, "JSONValue"]]  # noqa: UP007
+JSONObject: TypeAlias = dict[str, JSONValue]
 
 Verdict = Literal["exact", "near-duplicate", "similar"]
 Refuse = Literal["exact", "near"]
@@ -34,7 +38,7 @@ class Item:
     height: int
     added: float
     updated: float
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONObject = field(default_factory=dict)
     key: int = field(default=-1, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,7 +103,7 @@ class SearchResult:
     path: str | None
     score: float
     distance: float
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: JSONObject = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "path": self.path, "score": self.score, "distance": self.distance,

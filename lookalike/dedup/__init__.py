@@ -18,11 +18,11 @@ from ..catalog.extensions import register_duplicate_detector, register_feature
 from .calibration import EXACT, NEAR, SIMILAR, Calibration
 from .detector import CatalogDetector
 from .matching import THUMB_FEATURE
-from .report import DedupReport, DuplicateGroup, DuplicateMatch
+from .report import DedupReport, DuplicateGroup, DuplicateMatch, DuplicatePair
 from .signals import thumbnail_bytes
 
 register_feature(THUMB_FEATURE, thumbnail_bytes)
 register_duplicate_detector(CatalogDetector)
 
 __all__ = ["EXACT", "NEAR", "SIMILAR", "Calibration", "CatalogDetector", "DedupReport", "DuplicateGroup",
-           "DuplicateMatch"]
+           "DuplicateMatch", "DuplicatePair"]

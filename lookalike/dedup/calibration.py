@@ -23,11 +23,10 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 import numpy as np
 
-from ..catalog.types import Verdict
+from ..catalog.types import JSONObject, Verdict
 from ..errors import CalibrationRequiredError, CatalogError
 from ..validation import check_real
 
@@ -90,7 +89,7 @@ class Calibration:
         """The most evidence one signal can give (a score above every distractor)."""
         return float(-np.log10(0.5 / (len(self.distractors[name]) + 1.0)) + 0.01)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> JSONObject:
         """Everything but the distractor tables (for reports)."""
         out = asdict(self)
         out["signals"] = list(out.pop("distractors"))

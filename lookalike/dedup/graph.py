@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from ..validation import check_int
 from .calibration import SIMILAR
 from .groups import choose_keeper, components, edges_from_hits, unique_pairs
 from .matching import EXACT_COSINE, float_encoder, require_calibration, same_pixels, thumbs_of
-from .report import DedupReport, DuplicateGroup
+from .report import DedupReport, DuplicateGroup, DuplicatePair
 from .scoring import cosine_floor, scored_pairs
 from .signals import THUMB
 
@@ -81,13 +81,13 @@ def dedup(catalog: Catalog, *, k: int = 10, batch: int = 1024, approximate: bool
     dup = np.array([v != SIMILAR for v in verdicts], dtype=bool)
     groups_of = components(keys, pairs[dup])
     group_of = {m: g for g, members in enumerate(groups_of) for m in members}
-    edges: list[list[dict[str, Any]]] = [[] for _ in groups_of]
+    edges: list[list[DuplicatePair]] = [[] for _ in groups_of]
     for i in np.flatnonzero(dup).tolist():
         a, b = int(pairs[i, 0]), int(pairs[i, 1])
         g = geo[i]
-        edges[group_of[a]].append({"a": items[a].id, "b": items[b].id, "verdict": verdicts[i],
-                                   "evidence": round(float(evidence[i]), 3), "cosine": round(float(cos[i]), 4),
-                                   "geometric": None if np.isnan(g) else round(float(g), 4)})
+        edges[group_of[a]].append(DuplicatePair(
+            items[a].id, items[b].id, verdicts[i], evidence=round(float(evidence[i]), 3),
+            cosine=round(float(cos[i]), 4), geometric=None if np.isnan(g) else round(float(g), 4)))
     groups = []
     for members, group_edges in zip(groups_of, edges, strict=True):
         members_items = [items[m] for m in members]

@@ -9,10 +9,10 @@ k nearest.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
+from ..catalog.types import Item
 from ..errors import InvalidParameterError
 
 __all__ = ["choose_keeper", "components", "edges_from_hits", "unique_pairs"]
@@ -63,6 +63,6 @@ def components(keys: Sequence[int] | np.ndarray, pairs: np.ndarray) -> list[list
     return sorted(groups, key=lambda g: g[0])
 
 
-def choose_keeper(items: Sequence[Any]) -> Any:
+def choose_keeper(items: Sequence[Item]) -> Item:
     """The item to keep in a group: the most pixels, then the oldest (``added``), then the smallest id."""
     return min(items, key=lambda it: (-int(it.width) * int(it.height), float(it.added), str(it.id)))

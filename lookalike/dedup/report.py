@@ -7,9 +7,25 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..catalog.types import DuplicateMatch, Item
+from ..catalog.types import DuplicateMatch, Item, JSONObject, Verdict
 
-__all__ = ["DedupReport", "DuplicateGroup", "DuplicateMatch"]
+__all__ = ["DedupReport", "DuplicateGroup", "DuplicateMatch", "DuplicatePair"]
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    """Two items of a group judged copies of each other, with the evidence of the verdict."""
+
+    a: str
+    b: str
+    verdict: Verdict
+    evidence: float  # -log10 of the chance a distinct image scores so (the calibration's scale)
+    cosine: float
+    geometric: float | None = None  # the thumbnails' geometric score, where it was computed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.a, "b": self.b, "verdict": self.verdict, "evidence": self.evidence,
+                "cosine": self.cosine, "geometric": self.geometric}
 
 
 @dataclass
@@ -18,13 +34,13 @@ class DuplicateGroup:
 
     keeper: str
     items: list[Item]
-    pairs: list[dict[str, Any]] = field(default_factory=list)
+    pairs: list[DuplicatePair] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"keeper": self.keeper, "size": len(self.items),
                 "items": [{"id": i.id, "path": i.path, "width": i.width, "height": i.height, "added": i.added,
                            "keep": i.id == self.keeper} for i in self.items],
-                "pairs": self.pairs}
+                "pairs": [p.to_dict() for p in self.pairs]}
 
 
 @dataclass
@@ -34,7 +50,7 @@ class DedupReport:
     groups: list[DuplicateGroup]
     items: int
     pairs_checked: int
-    calibration: dict[str, Any]
+    calibration: JSONObject
     seconds: float
     search: str = "exact"  # how the nearest neighbours were found
     geometric_checks: int = 0  # pairs that needed the thumbnail correlation

@@ -13,6 +13,7 @@ from PIL import Image
 from lookalike import Catalog
 from lookalike.catalog import CheckedItem, Item
 from lookalike.cli import main
+from lookalike.dedup import DuplicatePair
 from lookalike.dedup.edits import apply_edit
 from lookalike.dedup.matching import THUMB_FEATURE
 from lookalike.errors import CalibrationRequiredError, CatalogError, DuplicateImageError, InvalidParameterError
@@ -57,6 +58,10 @@ def test_edited_copy_is_a_near_duplicate_on_add(shop: Path, tmp_path: Path) -> N
         report = cat.dedup()
         group = next(g for g in report.groups if "relisted.jpg" in {i.id for i in g.items})
         assert group.keeper == "chelsea.png"  # more pixels than the crop
+        (pair,) = group.pairs
+        assert isinstance(pair, DuplicatePair) and {pair.a, pair.b} == {"chelsea.png", "relisted.jpg"}
+        assert pair.verdict == "near-duplicate" and 0 < pair.cosine <= 1
+        assert report.to_dict()["groups"][report.groups.index(group)]["pairs"] == [pair.to_dict()]
         assert "relisted.jpg" in report.to_csv()
         cat.remove("relisted.jpg")
         checked = cat.add(shop / "images" / "f03.png", id="f03-again")  # a calibrated catalogue checks by default
