@@ -132,6 +132,13 @@ def test_list_pages_and_filters(cat: Catalog, rng: np.random.Generator) -> None:
         cat.list(where={'x"); DROP TABLE items; --': 1})
     with pytest.raises(InvalidParameterError):
         cat.list(where={"tag": ["t"]})
+    for huge in (10**24, -(2**63) - 1, 2**63):  # issue 11: SQLite's OverflowError was a traceback
+        for call in (cat.list, cat.count):
+            with pytest.raises(InvalidParameterError, match="64-bit range"):
+                call(where={"n": huge})
+        with pytest.raises(InvalidParameterError, match="64-bit range"):
+            cat.search(_img(rng), k=3, where={"n": huge})
+    assert cat.count(where={"n": 2**63 - 1}) == 0 and cat.count(where={"n": -(2**63)}) == 0
     with pytest.raises(InvalidParameterError):
         cat.list(limit=-1)
     assert cat.count() == 7

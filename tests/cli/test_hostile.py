@@ -34,6 +34,8 @@ def hashed(tmp_path_factory: pytest.TempPathFactory, photo_dir: Path) -> Path:
     (["search", GOOD, "--box", "0,0,0,0"], "box"),
     (["search", GOOD, "--max-pixels", "0"], "'max_pixels' parameter"),
     (["search", GOOD, "--where", "{{nope"], "--where: invalid JSON"),
+    (["search", GOOD, "--where", "a=99999999999999999999999"], "64-bit range"),
+    (["list", "--where", '{{"a": 99999999999999999999999}}'], "64-bit range"),
     (["add", GOOD, "--meta", "{{bad json"], "--meta: invalid JSON"),
     (["add", GOOD, "--meta", "{{" + "x" * 100_000], "..."),
     (["add", GOOD, "--meta", "[1, 2]"], "KEY=VALUE"),

@@ -198,6 +198,9 @@ def test_bad_filters_and_params_are_4xx(client: httpx.Client) -> None:
     assert_error(client.post("/search", files=upload(data), data={"where": huge}), 413)
     assert_error(client.post("/search", files=upload(data), data={"where": "[" * 10_000}), 422)
     assert_error(client.get("/items", params={"limit": 0}), 422)
+    huge_int = '{"a": 999999999999999999999999}'  # issue 11: was a 500 (SQLite's OverflowError)
+    assert_error(client.get("/items", params={"where": huge_int}), 422, "InvalidParameterError", "64-bit range")
+    assert_error(client.post("/search", files=upload(data), data={"where": huge_int}), 422, words="64-bit range")
     assert_error(client.get("/items", params={"offset": -1}), 422)
     assert_error(client.get("/items/coins%2Fwhole/thumbnail", params={"size": 10_000}), 422)
 

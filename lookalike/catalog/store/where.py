@@ -43,6 +43,10 @@ def where_clause(where: dict[str, Any] | None) -> tuple[str, list[Any]]:
         if value is None:
             terms.append("json_type(metadata, ?) = 'null'")
             params.append(path)
+        elif isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise InvalidParameterError(
+                f"A metadata filter integer must be within the 64-bit range [-2**63, 2**63 - 1]. Got "
+                f"{short_repr(value)} for {key!r}.")
         elif isinstance(value, str | int | float):
             terms.append("json_extract(metadata, ?) = ?")
             params += [path, value]
