@@ -22,6 +22,7 @@ Every error a user can cause derives from :class:`LookalikeError`, so callers ca
     ├── AuthError                                  a write without a valid API key, or to a read-only service
     │   └── MissingKeyError                        a write that sent no API key at all
     └── CatalogError                               the catalogue refused an operation
+        ├── ReadOnlyCatalogError                   a write to a catalogue opened read-only (read-only media)
         ├── ItemNotFoundError (also KeyError)
         ├── DuplicateItemError                     an id that already exists
         ├── DuplicateImageError                    add(refuse=...) found an exact or near duplicate (.matches)
@@ -56,6 +57,7 @@ __all__ = [
     "NotAnImageError",
     "NotFittedError",
     "PayloadTooLargeError",
+    "ReadOnlyCatalogError",
     "SourceError",
     "TruncatedImageError",
     "UnsupportedFormatError",
@@ -164,6 +166,10 @@ class MissingKeyError(AuthError):
 
 class CatalogError(LookalikeError):
     """The catalogue refused an operation."""
+
+
+class ReadOnlyCatalogError(CatalogError):
+    """A write to a catalogue opened read-only (read-only media, or ``read_only=True``)."""
 
 
 class ItemNotFoundError(CatalogError, KeyError):

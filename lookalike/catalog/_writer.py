@@ -101,6 +101,7 @@ class Writer:
 
     def add(self, image: ImageSource, item_id: str | None, metadata: dict[str, Any] | None,
             check: bool | None, refuse: Refuse | None) -> Item:
+        self.store.require_writable()
         meta = metadata_json(metadata)
         check_choice("refuse", refuse, REFUSE_CHOICES)
         p, vectors = self.encode_one(image)
@@ -146,6 +147,7 @@ class Writer:
 
     def add_many(self, images: Iterable[ImageSource], metadata: dict[str, Any] | None, progress: bool,
                  check: bool | None, refuse: Refuse | None) -> BatchReport:
+        self.store.require_writable()
         meta = metadata_json(metadata)
         check_choice("refuse", refuse, REFUSE_CHOICES)
         if check is True or refuse == "near":
@@ -202,6 +204,7 @@ class Writer:
     # -- updating and removing ----------------------------------------------------------------------------------
 
     def update(self, current: Item, image: ImageSource | None, metadata: dict[str, Any] | None) -> None:
+        self.store.require_writable()
         meta = metadata_json(metadata) if metadata is not None else metadata_json(current.metadata)
         if image is None:
             with self.store.transaction() as tx:

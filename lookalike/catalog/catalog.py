@@ -10,10 +10,9 @@ Example::
     with Catalog("shop.lookalike") as cat:            # created with the default encoder, efficientnet-lite0
         report = cat.index_folder("photos/")           # incremental: unchanged files are skipped by content hash
         hits = cat.search("query.jpg", k=10)           # [SearchResult(id, path, score, distance, metadata), ...]
-        more = cat.similar(hits[0].id, k=5)            # "more like this"
 
-:class:`Catalog` is a façade over the seams of ``docs/architecture.md``: store, encoders, indexes (from
-``index=``), the write path, the query pipeline and the registered extensions (features, the duplicate detector).
+:class:`Catalog` is a façade over the seams of ``docs/architecture.md``: store, encoders, indexes (``index=``),
+the write path, the query pipeline and the registered extensions (features, the duplicate detector).
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from ._hashing import fit_hasher
 from ._indexes import IndexSet, LiveIndex
 from ._writer import Writer
 from .extensions import detector_for
+from .folder import index_folder as _index_folder
 from .query import QueryPipeline, check_k
 from .store import Store
 from .types import BatchReport, DuplicateMatch, Item, Refuse, SearchResult
@@ -63,6 +63,7 @@ class Catalog:
         limits: pixel and byte limits for every image read.
         index: the index factory string of every encoder's index (default ``"Flat"``: exact, in memory; see
             :func:`lookalike.index.index_factory`).
+        read_only: True, False, or None (default): read-only when the files cannot be written (read-only media).
 
     Raises:
         CatalogError: missing (with ``create=False``) or not a catalogue.
@@ -71,10 +72,10 @@ class Catalog:
 
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, encoder: str | None = None, *,
                  extra_encoders: Sequence[str] = (), create: bool = True, limits: ImageLimits = DEFAULT_LIMITS,
-                 index: str = "Flat") -> None:
+                 index: str = "Flat", read_only: bool | None = None) -> None:
         self.path = Path(path)
         self.limits = limits
-        self._db = Store(self.path, create=create)
+        self._db = Store(self.path, create=create, read_only=read_only)
         if not self._db.is_initialised():
             specs = [get_encoder(s) for s in [encoder or DEFAULT_ENCODER, *extra_encoders]]
             self._db.initialise([(e.spec, e.kind, e.dim) for e in specs])
@@ -102,6 +103,10 @@ class Catalog:
     def lock(self) -> threading.RLock:
         """The catalogue's lock: hold it around several reads that must see one state (writes wait)."""
         return self._db.lock
+
+    @property
+    def read_only(self) -> bool:
+        return self._db.read_only
 
     def __len__(self) -> int:
         return self.count()
@@ -131,7 +136,7 @@ class Catalog:
         counts = self._db.vector_counts()
         return {
             "path": str(self.path.absolute()), "items": self.count(), "index": self._indexes.spec,
-            "schema_version": self._db.schema_version(),
+            "read_only": self.read_only, "schema_version": self._db.schema_version(),
             "encoders": [{"spec": e.spec, "kind": e.kind, "dim": e.dim, "vectors": counts.get(n, 0)}
                          for n, e in self._set],
             "bytes_on_disk": sum(sizes.values()) + _dir_size(self.path / "images"),
@@ -148,10 +153,9 @@ class Catalog:
 
         Duplicates: by default (``check_duplicates=None``) a calibrated catalogue compares the image with its
         nearest items and an uncalibrated one looks for exact copies (same content or pixels); the returned
-        :class:`CheckedItem` carries the verdicts in ``duplicates``. ``True`` insists on the full check (a
-        :class:`CalibrationRequiredError` without a calibration, :meth:`calibrate_duplicates`), ``False`` skips
-        it. ``refuse="exact"`` or ``"near"`` (exact and near) raises :class:`DuplicateImageError` instead, and
-        nothing is written.
+        :class:`CheckedItem` has the verdicts in ``duplicates``. ``True`` insists on the full check (needs
+        :meth:`calibrate_duplicates`), ``False`` skips it. ``refuse="exact"`` or ``"near"`` (exact and near)
+        raises :class:`DuplicateImageError` instead, and nothing is written.
 
         Raises:
             ImageError: the image cannot be used (the subclass says why). DuplicateItemError: ``id`` is taken.
@@ -165,10 +169,9 @@ class Catalog:
         """Add many images with auto ids; bad ones are listed in the report's ``skipped``, the rest committed.
 
         Commits every chunk of 64 images: a crash loses at most the chunk in flight. ``check_duplicates`` and
-        ``refuse`` work as in :meth:`add`, image by image in order (so a copy of an image earlier in the same batch
-        is caught too; checked images are committed one at a time): duplicates found are in the report's
-        ``duplicates`` (id → matches), refused images in ``refused``. The automatic check of an uncalibrated
-        catalogue compares content hashes only (no index scan per image).
+        ``refuse`` work as in :meth:`add`, image by image in order (checked images commit one at a time): found
+        duplicates are in the report's ``duplicates`` (id → matches), refused images in ``refused``. Uncalibrated,
+        the automatic check compares content hashes only.
         """
         return self._writer.add_many(images, metadata, progress, check_duplicates, refuse)
 
@@ -178,9 +181,7 @@ class Catalog:
         Unchanged files (same content hash) are skipped, changed files re-encoded, and items whose file has
         vanished from under ``root`` removed. Ids are paths relative to ``root``. Each chunk commits on its own.
         """
-        from .folder import index_folder
-
-        return index_folder(self._writer, Path(root), progress=progress)
+        return _index_folder(self._writer, Path(root), progress=progress)
 
     def update(self, item_id: str, *, image: ImageSource | None = None, metadata: dict[str, Any] | None = None
                ) -> Item:

@@ -24,6 +24,7 @@ from .types import BatchReport, Item
 
 def index_folder(writer: Writer, root: Path, *, progress: bool = False) -> BatchReport:
     """Bring the catalogue in line with the images under ``root``; see the module docstring."""
+    writer.store.require_writable()
     root = root.absolute()
     paths, skipped = find_images(root)
     known = writer.store.paths_under(str(root))

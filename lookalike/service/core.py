@@ -129,6 +129,11 @@ class Service:
     def close(self) -> None:
         self.cat.close()
 
+    @property
+    def writable(self) -> bool:
+        """Whether writes can succeed: an API key is set and the catalogue is not on read-only media."""
+        return self.config.writable and not self.cat.read_only
+
     # -- parameters (text from a query string or a form field) --------------------------------------------------
 
     @staticmethod
@@ -289,7 +294,7 @@ class Service:
             "index": {"type": "exact flat (brute-force) in memory", "kind": enc.kind, "dim": enc.dim,
                       "vectors": next((e["vectors"] for e in info["encoders"] if e["spec"] == enc.spec), 0),
                       "bytes": int(info["items"] * enc.width * np.dtype(enc.dtype).itemsize)},
-            "bytes_on_disk": info["bytes_on_disk"], "catalog": info["path"], "writable": self.config.writable,
+            "bytes_on_disk": info["bytes_on_disk"], "catalog": info["path"], "writable": self.writable,
             "limits": {"max_upload_bytes": self.config.max_upload_bytes, "max_pixels": self.config.max_pixels,
                        "max_metadata_bytes": self.config.max_metadata_bytes, "max_k": self.config.max_k},
             "uptime_s": round(time.time() - self.started, 3),

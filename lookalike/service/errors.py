@@ -50,6 +50,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (E.DuplicateImageError, 409),        # refused as a duplicate (the body adds 'duplicates')
     (E.CalibrationRequiredError, 409),   # near-duplicate verdicts without a calibration (the hint is appended)
     (E.DuplicateDetectionError, 409),    # too few items to calibrate, binary codes only
+    (E.ReadOnlyCatalogError, 403),       # a write to a catalogue on read-only media
     (E.IncompatibleCatalogError, 422),   # e.g. an 'encoder' the catalogue does not have
     (E.CatalogError, 409),               # any other refusal: a conflict with the catalogue's state
     (E.NotFittedError, 409),             # codes used before their hasher was fitted: the catalogue's state

@@ -4,12 +4,18 @@ Items and their vectors live in one database, so one transaction commits an item
 a process killed mid-batch leaves the last committed state, never an item without vectors. WAL mode lets readers
 keep reading while one writer writes; ``busy_timeout`` makes a second writer wait instead of failing. All of the
 catalogue's SQL is in this package; no connection leaves it.
+
+A catalogue whose files cannot be written (read-only media, a read-only mount, files of another user) is opened
+read-only: SQLite's ``mode=ro`` where its write-ahead log can be shared, else ``immutable=1`` (no -shm needed: the
+medium cannot change) — but never while an uncheckpointed log exists that could not be read, which would hide
+committed writes. Every write then raises :class:`~lookalike.errors.ReadOnlyCatalogError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -20,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import CatalogError, IncompatibleCatalogError
+from ...errors import CatalogError, IncompatibleCatalogError, ReadOnlyCatalogError
 from ..types import Item
 from ._sql import in_chunks, marks
 from .schema import DB_NAME, MIGRATIONS, SCHEMA, SCHEMA_VERSION
@@ -48,6 +54,11 @@ class HasherRow:
     state: bytes
 
 
+def _writable(directory: Path, path: Path) -> bool:
+    """Whether SQLite could write the catalogue: the database file and its folder (for the -wal and -shm)."""
+    return os.access(path, os.W_OK) and os.access(directory, os.W_OK)
+
+
 def _item(row: Sequence[Any]) -> Item:
     return Item(id=row[1], path=row[2], sha256=row[3], width=row[4], height=row[5], added=row[6], updated=row[7],
                 metadata=json.loads(row[8]), key=int(row[0]))
@@ -56,28 +67,81 @@ def _item(row: Sequence[Any]) -> Item:
 class Store:
     """One connection to a catalogue database, safe to share between threads (calls are serialised by ``lock``)."""
 
-    def __init__(self, directory: Path, *, create: bool) -> None:
+    def __init__(self, directory: Path, *, create: bool, read_only: bool | None = None) -> None:
+        """``read_only``: None opens read-only only when the files cannot be written; True always; False never
+        (a catalogue that cannot be written is then an error)."""
         self.path = directory / DB_NAME
         exists = self.path.exists()
-        if not exists and not create:
+        if not exists and (not create or read_only):
             raise CatalogError(f"no catalogue at {directory} (create one with 'lookalike index DIR')")
-        directory.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as err:
-            raise CatalogError(f"{self.path}: not a lookalike catalogue ({err})") from err
+        self.read_only = bool(read_only)
+        self.why_read_only = "opened read-only" if read_only else ""
+        if exists and not _writable(directory, self.path):
+            if read_only is False:
+                raise CatalogError(f"{self.path}: the catalogue's files cannot be written (read-only media?)")
+            self.read_only, self.why_read_only = True, "its files cannot be written"
+        if not self.read_only:
+            if not exists:
+                directory.mkdir(parents=True, exist_ok=True)
+            try:
+                self._db = self._open_writable()
+            except sqlite3.DatabaseError as err:
+                if read_only is False or not exists or _writable(directory, self.path):
+                    raise CatalogError(f"{self.path}: not a lookalike catalogue ({err})") from err
+                self.read_only, self.why_read_only = True, "its files cannot be written"
+        if self.read_only:
+            self._db = self._open_read_only()
         self.lock = threading.RLock()
         if exists:
             self._check_version()
+
+    def _open_writable(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        uri = self.path.absolute().as_uri()
+        errors = []
+        for mode in ("mode=ro", "immutable=1"):
+            wal = Path(f"{self.path}-wal")
+            if mode == "immutable=1" and wal.exists() and wal.stat().st_size > 0:
+                errors.append(f"its write-ahead log {wal.name} holds commits that cannot be read without a "
+                              f"writable {self.path.name}-shm: open it once where it can be written")
+                break
+            try:
+                db = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=60.0, isolation_level=None,
+                                     check_same_thread=False)
+            except sqlite3.DatabaseError as err:
+                errors.append(f"{mode}: {err}")
+                continue
+            try:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as err:
+                db.close()
+                errors.append(f"{mode}: {err}")
+                continue
+            return db
+        raise CatalogError(f"{self.path}: cannot open the catalogue read-only ({'; '.join(errors)})")
+
+    def require_writable(self) -> None:
+        """Raise ReadOnlyCatalogError when the catalogue was opened read-only."""
+        if self.read_only:
+            raise ReadOnlyCatalogError(f"the catalogue at {self.path.parent} is read-only ({self.why_read_only}): "
+                                       "nothing was written")
 
     # -- transactions -----------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """A write transaction: BEGIN IMMEDIATE (takes the write lock up front), COMMIT, or ROLLBACK on error."""
+        self.require_writable()
         with self.lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -104,6 +168,7 @@ class Store:
 
     def initialise(self, encoders: Sequence[tuple[str, str, int]]) -> None:
         """Create the schema with these (spec, kind, dim) encoders; the first is the default."""
+        self.require_writable()
         with self.lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -135,6 +200,10 @@ class Store:
 
     def _migrate(self, version: int) -> None:
         """Bring an older catalogue up to :data:`SCHEMA_VERSION` in place (each step in its own transaction)."""
+        if self.read_only:
+            raise ReadOnlyCatalogError(f"{self.path}: schema version {version} must be migrated to "
+                                       f"{SCHEMA_VERSION}, which needs a writable catalogue: open it once where it "
+                                       "can be written")
         while version < SCHEMA_VERSION:
             with self.lock:
                 self._db.execute("BEGIN IMMEDIATE")

@@ -22,7 +22,7 @@ router = APIRouter(tags=["service"])
 
 @router.get("/health", response_model=schemas.Health)
 def health(service: ServiceDep) -> Any:
-    return {"status": "ok", "items": service.cat.count(), "writable": service.config.writable}
+    return {"status": "ok", "items": service.cat.count(), "writable": service.writable}
 
 
 @router.get("/stats", response_model=schemas.Stats)
