@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from skimage_photos import DATA_PHOTOS, data_photo
+
 from lookalike import Catalog
 from lookalike.catalog import CheckedItem, Item
 from lookalike.cli import main
@@ -162,3 +164,33 @@ def test_approximate_dedup_finds_the_exact_groups(shop: Path) -> None:
         assert fast.search.startswith("top-16 in 128") and exact.search == "exact"
         assert [[i.id for i in g.items] for g in exact.groups] == [[i.id for i in g.items] for g in fast.groups]
         assert exact.to_dict()["geometric_checks"] == exact.geometric_checks
+
+
+def test_large_photos_decode_the_same_for_duplicates_and_search(tmp_path: Path) -> None:
+    """Issue 11.5: a 5120×2880 JPEG scored 0.9919 against itself in find_duplicates and 1.0 in search, and pair
+    cosines were asymmetric (0.6975 vs 0.6588). One decode recipe: 1.0 and symmetric, with an extra encoder too."""
+    import skimage
+
+    data = Path(skimage.__file__).parent / "data"
+    paths = []
+    for name in ("coffee.png", "chelsea.png", "rocket.jpg"):
+        path = tmp_path / f"{name.split('.')[0]}.jpg"
+        Image.open(data / name).convert("RGB").resize((5120, 2880)).save(path, quality=90, progressive=True)
+        paths.append(path)
+    for name in DATA_PHOTOS:
+        if name not in ("coffee.png", "chelsea.png", "rocket.jpg"):
+            data_photo(name).save(tmp_path / f"{name.split('.')[0]}.png")  # enough items to calibrate
+    with Catalog(tmp_path / "cat", extra_encoders=["phash"]) as cat:
+        cat.index_folder(tmp_path)
+        cat.calibrate_duplicates(sample=10, seed=0)
+        cosine: dict[tuple[str, str], float] = {}
+        for path in paths:
+            matches = cat.find_duplicates(path, k=len(cat), min_cosine=-1.0)
+            assert matches[0].id == path.name and matches[0].verdict == "exact"
+            assert matches[0].cosine == pytest.approx(1.0, abs=1e-5)
+            assert cat.search(path, k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+            cosine.update({(path.name, m.id): m.cosine for m in matches})
+        names = [p.name for p in paths]
+        for a in names:
+            for b in names:
+                assert cosine[a, b] == pytest.approx(cosine[b, a], abs=1e-4), (a, b)
