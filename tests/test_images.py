@@ -382,8 +382,13 @@ def test_decompression_bomb_is_refused_from_the_header(tmp_path: Path) -> None:
     path = write(tmp_path / "bomb.png", png_claiming(10_000, 10_000))  # 1e8 pixels, Pillow only warns
     with pytest.raises(ImageTooLargeError, match="bomb.png.*100,000,000 pixels"):
         load_image(path)
-    with pytest.raises(ImageTooLargeError, match="bomb.png"):
-        load_image(write(tmp_path / "bomb.png", png_claiming(100_000, 100_000)))  # Pillow's own error
+    bomb = write(tmp_path / "bomb.png", png_claiming(100_000, 100_000))  # Pillow refuses it before we see its size
+    with pytest.raises(ImageTooLargeError) as refused:
+        load_image(bomb)
+    assert str(refused.value).endswith("bomb.png: 10,000,000,000 pixels, over the limit of 64,000,000 "
+                                       "(ImageLimits.max_pixels)")  # lookalike's own limit, not Pillow's words
+    with pytest.raises(ImageTooLargeError, match="over Pillow's own limit of 178,956,970 .*raise both"):
+        load_image(write(tmp_path / "b.png", png_claiming(15_000, 15_000)), limits=ImageLimits(max_pixels=10**9))
     with pytest.raises(ImageTooLargeError, match="<bytes>.*ImageLimits.max_pixels"):
         load_image(png_claiming(300, 300), limits=ImageLimits(max_pixels=50_000))
 
@@ -620,6 +625,7 @@ def test_find_images_walks_a_tree_by_content(tmp_path: Path) -> None:
         ("doc.gif", "unsupported format PDF"),
         ("empty.png", "empty"),
         ("fake.jpg", "not an image"),
+        ("loop", f"symbolic link to a folder indexed as {root} already"),  # issue 11.8: no longer silent
     ]
     assert all(isinstance(item, Skipped) for item in skipped)
 
@@ -627,8 +633,10 @@ def test_find_images_walks_a_tree_by_content(tmp_path: Path) -> None:
 def test_find_images_lists_a_symlinked_folder_once(tmp_path: Path) -> None:
     write(tmp_path / "real" / "a.png", noise_png())
     (tmp_path / "alias").symlink_to(tmp_path / "real", target_is_directory=True)
-    found, _ = find_images(tmp_path)
+    found, skipped = find_images(tmp_path)
     assert found == [tmp_path / "real" / "a.png"]  # the real path, though "alias" sorts first
+    assert skipped == [Skipped(str(tmp_path / "alias"), f"symbolic link to a folder indexed as {tmp_path / 'real'} "
+                                                        "already")]
 
 
 def test_find_images_root_errors(tmp_path: Path) -> None:

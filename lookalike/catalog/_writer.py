@@ -133,9 +133,7 @@ class Writer:
                 matches = detector.exact(vectors[num], p.sha256, source)
         refused = [m for m in matches if m.verdict == "exact" or (refuse == "near" and m.is_duplicate)]
         if refuse is not None and refused:
-            best = refused[0]
-            kind = "an exact " if best.verdict == "exact" else "a near-"
-            raise DuplicateImageError(f"refused: the image is {kind}duplicate of item {best.id!r}", refused)
+            raise DuplicateImageError(f"refused: the image is {refused[0].describe()}", refused)
         return matches
 
     def float_num(self) -> int:

@@ -78,9 +78,15 @@ def _upsert(writer: Writer, tx: Transaction, root: Path, p: _ingest.Prepared, kn
         report.updated.append(item_id)
         return writer.replace_image(tx, item_id, p)
     item_id = Path(p.path).relative_to(root).as_posix()
-    clash = tx.path_of_id(item_id) if tx.id_taken(item_id) else None
-    if tx.id_taken(item_id):
-        report.skipped.append(Skipped(p.path, f"id {item_id!r} is already used by {clash}"))
+    owner = tx.file_of_id(item_id)
+    if owner is not None and owner[0] == p.path:  # the same file, added meanwhile by a concurrent run
+        if owner[1] == p.sha256:
+            report.unchanged.append(item_id)
+            return None
+        report.updated.append(item_id)
+        return writer.replace_image(tx, item_id, p)
+    if owner is not None:
+        report.skipped.append(Skipped(p.path, f"id {item_id!r} is already used by {owner[0] or 'an added image'}"))
         return None
     report.added.append(item_id)
     return writer.insert(tx, p, item_id, "{}")

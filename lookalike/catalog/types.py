@@ -76,6 +76,12 @@ class DuplicateMatch:
     def is_duplicate(self) -> bool:
         return self.verdict != "similar"
 
+    def describe(self) -> str:
+        """``an exact duplicate of item 'x'``, ``a near-duplicate of item 'x'`` or ``similar to item 'x'``."""
+        kind = {"exact": "an exact duplicate of", "near-duplicate": "a near-duplicate of"}.get(self.verdict,
+                                                                                             "similar to")
+        return f"{kind} item {self.id!r}"
+
 
 @dataclass(frozen=True)
 class CheckedItem(Item):

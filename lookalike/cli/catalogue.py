@@ -93,9 +93,7 @@ class _Added:
     skipped: list[dict[str, str]] = field(default_factory=list)
 
     def refuse(self, source: str, matches: Sequence[DuplicateMatch]) -> None:
-        best = matches[0]
-        kind = "an exact" if best.verdict == "exact" else "a near-"
-        self.refused.append({"source": source, "reason": f"{kind} duplicate of item {best.id!r}",
+        self.refused.append({"source": source, "reason": matches[0].describe(),
                              "duplicates": [m.to_dict() for m in matches]})
 
 

@@ -111,7 +111,7 @@ def _check_pixels(name: str, width: int, height: int, limits: ImageLimits) -> No
 def _decode(data: bytes, name: str, limits: ImageLimits, box: Box | None,
             draft: tuple[int, int] | None) -> LoadedImage:
     fmt = _supported_format(name, data[:_HEADER_BYTES])
-    with _decoding(name, fmt):
+    with _decoding(name, fmt, limits.max_pixels):
         img = Image.open(io.BytesIO(data), formats=[fmt])
         _check_pixels(name, img.width, img.height, limits)
         size = img.size

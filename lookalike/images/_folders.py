@@ -58,11 +58,13 @@ def _classify(path: Path, found: list[Path], skipped: list[Skipped]) -> None:
     found.append(path)
 
 
-def _list_dir(folder: Path, visited: set[tuple[int, int]]) -> list[os.DirEntry[str]]:
+def _list_dir(folder: Path, visited: dict[tuple[int, int], Path]) -> list[os.DirEntry[str]] | Path:
+    """The folder's entries, or the path it was listed under already (reached again through a symlink: a loop or
+    a second route)."""
     info = folder.stat()
-    if (info.st_dev, info.st_ino) in visited:  # reached again through a symlink: a loop or a second route
-        return []
-    visited.add((info.st_dev, info.st_ino))
+    first = visited.setdefault((info.st_dev, info.st_ino), folder)
+    if first is not folder:
+        return first
     with os.scandir(folder) as entries:
         return sorted(entries, key=lambda entry: entry.name)
 
@@ -71,9 +73,9 @@ def find_images(root: str | os.PathLike[str]) -> tuple[list[Path], list[Skipped]
     """Supported image files under ``root`` (recursive, sorted, by content) and the files that were skipped.
 
     Files and folders whose name starts with "." (``.git``, ``.lookalike``, macOS ``._x.jpg``) are ignored.
-    Directory symlinks are followed once per directory (loops end). A file with an image extension that is
-    not a supported image, and an unreadable folder, are reported in the second list; other files are ignored
-    silently. Only the header is checked: a truncated image is listed and fails later in :func:`load_image`.
+    Directory symlinks are followed once per directory (loops end); a symlink to a folder listed already is
+    reported in the second list, as are a file with an image extension that is not a supported image and an
+    unreadable folder; other files are ignored silently. Only the header is checked: a truncated image is listed and fails later in :func:`load_image`.
 
     Raises:
         ImageNotFoundError: ``root`` does not exist.
@@ -89,7 +91,7 @@ def find_images(root: str | os.PathLike[str]) -> tuple[list[Path], list[Skipped]
         raise InvalidParameterError(f"find_images needs a directory; {name!r} is a file.")
     found: list[Path] = []
     skipped: list[Skipped] = []
-    visited: set[tuple[int, int]] = set()
+    visited: dict[tuple[int, int], Path] = {}
     real: list[Path] = [top]
     linked: list[Path] = []  # symlinked folders go last: a folder reached both ways keeps its real path
     while real or linked:
@@ -100,6 +102,9 @@ def find_images(root: str | os.PathLike[str]) -> tuple[list[Path], list[Skipped]
             if folder is top:
                 raise _os_error(name, err) from err
             skipped.append(Skipped(str(folder), _os_error(str(folder), err).reason))
+            continue
+        if isinstance(entries, Path):  # each folder is indexed once, under its first path
+            skipped.append(Skipped(str(folder), f"symbolic link to a folder indexed as {entries} already"))
             continue
         for entry in entries:
             path = Path(entry.path)

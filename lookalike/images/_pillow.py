@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import struct
 import threading
 import warnings
@@ -50,16 +51,29 @@ class _PillowWarningsIgnored:
 _PILLOW_WARNINGS_IGNORED = _PillowWarningsIgnored()
 
 
+def _bomb_message(text: str, max_pixels: int | None) -> str:
+    """Pillow refused an image before lookalike could read its size: say so in lookalike's terms."""
+    found = re.search(r"\((\d+) pixels\)", text)
+    pixels = int(found.group(1)) if found else None
+    pillow = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    if pixels is not None and max_pixels is not None and pixels > max_pixels:
+        return f"{pixels:,} pixels, over the limit of {max_pixels:,} (ImageLimits.max_pixels)"
+    size = f"{pixels:,} pixels" if pixels is not None else "too many pixels"
+    return (f"{size}, over Pillow's own limit of {pillow:,} (PIL.Image.MAX_IMAGE_PIXELS, which caps "
+            "ImageLimits.max_pixels: raise both to decode larger images)")
+
+
 @contextlib.contextmanager
-def _decoding(name: str, fmt: str) -> Iterator[None]:
-    """Silence Pillow's warnings; turn whatever it raises on bad data into a typed error naming ``name``."""
+def _decoding(name: str, fmt: str, max_pixels: int | None = None) -> Iterator[None]:
+    """Silence Pillow's warnings; turn whatever it raises on bad data into a typed error naming ``name``.
+    ``max_pixels``: lookalike's own limit, which a decompression bomb refused by Pillow is reported against."""
     with _PILLOW_WARNINGS_IGNORED:
         try:
             yield
         except LookalikeError:
             raise
         except Image.DecompressionBombError as err:
-            raise ImageTooLargeError(name, f"{err} (Pillow's Image.MAX_IMAGE_PIXELS)") from err
+            raise ImageTooLargeError(name, _bomb_message(str(err), max_pixels)) from err
         except _DECODE_ERRORS as err:
             unparsed = isinstance(err, Image.UnidentifiedImageError)  # its message holds a BytesIO repr
             detail = "the header cannot be parsed" if unparsed else str(err) or type(err).__name__

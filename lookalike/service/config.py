@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InvalidParameterError
+from ..images import DEFAULT_LIMITS
 
 API_KEY_ENV = "LOOKALIKE_API_KEY"
 
@@ -23,7 +24,8 @@ class ServiceConfig:
         api_key: the key write requests must carry; None for none.
         read_only: serve without any write endpoint enabled (they answer 403).
         max_upload_bytes: largest encoded image accepted (413 beyond).
-        max_pixels: largest image accepted, width * height from the header (413 beyond; decompression bombs).
+        max_pixels: largest image accepted, width * height from the header (413 beyond; decompression bombs);
+            the library's default, :class:`~lookalike.images.ImageLimits`.
         max_metadata_bytes: largest metadata or filter JSON accepted (413 beyond).
         max_k: most results one request may ask for.
         thumbnail_cache: how many thumbnails are kept in memory.
@@ -33,7 +35,7 @@ class ServiceConfig:
     api_key: str | None = None
     read_only: bool = False
     max_upload_bytes: int = 20 * 2**20
-    max_pixels: int = 40_000_000
+    max_pixels: int = DEFAULT_LIMITS.max_pixels  # the one default of the library, the CLI and the service
     max_metadata_bytes: int = 16 * 2**10
     max_k: int = 200
     thumbnail_cache: int = 4096

@@ -101,3 +101,27 @@ def test_similar_reads_its_vector_under_the_lock(cat: Catalog) -> None:
     assert not threads[0].is_alive() and "i0" not in cat
     # without the lock the remove moved the last row into i0's row between the lookup and the read
     assert got is not None and np.array_equal(got[0], expected)
+
+
+@pytest.mark.slow
+def test_two_index_runs_of_one_folder_at_once_agree(tmp_path: Path) -> None:
+    """Issue 11.8: two concurrent ``lookalike index`` runs printed 300 "id already used by <the same path>" lines.
+    A file the other run added meanwhile is now unchanged (or updated), never skipped."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(5)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(300):
+        _img(rng).save(photos / f"p{i:03d}.png")
+    Catalog(tmp_path / "cat", ENC).close()
+    code = "import sys; from lookalike.cli import main; sys.exit(main())"
+    argv = [sys.executable, "-c", code, "--catalog", str(tmp_path / "cat"), "index", str(photos)]
+    runs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    for run, (out, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, err
+        assert "already used" not in out + err and "0 skipped" in out, out
+    with Catalog(tmp_path / "cat") as cat:
+        assert len(cat) == 300 and len(cat.vector_index()) == 300

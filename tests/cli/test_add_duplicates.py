@@ -87,3 +87,26 @@ def test_refuse_exact(plain: Path, photo_dir: Path, fresh: Path, cli: Run) -> No
     code, out, _ = cli("add", photo_dir / "moon.png", "--catalog", plain, "--refuse", "exact", "--json")
     data = json.loads(out)
     assert code == 1 and data["added"] == [] and data["refused"][0]["duplicates"][0]["id"] == "moon.png"
+
+
+@pytest.mark.parametrize("check", [[], ["--check-duplicates"], ["--no-check-duplicates"]])
+def test_a_refused_image_reads_the_same_whatever_the_check(calibrated: Path, fresh: Path, tmp_path: Path,
+                                                           check: list[str], cli: Run) -> None:
+    """Issue 11.8: an oversized image printed 'skipped' on stdout with --check-duplicates and 'lookalike: error:'
+    without; --refuse near doubled 'refused'. One file: one error line; several: the report lists it skipped."""
+    big = tmp_path / "big.png"
+    Image.new("L", (400, 300)).save(big)
+    code, out, err = cli("add", big, *check, "--catalog", calibrated, "--max-pixels", "100000")
+    assert code == 1 and out == ""
+    assert err == f"lookalike: error: {big}: 400x300 is 120,000 pixels, over the limit of 100,000 " \
+                  "(ImageLimits.max_pixels)\n"
+    code, out, err = cli("add", big, fresh, *check, "--catalog", calibrated, "--max-pixels", "100000")
+    assert code == 1 and err == "" and "added fresh.png" in out
+    assert f"skipped {big}: 400x300 is 120,000 pixels, over the limit of 100,000" in out
+    assert count(calibrated) == 25
+
+
+def test_refuse_near_says_refused_once(calibrated: Path, relisted: Path, cli: Run) -> None:
+    code, out, err = cli("add", relisted, "--catalog", calibrated, "--refuse", "near")
+    assert code == 1 and out + err == f"refused {relisted}: a near-duplicate of item 'coffee.png'\n"
+    assert count(calibrated) == 24

@@ -46,3 +46,16 @@ def test_a_failing_search_raises_in_its_caller(photo_catalog: Path) -> None:
         with pytest.raises(InvalidParameterError):
             batcher.search(cat.pipeline.vectors(query), 3, {"bad": [1, 2]})
         assert len(batcher.search(cat.pipeline.vectors(query), 3, None)[0]) == 3
+
+
+def test_one_pixel_limit_for_the_library_the_cli_and_the_service(tmp_path: Path) -> None:
+    """Issue 11.8: the CLI accepted 49 M pixels that the server refused (64 M vs 40 M defaults)."""
+    import argparse
+
+    from lookalike.cli._common import image_limits
+    from lookalike.images import ImageLimits
+    from lookalike.service import ServiceConfig
+
+    library = ImageLimits().max_pixels
+    assert ServiceConfig(tmp_path, read_only=True).max_pixels == library
+    assert image_limits(argparse.Namespace()).max_pixels == library

@@ -37,9 +37,10 @@ class Transaction:
     def id_taken(self, item_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM items WHERE id = ?", (item_id,)).fetchone() is not None
 
-    def path_of_id(self, item_id: str) -> str | None:
-        row = self._db.execute("SELECT path FROM items WHERE id = ?", (item_id,)).fetchone()
-        return None if row is None else row[0]
+    def file_of_id(self, item_id: str) -> tuple[str | None, str] | None:
+        """(path, sha256) of the item with this id, or None when the id is free."""
+        row = self._db.execute("SELECT path, sha256 FROM items WHERE id = ?", (item_id,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def free_id(self, base: str) -> str:
         """``base``, or ``base-2``, ``base-3`` ... whichever is free first."""
