@@ -75,7 +75,8 @@ def find_images(root: str | os.PathLike[str]) -> tuple[list[Path], list[Skipped]
     Files and folders whose name starts with "." (``.git``, ``.lookalike``, macOS ``._x.jpg``) are ignored.
     Directory symlinks are followed once per directory (loops end); a symlink to a folder listed already is
     reported in the second list, as are a file with an image extension that is not a supported image and an
-    unreadable folder; other files are ignored silently. Only the header is checked: a truncated image is listed and fails later in :func:`load_image`.
+    unreadable folder; other files are ignored silently. Only the header is checked: a truncated image is
+    listed and fails later in :func:`load_image`.
 
     Raises:
         ImageNotFoundError: ``root`` does not exist.

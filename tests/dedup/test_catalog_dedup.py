@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from skimage_photos import DATA_PHOTOS, data_photo
 
 from lookalike import Catalog
