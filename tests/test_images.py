@@ -588,13 +588,32 @@ def test_crop_clips_to_the_image_and_refuses_empty_regions() -> None:
 
 
 def test_load_image_with_a_box(tmp_path: Path) -> None:
-    path = write(tmp_path / "shot.png", encode(Image.fromarray(blocks()), "PNG"))
-    loaded = load_image(path, box=Box.parse("16,0,16,8"))
-    assert loaded.image.size == (16, 8) and set(pixel_list(loaded.image)) == {GREEN}
-    assert (loaded.width, loaded.height) == (32, 16)
-    with pytest.raises(InvalidRegionError, match="shot.png"):
+    path = write(tmp_path / "shot.png", encode(Image.fromarray(blocks(64, 32)), "PNG"))
+    loaded = load_image(path, box=Box.parse("32,0,32,16"))
+    assert loaded.image.size == (32, 16) and set(pixel_list(loaded.image)) == {GREEN}
+    assert (loaded.width, loaded.height) == (64, 32)
+    with pytest.raises(InvalidRegionError, match="shot.png: box 100,100,5,5 .*lies outside the 64x32 image"):
         load_image(path, box=Box(100, 100, 5, 5))
-    assert load_image(blocks(), box=Box(0, 8, 16, 8)).image.getpixel((0, 0)) == BLUE
+    assert load_image(blocks(64, 32), box=Box(0, 16, 32, 16)).image.getpixel((0, 0)) == BLUE
+
+
+@pytest.mark.parametrize(("box", "words"), [
+    (Box(40, 0, 30, 20), "box 40,0,30,20 (x,y,w,h) extends past the 64x32 image: x + w must be at most 64"),
+    (Box(0, 20, 16, 16), "extends past the 64x32 image: x + w must be at most 64 and y + h at most 32"),
+    (Box(0, 0, 1, 1), "box 0,0,1,1 (x,y,w,h) is 1x1 pixels; a region must be at least 16x16 pixels"),
+    (Box(0, 0, 64, 15), "is 64x15 pixels; a region must be at least 16x16"),
+])
+def test_a_region_partly_outside_or_too_small_is_refused(box: Box, words: str) -> None:
+    """Issue 11.9: a box partly outside the image was clipped silently, and a 1x1 box searched."""
+    with pytest.raises(InvalidRegionError) as refused:
+        load_image(blocks(64, 32), box=box)
+    assert words in str(refused.value)
+
+
+def test_a_tiny_image_may_be_searched_whole_by_a_box() -> None:
+    assert load_image(blocks(8, 6), box=Box(0, 0, 8, 6)).image.size == (8, 6)  # the minimum is the image's side
+    with pytest.raises(InvalidRegionError, match="at least 8x6"):
+        load_image(blocks(8, 6), box=Box(0, 0, 8, 5))
 
 
 # --- find_images

@@ -23,7 +23,16 @@ Example::
     loaded.image.size, loaded.width, loaded.format   # ((200, 150), 4032, 'JPEG')
 """
 
-from lookalike.images._decode import ImageSource, LoadedImage, crop, describe_source, load_image, read_bytes
+from lookalike.images._decode import (
+    MIN_REGION,
+    ImageSource,
+    LoadedImage,
+    check_region,
+    crop,
+    describe_source,
+    load_image,
+    read_bytes,
+)
 from lookalike.images._folders import Skipped, find_images, is_image_file
 from lookalike.images._formats import IMAGE_EXTENSIONS, SUPPORTED_FORMATS, sniff_format
 from lookalike.images._params import DEFAULT_LIMITS, Box, ImageLimits
@@ -37,6 +46,8 @@ __all__ = [
     "ImageSource",
     "LoadedImage",
     "Skipped",
+    "MIN_REGION",
+    "check_region",
     "crop",
     "describe_source",
     "find_images",

@@ -125,6 +125,8 @@ def _decode(data: bytes, name: str, limits: ImageLimits, box: Box | None,
 
 def _finish(rgb: Image.Image, digest: str, size: tuple[int, int], fmt: str | None, name: str,
             box: Box | None) -> LoadedImage:
+    if box is not None:
+        check_region(box, rgb.width, rgb.height, name)
     image = crop(rgb, box, name) if box is not None else rgb
     return LoadedImage(image=image, sha256=digest, width=size[0], height=size[1], format=fmt, source=name)
 
@@ -197,6 +199,23 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS, box
         kind = type(source).__name__
         raise InvalidParameterError(f"A source must be a path, bytes, an array or a PIL image. Got {kind}.")
     return _decode(data, name, limits, box, draft)
+
+
+MIN_REGION = 16  # pixels: the shortest side of a query region (or the image's side, when that is shorter)
+
+
+def check_region(box: Box, width: int, height: int, source: str = "<image>") -> None:
+    """Refuse (InvalidRegionError naming ``source``) a query region that is not wholly inside the ``width`` x
+    ``height`` image, or has a side shorter than :data:`MIN_REGION` pixels (or than the image's own side)."""
+    size = f"{width}x{height}"
+    if box.x + box.w > width or box.y + box.h > height:
+        where = "lies outside" if box.x >= width or box.y >= height else "extends past"
+        raise InvalidRegionError(source, f"box {box} (x,y,w,h) {where} the {size} image: x + w must be at most "
+                                         f"{width} and y + h at most {height}")
+    least_w, least_h = min(MIN_REGION, width), min(MIN_REGION, height)
+    if box.w < least_w or box.h < least_h:
+        raise InvalidRegionError(source, f"box {box} (x,y,w,h) is {box.w}x{box.h} pixels; a region must be at "
+                                         f"least {least_w}x{least_h} pixels of the {size} image")
 
 
 def crop(image: Image.Image, box: Box, source: str = "<image>") -> Image.Image:

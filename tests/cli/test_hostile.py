@@ -32,6 +32,8 @@ def hashed(tmp_path_factory: pytest.TempPathFactory, photo_dir: Path) -> Path:
     (["similar", "coffee.png", "--rerank", str(10**9), "--catalog", "{hashed}"], "'rerank' parameter"),
     (["search", GOOD, "--encoder", "nonsense"], "nonsense"),
     (["search", GOOD, "--box", "0,0,0,0"], "box"),
+    (["search", GOOD, "--box", "0,0,1,1"], "is 1x1 pixels; a region must be at least 16x16 pixels"),
+    (["search", GOOD, "--box", "100,0,60,100"], "extends past the 128x"),
     (["search", GOOD, "--max-pixels", "0"], "'max_pixels' parameter"),
     (["search", GOOD, "--where", "{{nope"], "--where: invalid JSON"),
     (["search", GOOD, "--where", "a=99999999999999999999999"], "64-bit range"),

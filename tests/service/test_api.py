@@ -181,6 +181,11 @@ def test_bad_box_is_422(client: httpx.Client, box: str) -> None:
 def test_box_outside_the_image_is_422(client: httpx.Client) -> None:
     response = client.post("/search", files=upload(encode(photo("coins"))), data={"box": "5000,5000,10,10"})
     assert_error(response, 422, "InvalidRegionError", "outside")
+    w, h = photo("coins").size  # issue 11.9: partly outside was clipped silently, 1x1 was searched
+    partly = client.post("/search", files=upload(encode(photo("coins"))), data={"box": f"{w - 60},0,100,100"})
+    assert_error(partly, 422, "InvalidRegionError", f"extends past the {w}x{h} image")
+    tiny = client.post("/search", files=upload(encode(photo("coins"))), data={"box": "0,0,1,1"})
+    assert_error(tiny, 422, "InvalidRegionError", "a region must be at least 16x16 pixels")
 
 
 @pytest.mark.parametrize("k", ["0", "-1", "abc", "1e3", "100000", "2.5", "9" * 50])

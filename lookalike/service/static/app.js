@@ -40,6 +40,8 @@ async function api(url, options = {}) {
   return response;
 }
 
+const MIN_REGION = 16;  // pixels: lookalike.images.MIN_REGION
+
 function setStatus(el, text, isError = false) {
   el.textContent = text;
   el.classList.toggle("error", isError);
@@ -156,8 +158,14 @@ function setupBox() {
     }
     const sx = img.naturalWidth / r.width, sy = img.naturalHeight / r.height;
     const x = Math.floor(Math.min(p.x, s.x) * sx), y = Math.floor(Math.min(p.y, s.y) * sy);
-    state.box = { x, y, w: Math.max(1, Math.min(Math.round(w * sx), img.naturalWidth - x)),
-                  h: Math.max(1, Math.min(Math.round(h * sy), img.naturalHeight - y)) };
+    const bw = Math.min(Math.round(w * sx), img.naturalWidth - x), bh = Math.min(Math.round(h * sy), img.naturalHeight - y);
+    const least = [Math.min(MIN_REGION, img.naturalWidth), Math.min(MIN_REGION, img.naturalHeight)];
+    if (bw < least[0] || bh < least[1]) {  // the server refuses smaller regions
+      box.hidden = true;
+      setStatus($("status"), `draw a larger box: a region must be at least ${least[0]}×${least[1]} pixels of the image`, true);
+      return;
+    }
+    state.box = { x, y, w: bw, h: bh };
     $("whole").disabled = false;
     search();
   };
