@@ -77,7 +77,8 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
                     "Errors are `{\"error\": {\"type\", \"message\", \"status\"}}`. Write endpoints need the API key.",
     )
     app.state.service = service
-    app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes, error_body=error_body)
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes, error_body=error_body,
+                       timeout=config.body_timeout)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     install_handlers(app)
     for router in (search.router, items.router, duplicates.router, system.router, system.pages):

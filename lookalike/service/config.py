@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import InvalidParameterError
 from ..images import DEFAULT_LIMITS
+from ..validation import Real, check
 
 API_KEY_ENV = "LOOKALIKE_API_KEY"
 
@@ -29,6 +30,7 @@ class ServiceConfig:
         max_metadata_bytes: largest metadata or filter JSON accepted (413 beyond).
         max_k: most results one request may ask for.
         thumbnail_cache: how many thumbnails are kept in memory.
+        body_timeout: seconds a request body may stop arriving before the request is answered 408.
     """
 
     catalog: Path
@@ -39,6 +41,7 @@ class ServiceConfig:
     max_metadata_bytes: int = 16 * 2**10
     max_k: int = 200
     thumbnail_cache: int = 4096
+    body_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.api_key is not None and (not isinstance(self.api_key, str) or len(self.api_key) < 8):
@@ -53,6 +56,7 @@ class ServiceConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidParameterError(f"The {name!r} setting must be an int >= 1. Got {value!r}.")
+        check("body_timeout", self.body_timeout, Real(0.0, high=3600.0), owner="ServiceConfig")
 
     @classmethod
     def from_env(cls, catalog: str | os.PathLike[str], *, read_only: bool = False, **kwargs: int) -> ServiceConfig:

@@ -5,6 +5,7 @@ Each app has its own registry, so several apps (tests) never collide; ``GET /met
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
@@ -76,16 +77,18 @@ class MetricsMiddleware:
 class BodyLimitMiddleware:
     """Read request bodies up to ``limit`` bytes before the app sees them: 413 above it, 400 for broken multipart.
 
-    A declared ``Content-Length`` above the limit is refused without reading; a body without one (chunked) is
-    read up to the limit and then refused, so no request ever holds more than ``limit`` bytes in memory. A
-    multipart body must end with its closing boundary: Starlette's parser would otherwise accept a truncated body
-    and leave the unfinished part's temporary file open.
+    A declared ``Content-Length`` above the limit is refused at once, before any of the body arrives; a body
+    without one (chunked) is read up to the limit and then refused, so no request ever holds more than ``limit``
+    bytes in memory. A body that stops arriving for ``timeout`` seconds is answered 408. A multipart body must end
+    with its closing boundary (Starlette's parser would otherwise accept a truncated body and leave the unfinished
+    part's temporary file open), and its form fields must be UTF-8 (Starlette would read other bytes as Latin-1).
     """
 
-    def __init__(self, app: Any, limit: int, error_body: Any) -> None:  # error_body(status, message, kind)
-        self.app = app
+    def __init__(self, app: Any, limit: int, error_body: Any, timeout: float = 30.0) -> None:
+        self.app = app  # error_body(status, message, kind) -> bytes
         self.limit = limit
         self.error_body = error_body
+        self.timeout = timeout
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -97,20 +100,23 @@ class BodyLimitMiddleware:
             await self._refuse(send, 400, "invalid Content-Length header")
             return
         if declared is not None and int(declared) > self.limit:
-            await self._drain(receive)
-            await self._refuse(send, 413, f"request body of {int(declared)} bytes is over the limit of {self.limit}")
+            await self._refuse(send, 413, f"request body of {int(declared)} bytes is over the limit of {self.limit}",
+                               receive)
             return
         chunks, total, more = [], 0, True
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout)
+            except TimeoutError:
+                await self._refuse(send, 408, f"the request body stopped arriving for {self.timeout:g} s")
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
             total += len(chunk)
             if total > self.limit:
-                if message.get("more_body", False):
-                    await self._drain(receive)
-                await self._refuse(send, 413, f"request body is over the limit of {self.limit} bytes")
+                await self._refuse(send, 413, f"request body is over the limit of {self.limit} bytes",
+                                   receive if message.get("more_body", False) else None)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -129,23 +135,34 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _drain(self, receive: Any) -> None:
-        """Read and drop the rest of a refused body (up to 4x the limit), so the client, still sending, reads our
-        answer instead of a reset connection. Past that the connection is closed on it."""
+    async def _drain(self, receive: Any, seconds: float = 2.0) -> None:
+        """Read and drop the rest of a refused body (up to 4x the limit, for at most ``seconds``), so a client still
+        sending reads the answer (sent already) instead of a reset connection; then the connection closes."""
         total, more = 0, True
+        deadline = asyncio.get_running_loop().time() + seconds
         while more and total <= 4 * self.limit:
-            message = await receive()
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                message = await asyncio.wait_for(receive(), max(left, 0.0))
+            except TimeoutError:
+                return
             if message["type"] == "http.disconnect":
                 return
             total += len(message.get("body", b""))
             more = message.get("more_body", False)
 
-    async def _refuse(self, send: Any, status: int, message: str) -> None:
-        body = self.error_body(status, message, "PayloadTooLargeError" if status == 413 else "MalformedRequestError")
+    async def _refuse(self, send: Any, status: int, message: str, drain: Any = None) -> None:
+        """Answer with the error; with ``drain`` (the receive channel of a body still arriving), the whole answer is
+        sent first, and the response completes only after the rest of the body was drained (:meth:`_drain`)."""
+        kind = {413: "PayloadTooLargeError", 408: "RequestTimeoutError"}.get(status, "MalformedRequestError")
+        body = self.error_body(status, message, kind)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": body, "more_body": drain is not None})
+        if drain is not None:
+            await self._drain(drain)
+            await send({"type": "http.response.body", "body": b""})
 
 
 def _multipart_problem(content_type: bytes, body: bytes) -> str | None:
@@ -160,6 +177,16 @@ def _multipart_problem(content_type: bytes, body: bytes) -> str | None:
             boundary = value.strip().strip('"')
     if not boundary or len(boundary) > 200:
         return "the Content-Type has no valid boundary"
-    if not body.rstrip(b"\r\n").endswith(b"--" + boundary.encode("latin-1") + b"--"):
+    delimiter = b"--" + boundary.encode("latin-1")
+    if not body.rstrip(b"\r\n").endswith(delimiter + b"--"):
         return "it does not end with the closing boundary (truncated?)"
+    for part in body.split(delimiter)[1:-1]:
+        head, _, value = part.partition(b"\r\n\r\n")
+        try:
+            head.decode("utf-8")
+            if b"filename=" not in head:  # a form field, not a file
+                value.removesuffix(b"\r\n").decode("utf-8")
+        except UnicodeDecodeError:
+            name = head.partition(b'name="')[2].partition(b'"')[0].decode("utf-8", "replace")
+            return f"the form field {name!r} is not UTF-8 text"
     return None

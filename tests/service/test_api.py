@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -170,6 +171,61 @@ def test_oversized_bytes_are_413(client: httpx.Client) -> None:
             yield b"\0" * 65536
 
     assert_error(client.post("/search", content=chunks(), headers={"content-type": "image/jpeg"}), 413)
+
+
+def _raw(url: str, request: bytes, wait: float = 10.0) -> tuple[bytes, float]:
+    """Send raw bytes to the server and read until it closes (or ``wait`` s pass): (answer, seconds to answer)."""
+    import socket
+    import time
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    with socket.create_connection((where.hostname, where.port), timeout=wait) as conn:
+        start = time.monotonic()
+        conn.sendall(request)
+        answer = b""
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        return answer, time.monotonic() - start
+
+
+def test_a_declared_oversized_body_is_413_at_once(read_server: LiveServer) -> None:
+    """Issue 11.10: declaring Content-Length: 30000000 and sending nothing waited instead of answering."""
+    head = (b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 30000000\r\n\r\n")
+    answer, seconds = _raw(read_server.url, head)
+    assert answer.startswith(b"HTTP/1.1 413") and b"over the limit" in answer, answer[:300]
+    assert seconds < 2.0  # answered before any of the body, not after a drain or a timeout
+
+
+def test_a_body_that_stops_arriving_is_408(serve: ServerFactory, catalog_copy: Path) -> None:
+    server = serve(catalog_copy, read_only=True, body_timeout=0.5)
+    head = b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\nabc"
+    answer, seconds = _raw(server.url, head)
+    assert answer.startswith(b"HTTP/1.1 408") and b"stopped arriving for 0.5 s" in answer, answer[:300]
+    assert seconds < 5.0
+
+
+def test_a_non_utf8_form_field_is_400_and_adds_nothing(serve: ServerFactory, catalog_copy: Path) -> None:
+    """Issue 11.10: a Latin-1 multipart ``id`` was accepted (Starlette decodes what is not UTF-8 as Latin-1)."""
+    server = serve(catalog_copy)
+    boundary = b"b0undary"
+    body = (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="id"\r\n\r\ncaf\xe9\r\n'
+            b"--" + boundary + b'\r\nContent-Disposition: form-data; name="image"; filename="q.jpg"\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n" + encode(photo("coins")) + b"\r\n--" + boundary + b"--\r\n")
+    with httpx.Client(base_url=server.url) as http:
+        before = http.get("/health").json()["items"]
+        response = http.post("/items", content=body, headers={
+            **AUTH, "content-type": "multipart/form-data; boundary=" + boundary.decode()})
+        assert_error(response, 400, words="the form field 'id' is not UTF-8 text")
+        utf8 = body.replace(b"caf\xe9", "café".encode())
+        added = http.post("/items", content=utf8, headers={
+            **AUTH, "content-type": "multipart/form-data; boundary=" + boundary.decode()})
+        assert added.status_code == 201 and added.json()["id"] == "café", added.text
+        assert http.get("/health").json()["items"] == before + 1
 
 
 @pytest.mark.parametrize("box", ["a,b,c,d", "1,2,3", "0,0,0,10", "-1,0,10,10", "1,2,3,4,5", "9" * 40 + ",0,1,1"])

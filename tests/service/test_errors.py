@@ -12,7 +12,7 @@ EXPECTED = {
     "TruncatedImageError": 400, "ImageTooLargeError": 413, "InvalidRegionError": 422, "NotFittedError": 409,
     "EncoderError": 500, "CatalogError": 409, "ItemNotFoundError": 404, "DuplicateItemError": 409,
     "DuplicateImageError": 409, "CalibrationRequiredError": 409, "DuplicateDetectionError": 409,
-    "IncompatibleCatalogError": 422, "AuthError": 403, "MissingKeyError": 401,
+    "IncompatibleCatalogError": 422, "AuthError": 403, "MissingKeyError": 401, "ReadOnlyCatalogError": 403,
 }
 
 
