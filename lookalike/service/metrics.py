@@ -181,11 +181,11 @@ def _multipart_problem(content_type: bytes, body: bytes) -> str | None:
     if not body.rstrip(b"\r\n").endswith(delimiter + b"--"):
         return "it does not end with the closing boundary (truncated?)"
     for part in body.split(delimiter)[1:-1]:
-        head, _, value = part.partition(b"\r\n\r\n")
+        head, _, data = part.partition(b"\r\n\r\n")
         try:
             head.decode("utf-8")
             if b"filename=" not in head:  # a form field, not a file
-                value.removesuffix(b"\r\n").decode("utf-8")
+                data.removesuffix(b"\r\n").decode("utf-8")
         except UnicodeDecodeError:
             name = head.partition(b'name="')[2].partition(b'"')[0].decode("utf-8", "replace")
             return f"the form field {name!r} is not UTF-8 text"
