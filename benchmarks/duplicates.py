@@ -399,12 +399,13 @@ def build_scale_catalog(path: Path, n: int, seed: int) -> tuple[int, np.ndarray,
             sha = hashlib.sha256(name.encode()).hexdigest()
             items.append((name, sha, image.width, image.height))
             vecs.append(vec / np.linalg.norm(vec))
-            thumbs.append(signals.thumbnail_bytes(image))
+            thumbs.append((signals.thumbnail_bytes(image), signals.colour_bytes(image)))
         with store.transaction() as tx:
-            for (name, sha, w, h), vec, th in zip(items, vecs, thumbs, strict=True):
+            for (name, sha, w, h), vec, (th, colour) in zip(items, vecs, thumbs, strict=True):
                 key = tx.insert_item(name, NewItem(None, sha, w, h), "{}")
                 tx.put_vectors(num, [key], np.asarray(vec, dtype=np.float32)[None, :])
                 tx.put_features(matching.THUMB_FEATURE, {key: th})
+                tx.put_features(matching.COLOUR_FEATURE, {key: colour})
     store.close()
     with Catalog(path) as cat:
         _borrow_calibration(cat)  # the items have no files to edit: see _borrow_calibration

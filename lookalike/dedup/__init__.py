@@ -17,11 +17,12 @@ Importing this package registers the detector and the ``dedup.thumb`` per-item f
 from ..catalog.extensions import register_duplicate_detector, register_feature
 from .calibration import EXACT, NEAR, SIMILAR, Calibration
 from .detector import CatalogDetector
-from .matching import THUMB_FEATURE
+from .matching import COLOUR_FEATURE, THUMB_FEATURE
 from .report import DedupReport, DuplicateGroup, DuplicateMatch, DuplicatePair
-from .signals import thumbnail_bytes
+from .signals import colour_bytes, thumbnail_bytes
 
 register_feature(THUMB_FEATURE, thumbnail_bytes)
+register_feature(COLOUR_FEATURE, colour_bytes)
 register_duplicate_detector(CatalogDetector)
 
 __all__ = ["EXACT", "NEAR", "SIMILAR", "Calibration", "CatalogDetector", "DedupReport", "DuplicateGroup",

@@ -13,10 +13,10 @@ from PIL import Image
 from ..errors import DuplicateDetectionError, ImageError
 from ..images import load_image
 from ..validation import check_int
-from .calibration import Calibration, check_precision, evidence_against, fit_calibration
+from .calibration import Calibration, check_precision, evidence_against, evidence_signals, fit_calibration
 from .edits import EDIT_KINDS, STRENGTHS, apply_edit
-from .matching import META_KEY, float_encoder, thumbs_of
-from .signals import pair_signals, thumbnail
+from .matching import META_KEY, colours_of, float_encoder, thumbs_of
+from .signals import colour_signature, pair_signals, thumbnail
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -70,12 +70,14 @@ def calibrate(catalog: Catalog, *, target_precision: float = 0.99, sample: int =
     valid = hit_keys >= 0
     labels = np.array([h == sources[q] or (h in sha and sha[h] == sha[sources[q]])
                        for q, h in zip(query_of.tolist(), hit_keys.tolist(), strict=True)])
-    thumbs = thumbs_of(catalog, sorted(set(hit_keys[valid].tolist()) | set(sources)))
+    involved = sorted(set(hit_keys[valid].tolist()) | set(sources))
+    thumbs, colours = thumbs_of(catalog, involved), colours_of(catalog, involved)
     for i, image in enumerate(copies):
         thumbs[-(i + 1)] = thumbnail(image)
+        colours[-(i + 1)] = colour_signature(image)
     query_of, hit_keys, labels = query_of[valid], hit_keys[valid], labels[valid]
     pairs = np.stack([-(query_of + 1), hit_keys], axis=1)
-    signals = {"cosine": scores.reshape(-1)[valid].astype(np.float64), **pair_signals(thumbs, pairs)}
+    signals = {"cosine": scores.reshape(-1)[valid].astype(np.float64), **pair_signals(thumbs, pairs, None, colours)}
     relisted = _relistings(thumbs, vector_of, sources, query_of, hit_keys, labels, signals)
     keep = ~relisted
     cal = fit_calibration({n: v[keep] for n, v in signals.items()}, labels[keep], query_of[keep], kinds,
@@ -104,6 +106,7 @@ def _relistings(thumbs: Mapping[int, np.ndarray], vector_of: Mapping[int, np.nda
     cand = ~labels
     if not labels.any() or not cand.any():
         return np.zeros_like(labels)
+    signals = evidence_signals(signals)
     tables = {n: np.sort(v[cand][np.isfinite(v[cand])]) for n, v in signals.items()}
     copy_ev = evidence_against(tables, signals)
     bar = np.maximum(copy_ev, np.quantile(copy_ev[labels], 0.25))

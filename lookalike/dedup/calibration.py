@@ -12,6 +12,11 @@ in exploratory runs than the maximum of the evidence or weighted sums of cosine 
 check also searches small rotations (:mod:`.signals`) it finds 75% and matches or beats every single signal on
 every edit type (rotations: 0.39 against the cosine's 0.35; before the rotation search 0.30).
 
+A pair whose ``colour`` distance (the hue veto of :mod:`.signals`) exceeds ``colour_limit`` is at most similar: the
+limit is the largest colour distance of the calibration's own edited copies plus :data:`COLOUR_MARGIN`, so no
+generated copy is vetoed, while a variant of a design in another colour is (on the tests' navy/beige and red/blue
+variants the distance is 0.8-0.95; brightness edits of the photographs reach 0.47).
+
 Distractor pairs whose candidate already looks like a duplicate of the sampled item (a re-listing the catalogue
 holds) are left out of the fit by the catalogue's calibration (``_catalog._relistings``), or they would push the
 threshold past the catalogue's real duplicates.
@@ -31,12 +36,13 @@ from ..errors import CalibrationRequiredError, CatalogError
 from ..validation import check_real
 
 __all__ = ["EXACT", "NEAR", "SIGNALS", "SIMILAR", "Calibration", "check_precision", "evidence_against",
-           "fit_calibration", "threshold_for_precision"]
+           "evidence_signals", "fit_calibration", "threshold_for_precision"]
 
 EXACT: Verdict = "exact"
 NEAR: Verdict = "near-duplicate"
 SIMILAR: Verdict = "similar"
-SIGNALS = ("cosine", "geometric", "phash", "phash_trim")
+SIGNALS = ("cosine", "geometric", "phash", "phash_trim")  # the evidence; "colour" is a veto (colour_limit)
+COLOUR_MARGIN = 0.1
 FORMAT = 2
 _MAX_VALUES = 4000
 
@@ -73,6 +79,14 @@ class Calibration:
     pairs: int = 0
     format: int = FORMAT
     notes: list[str] = field(default_factory=list)
+    colour_limit: float | None = None  # calibrations from before the colour veto have none
+
+    def vetoed(self, signals: dict[str, np.ndarray]) -> np.ndarray:
+        """Pairs whose colours are too far apart to be copies (never where the colour was not measured)."""
+        colour = signals.get("colour")
+        if colour is None or self.colour_limit is None:
+            return np.zeros(len(next(iter(signals.values()))), dtype=bool)
+        return np.nan_to_num(np.asarray(colour, dtype=np.float64), nan=-1.0) > self.colour_limit
 
     def evidence(self, signals: dict[str, np.ndarray]) -> np.ndarray:
         """Summed evidence for arrays of signals (NaN = not measured, no evidence)."""
@@ -80,9 +94,12 @@ class Calibration:
         return evidence_against(tables, signals)
 
     def verdicts(self, signals: dict[str, np.ndarray], exact: np.ndarray) -> tuple[list[Verdict], np.ndarray]:
-        """Verdict and evidence of each pair: ``exact`` where ``exact`` is true, then by the threshold."""
+        """Verdict and evidence of each pair: ``exact`` where ``exact`` is true, then by the threshold (and the
+        colour veto)."""
         ev = self.evidence(signals)
-        out = [EXACT if x else NEAR if e >= self.threshold else SIMILAR for x, e in zip(exact, ev, strict=True)]
+        veto = self.vetoed(signals)
+        out = [EXACT if x else NEAR if e >= self.threshold and not v else SIMILAR
+               for x, e, v in zip(exact, ev, veto, strict=True)]
         return out, ev
 
     def max_evidence(self, name: str) -> float:
@@ -109,6 +126,11 @@ class Calibration:
         except (ValueError, TypeError, AttributeError) as err:
             raise CalibrationRequiredError(f"the stored duplicate calibration is unreadable ({err}); calibrate "
                                            "again (lookalike dedup --calibrate)") from err
+
+
+def evidence_signals(signals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The signals that are evidence (:data:`SIGNALS`), without the colour veto."""
+    return {name: values for name, values in signals.items() if name in SIGNALS}
 
 
 def evidence_against(tables: dict[str, np.ndarray], signals: dict[str, np.ndarray]) -> np.ndarray:
@@ -164,6 +186,11 @@ def fit_calibration(
     """
     target_precision = check_precision(target_precision)
     labels, query_of = np.asarray(labels, dtype=bool), np.asarray(query_of, dtype=np.int64)
+    colour = signals.get("colour")
+    positives = np.asarray(colour, dtype=np.float64)[labels] if colour is not None else np.empty(0)
+    positives = positives[np.isfinite(positives)]
+    colour_limit = float(positives.max()) + COLOUR_MARGIN if len(positives) else None
+    signals = evidence_signals(signals)
     if not labels.any() or labels.all():
         raise CatalogError("calibration found no distractor or no duplicate pairs; the catalogue is too small or "
                            "too uniform to calibrate")
@@ -189,4 +216,5 @@ def fit_calibration(
         recall_by_edit={str(kd): float(found[kinds_arr == kd].mean()) for kd in dict.fromkeys(kinds)},
         distractors={n: _subsample(v[~labels]) for n, v in signals.items()},
         sample=n_queries, k=k, seed=seed, created=created, pairs=len(labels), notes=notes,
+        colour_limit=None if colour_limit is None else round(colour_limit, 4),
     )

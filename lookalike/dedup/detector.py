@@ -17,6 +17,7 @@ from .calibrate import calibrate
 from .calibration import Calibration
 from .graph import dedup
 from .matching import (
+    COLOUR_FEATURE,
     META_KEY,
     THUMB_FEATURE,
     exact_matches,
@@ -26,7 +27,7 @@ from .matching import (
     require_calibration,
 )
 from .report import DedupReport
-from .signals import from_bytes, thumbnail
+from .signals import colour_from_bytes, colour_signature, from_bytes, thumbnail
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
@@ -50,8 +51,9 @@ class CatalogDetector:
 
     def check(self, vector: np.ndarray, features: Mapping[str, bytes], sha256: str, source: ImageSource | None
               ) -> list[DuplicateMatch]:
-        thumb = features.get(THUMB_FEATURE)
-        return match_vector(self.catalog, vector, None if thumb is None else from_bytes(thumb), sha256, source)
+        thumb, colour = features.get(THUMB_FEATURE), features.get(COLOUR_FEATURE)
+        return match_vector(self.catalog, vector, None if thumb is None else from_bytes(thumb), sha256, source,
+                            colour=None if colour is None else colour_from_bytes(colour))
 
     def exact(self, vector: np.ndarray, sha256: str, source: ImageSource | None) -> list[DuplicateMatch]:
         return exact_matches(self.catalog, vector, sha256, source)
@@ -63,7 +65,7 @@ class CatalogDetector:
         query = self.catalog.pipeline.decode(image)
         vector = self.catalog.pipeline.encode([query], encoder=enc.spec).vectors
         return match_vector(self.catalog, vector, thumbnail(query.loaded.image), query.loaded.sha256, image, k=k,
-                            min_cosine=min_cosine)
+                            min_cosine=min_cosine, colour=colour_signature(query.loaded.image))
 
     def calibrate(self, *, target_precision: float, sample: int, k: int, seed: int) -> Calibration:
         return calibrate(self.catalog, target_precision=target_precision, sample=sample, k=k, seed=seed)

@@ -18,7 +18,7 @@ from ..index import ProjectedIndex, ReadableIndex, RefineIndex
 from ..validation import check_int
 from .calibration import SIMILAR
 from .groups import choose_keeper, components, edges_from_hits, unique_pairs
-from .matching import EXACT_COSINE, float_encoder, require_calibration, same_pixels, thumbs_of
+from .matching import EXACT_COSINE, colours_of, float_encoder, require_calibration, same_pixels, thumbs_of
 from .report import DedupReport, DuplicateGroup, DuplicatePair
 from .scoring import cosine_floor, scored_pairs
 from .signals import THUMB
@@ -68,13 +68,14 @@ def dedup(catalog: Catalog, *, k: int = 10, batch: int = 1024, approximate: bool
     known = np.array([a in items and b in items for a, b in pairs.tolist()], dtype=bool)  # removed meanwhile: out
     pairs, cos = pairs[known], cos[known]
     thumbs = thumb_table(catalog, sorted(items))
+    colours = colours_of(catalog, sorted(items)) if cal.colour_limit is not None else None
     exact = np.array([items[a].sha256 == items[b].sha256 or (c >= EXACT_COSINE and same_pixels(
         items[a].path, items[b].path, catalog)) for (a, b), c in zip(pairs.tolist(), cos.tolist(), strict=True)],
         dtype=bool)
     cos = np.where(np.isnan(cos), 1.0, cos)
     timings["rows and thumbnails"] = time.perf_counter() - started - sum(timings.values())
-    sig = scored_pairs(cal, thumbs, pairs, cos, skip=exact)
-    del thumbs
+    sig = scored_pairs(cal, thumbs, pairs, cos, skip=exact, colours=colours)
+    del thumbs, colours
     timings["signals"] = time.perf_counter() - started - sum(timings.values())
     geo = sig["geometric"]
     verdicts, evidence = cal.verdicts(sig, exact)

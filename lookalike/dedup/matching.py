@@ -19,13 +19,15 @@ from ..errors import CalibrationRequiredError, DuplicateDetectionError, ImageErr
 from ..images import ImageSource, load_image
 from .calibration import EXACT, NEAR, SIMILAR, Calibration
 from .scoring import scored_pairs
-from .signals import from_bytes, thumbnail_bytes
+from .signals import colour_bytes, colour_from_bytes, from_bytes, thumbnail_bytes
 
 if TYPE_CHECKING:
     from ..catalog import Catalog
 
 META_KEY = "dedup_calibration"
 THUMB_FEATURE = "dedup.thumb"  # the per-item feature: grey 32x32 thumbnails, whole and border-trimmed
+COLOUR_FEATURE = "dedup.colour"  # the per-item feature: the colour signature (hue histogram), the colour veto
+_MADE = {THUMB_FEATURE: thumbnail_bytes, COLOUR_FEATURE: colour_bytes}
 EXACT_COSINE = 0.9999  # above this, two images are compared pixel by pixel
 _RANK = {EXACT: 0, NEAR: 1, SIMILAR: 2}
 
@@ -55,23 +57,39 @@ def require_calibration(catalog: Catalog) -> Calibration:
     return cal
 
 
-def thumbs_of(catalog: Catalog, keys: list[int]) -> dict[int, np.ndarray]:
-    """Stored thumbnails of ``keys``; items from before schema 2 get theirs made from their file, and stored."""
-    blobs = catalog.features(THUMB_FEATURE, keys)
+def _features_of(catalog: Catalog, name: str, keys: list[int]) -> dict[int, bytes]:
+    """Stored feature ``name`` of ``keys``; items from before it existed get every dedup feature they lack made
+    from their file (one decode) and stored."""
+    blobs = catalog.features(name, keys)
     missing = [k for k in keys if k not in blobs]
     if missing:
-        made = {}
+        made: dict[str, dict[int, bytes]] = {other: {} for other in _MADE}
+        have = {other: set(catalog.features(other, missing)) for other in _MADE if other != name}
         for key, item in catalog.items_by_key(missing).items():
             if item.path is None:
-                continue  # added as pixels: no file to make a thumbnail from
+                continue  # added as pixels: no file to make the features from
             try:
-                made[key] = thumbnail_bytes(load_image(item.path, limits=catalog.limits, draft=(64, 64)).image)
+                image = load_image(item.path, limits=catalog.limits, draft=(64, 64)).image
             except (ImageError, InvalidParameterError, TypeError):
-                continue  # no file (an array was added) or it is gone: no geometric evidence for this item
-        if made:
-            catalog.put_features(THUMB_FEATURE, made)
-        blobs.update(made)
-    return {k: from_bytes(b) for k, b in blobs.items()}
+                continue  # the file is gone: no thumbnail evidence and no colour veto for this item
+            for other, make in _MADE.items():
+                if other == name or key not in have[other]:
+                    made[other][key] = make(image)
+        for other, values in made.items():
+            if values and not catalog.read_only:
+                catalog.put_features(other, values)
+        blobs.update(made[name])
+    return blobs
+
+
+def thumbs_of(catalog: Catalog, keys: list[int]) -> dict[int, np.ndarray]:
+    """Stored thumbnails of ``keys`` (made from the files of items that have none, and stored)."""
+    return {k: from_bytes(b) for k, b in _features_of(catalog, THUMB_FEATURE, keys).items()}
+
+
+def colours_of(catalog: Catalog, keys: list[int]) -> dict[int, np.ndarray]:
+    """Stored colour signatures of ``keys`` (made from the files of items that have none, and stored)."""
+    return {k: colour_from_bytes(b) for k, b in _features_of(catalog, COLOUR_FEATURE, keys).items()}
 
 
 def same_pixels(a: ImageSource | None, b: str | None, catalog: Catalog) -> bool:
@@ -85,7 +103,8 @@ def same_pixels(a: ImageSource | None, b: str | None, catalog: Catalog) -> bool:
 
 
 def match_vector(catalog: Catalog, vector: np.ndarray, thumb: np.ndarray | None, sha256: str,
-                 source: ImageSource | None, *, k: int = 10, min_cosine: float = 0.8) -> list[DuplicateMatch]:
+                 source: ImageSource | None, *, k: int = 10, min_cosine: float = 0.8,
+                 colour: np.ndarray | None = None) -> list[DuplicateMatch]:
     """Verdicts on the ``k`` nearest items of one image (exact and near duplicates, and similar items whose cosine
     is at least ``min_cosine``), best first."""
     cal = require_calibration(catalog)
@@ -99,10 +118,13 @@ def match_vector(catalog: Catalog, vector: np.ndarray, thumb: np.ndarray | None,
     extra = [i.key for i in catalog.items_with_sha256(sha256) if i.key not in keys]  # identical files beyond k
     items.update(catalog.items_by_key(extra))
     keys, cos = keys + extra, np.r_[cos, np.ones(len(extra))]
-    thumbs = thumbs_of(catalog, keys)
+    thumbs, colours = thumbs_of(catalog, keys), colours_of(catalog, keys)
     if thumb is not None:
         thumbs[-1] = thumb
-    sig = scored_pairs(cal, thumbs, np.array([[-1, key] for key in keys], dtype=np.int64).reshape(-1, 2), cos)
+    if colour is not None:
+        colours[-1] = colour
+    pairs = np.array([[-1, key] for key in keys], dtype=np.int64).reshape(-1, 2)
+    sig = scored_pairs(cal, thumbs, pairs, cos, colours=colours)
     geo = sig["geometric"]
     exact = np.array([key in items and (items[key].sha256 == sha256 or (c >= EXACT_COSINE and same_pixels(
         source, items[key].path, catalog))) for key, c in zip(keys, cos, strict=True)], dtype=bool)

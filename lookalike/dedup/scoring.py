@@ -12,12 +12,15 @@ from .signals import pair_signals
 
 
 def scored_pairs(cal: Calibration, thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, cosine: np.ndarray, *,
-                 skip: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Every signal of each pair; the slow geometric check only where the others leave the verdict open (the
-    evidence so far plus the most the geometric check could add reaches the threshold) and ``skip`` is false."""
-    sig = {"cosine": np.asarray(cosine, dtype=np.float64), **pair_signals(thumbs, pairs, np.zeros(len(pairs), bool))}
+                 skip: np.ndarray | None = None, colours: Mapping[int, np.ndarray] | None = None
+                 ) -> dict[str, np.ndarray]:
+    """Every signal of each pair (with the colour veto when ``colours`` are given); the slow geometric check only
+    where the others leave the verdict open (the evidence so far plus the most the geometric check could add
+    reaches the threshold, and the colours do not veto it) and ``skip`` is false."""
+    sig = {"cosine": np.asarray(cosine, dtype=np.float64),
+           **pair_signals(thumbs, pairs, np.zeros(len(pairs), bool), colours)}
     partial = cal.evidence(sig)
-    open_ = partial + cal.max_evidence("geometric") >= cal.threshold
+    open_ = (partial + cal.max_evidence("geometric") >= cal.threshold) & ~cal.vetoed(sig)
     if skip is not None:
         open_ &= ~np.asarray(skip, dtype=bool)
     sig["geometric"] = pair_signals(thumbs, pairs, open_)["geometric"]

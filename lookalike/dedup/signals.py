@@ -13,7 +13,13 @@ content, whatever the aspect ratio the padding gave them). From them:
   better by chance; the penalty was chosen on benchmarks/duplicates.py among 0, 0.01, 0.02 and 0.03 as the one
   that loses no edit type);
 - ``phash`` / ``phash_trim``: the 64-bit DCT perceptual hash (as ``imagehash.phash``) of each thumbnail, as
-  ``1 - hamming / 64``. Nearly free, strong on re-encoded, resized and brightened copies.
+  ``1 - hamming / 64``, the better of the pair as it is and with one side mirrored (a mirrored copy is a copy).
+  Nearly free, strong on re-encoded, resized, brightened and mirrored copies.
+
+And a veto, not evidence: ``colour``, how far apart the hues of the two images' content are (:func:`colour_signature`,
+:func:`colour_distance`). Grey thumbnails cannot tell a navy from a beige version of one design, which the cosine
+and the hashes then call copies; the calibration caps a near-duplicate at the largest colour distance its own
+edited copies reach (:mod:`.calibration`), so variants in another colour stay ``similar``.
 
 Different products with the same silhouette also correlate well, which is why the verdict combines these scores
 with the cosine (see :mod:`.calibration`). Measured on benchmarks/duplicates.py (BENCHMARKS.md).
@@ -27,8 +33,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 
-__all__ = ["THUMB", "from_bytes", "geometric_score", "geometric_scores", "pair_signals", "phash_bits", "thumbnail",
-           "thumbnail_bytes", "trim_box"]
+__all__ = ["THUMB", "colour_bytes", "colour_distance", "colour_from_bytes", "colour_signature", "from_bytes",
+           "geometric_score", "geometric_scores", "pair_signals", "phash_bits", "thumbnail", "thumbnail_bytes",
+           "trim_box"]
 
 THUMB = 32
 _SIZES = (32, 30, 28, 26, 24, 22, 20)  # 100% .. ~60% of a side
@@ -39,6 +46,8 @@ _CACHE = 128  # prepared thumbnails kept by geometric_scores (~1.2 MB each; pair
 _TRIM_SIDE = 128  # borders are found on a copy this large
 _TRIM_TOL = 10  # grey levels from the border colour that still count as border
 _TRIM_MIN_AREA = 0.1  # a trim leaving less than this share of the image is not trusted (a blank image, noise)
+_HUES = 12  # hue bins of the colour signature
+_CHROMA_HALF = 2.0  # mean chroma (YCbCr units) at which the hue distance counts half: greyish images weigh less
 
 
 def trim_box(image: Image.Image) -> tuple[int, int, int, int] | None:
@@ -81,6 +90,39 @@ def thumbnail(image: Image.Image) -> np.ndarray:
 
 def thumbnail_bytes(image: Image.Image) -> bytes:
     return thumbnail(image).tobytes()
+
+
+def colour_signature(image: Image.Image) -> np.ndarray:
+    """(13,) float32: the chroma-weighted hue histogram of the image's trimmed content (12 bins, soft-assigned,
+    summing to 1) and its mean chroma. Brightness and contrast edits scale the chroma, not the hue, so the histogram
+    stays; JPEG, resizing, crops, mirror images and small rotations barely move it."""
+    box = trim_box(image)
+    small = (image.crop(box) if box is not None else image).convert("RGB").resize((THUMB, THUMB),
+                                                                                 Image.Resampling.BOX)
+    ycc = np.asarray(small.convert("YCbCr"), dtype=np.float32)
+    cb, cr = ycc[..., 1] - 128.0, ycc[..., 2] - 128.0
+    chroma = np.hypot(cb, cr).ravel()
+    hue = ((np.arctan2(cr, cb) / (2 * np.pi)) * _HUES % _HUES).ravel()
+    low = np.floor(hue).astype(np.int64) % _HUES
+    frac = hue - np.floor(hue)
+    hist = np.bincount(low, chroma * (1 - frac), _HUES) + np.bincount((low + 1) % _HUES, chroma * frac, _HUES)
+    total = hist.sum()
+    return np.r_[hist / total if total > 0 else hist, chroma.mean()].astype(np.float32)
+
+
+def colour_bytes(image: Image.Image) -> bytes:
+    return colour_signature(image).astype(np.float32).tobytes()
+
+
+def colour_from_bytes(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.float32).reshape(_HUES + 1)
+
+
+def colour_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """0 (the same hues) .. 1: the total variation between the hue histograms, weighted down where either image
+    is nearly grey (its hues are then noise)."""
+    least = float(min(a[_HUES], b[_HUES]))
+    return float(0.5 * np.abs(a[:_HUES] - b[:_HUES]).sum() * least / (least + _CHROMA_HALF))
 
 
 def from_bytes(blob: bytes) -> np.ndarray:
@@ -218,17 +260,20 @@ def geometric_scores(thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, only: 
     return out
 
 
-def pair_signals(thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, only: np.ndarray | None = None
-                 ) -> dict[str, np.ndarray]:
+def pair_signals(thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, only: np.ndarray | None = None,
+                 colours: Mapping[int, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """The thumbnail signals of each (a, b) row of ``pairs`` (keys into ``thumbs``), by name; NaN where a thumbnail
-    is missing. ``geometric`` (the slow one, ~1.5 ms a pair) only where ``only`` is true, if given. The cosine comes
-    from the index, not from here."""
+    is missing. ``geometric`` (the slow one, ~1.5 ms a pair) only where ``only`` is true, if given; ``colour`` (the
+    veto) when ``colours`` (key → :func:`colour_signature`) are given. The cosine comes from the index."""
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     keys = sorted(set(pairs.reshape(-1).tolist()) & set(thumbs))
     row = {k: i for i, k in enumerate(keys)}
     bits = np.zeros((len(keys), 2, 64), dtype=bool)
+    mirror = np.zeros((len(keys), 2, 64), dtype=bool)  # the hashes of the mirrored thumbnails
     for start in range(0, len(keys), 4096):  # bounded float64 work space however many thumbnails
-        bits[start : start + 4096] = phash_bits(np.stack([_as_pair(thumbs[k]) for k in keys[start : start + 4096]]))
+        block = np.stack([_as_pair(thumbs[k]) for k in keys[start : start + 4096]])
+        bits[start : start + 4096] = phash_bits(block)
+        mirror[start : start + 4096] = phash_bits(block[..., ::-1])
     have = np.array([a in row and b in row for a, b in pairs.tolist()], dtype=bool)
     ia = np.array([row.get(a, 0) for a in pairs[:, 0].tolist()], dtype=np.int64)
     ib = np.array([row.get(b, 0) for b in pairs[:, 1].tolist()], dtype=np.int64)
@@ -236,8 +281,13 @@ def pair_signals(thumbs: Mapping[int, np.ndarray], pairs: np.ndarray, only: np.n
     for which, name in ((0, "phash"), (1, "phash_trim")):
         if len(pairs) and len(keys):
             same = 1.0 - np.count_nonzero(bits[ia, which] != bits[ib, which], axis=1) / 64.0
+            mirrored = 1.0 - np.count_nonzero(bits[ia, which] != mirror[ib, which], axis=1) / 64.0
+            same = np.maximum(same, mirrored)
         else:
             same = np.zeros(len(pairs))
         out[name] = np.where(have, same, np.nan)
     out["geometric"] = geometric_scores(thumbs, pairs, only).astype(np.float64)
+    if colours is not None:
+        out["colour"] = np.array([colour_distance(colours[a], colours[b]) if a in colours and b in colours
+                                  else np.nan for a, b in pairs.tolist()], dtype=np.float64)
     return out

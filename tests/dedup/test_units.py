@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -193,3 +194,35 @@ def test_geometric_score_finds_small_rotations() -> None:
         assert geometric_score(thumbnail(turned), thumbnail(photo)) == pytest.approx(
             geometric_score(thumbnail(photo), thumbnail(turned)), abs=0.02)
     assert geometric_score(thumbnail(photo), thumbnail(other)) < 0.8
+
+
+def test_mirrored_copies_agree_by_phash() -> None:
+    """Issue 11.3: the hashes compared a mirrored copy as it is, so they never flagged it."""
+    from PIL import ImageOps
+
+    photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize((160, 120))
+    thumbs = {1: thumbnail(photo), 2: thumbnail(ImageOps.mirror(photo)), 3: thumbnail(photo.rotate(90))}
+    sig = pair_signals(thumbs, np.array([[1, 2], [1, 3]]), np.zeros(2, dtype=bool))
+    assert sig["phash"][0] == 1.0 and sig["phash_trim"][0] == 1.0
+    assert sig["phash"][1] < 0.8  # a turned image is not a mirror image
+
+
+def test_the_colour_veto_caps_a_verdict_at_similar_and_never_vetoes_unmeasured_pairs() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    labels = np.zeros(n, dtype=bool)
+    labels[::10] = True
+    signals = {name: np.where(labels, rng.uniform(0.9, 1.0, n), rng.uniform(0.0, 0.8, n))
+               for name in ("cosine", "geometric", "phash", "phash_trim")}
+    signals["colour"] = np.where(labels, rng.uniform(0.0, 0.3, n), rng.uniform(0.0, 1.0, n))
+    cal = fit_calibration(signals, labels, np.arange(n) // 10, ["jpeg"] * (n // 10), target_precision=0.99,
+                          encoder="e", k=10, seed=0)
+    assert cal.colour_limit == pytest.approx(float(signals["colour"][labels].max()) + 0.1, abs=1e-4)
+    assert "colour" not in cal.distractors  # a veto, not evidence
+    strong = {name: np.array([1.0, 1.0, 1.0]) for name in ("cosine", "geometric", "phash", "phash_trim")}
+    verdicts, _ = cal.verdicts({**strong, "colour": np.array([0.0, 0.95, np.nan])}, np.zeros(3, dtype=bool))
+    assert verdicts == ["near-duplicate", "similar", "near-duplicate"]
+    stored = json.loads(cal.to_json())
+    del stored["colour_limit"]
+    old = Calibration.from_json(json.dumps(stored))
+    assert old.colour_limit is None  # a calibration stored before the veto still loads, without it
