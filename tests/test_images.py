@@ -210,7 +210,27 @@ def test_draft_decodes_a_jpeg_smaller_but_reports_the_true_size() -> None:
     assert (loaded.width, loaded.height) == (400, 800)
     assert is_red(loaded.image, 98, 0)
     assert load_image(data, draft=(100, 100), box=Box(0, 0, 400, 800)).image.size == (400, 800)
-    assert load_image(noise_png(), draft=(8, 8)).image.size == (64, 64)  # only JPEG has a draft mode
+
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_png_and_webp_shrink_on_load_upright_like_jpeg(fmt: str) -> None:
+    """Issue 11: libvips decodes large PNG and WebP straight to a reduced size, never at full size."""
+    pixels = np.full((400, 800, 3), 255, np.uint8)
+    pixels[:16, :16] = RED
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    extra = {"lossless": True} if fmt == "WEBP" else {}
+    data = encode(Image.fromarray(pixels), fmt, exif=exif.tobytes(), **extra)
+    full = load_image(data)
+    assert full.image.size == (full.width, full.height) == (400, 800) and is_red(full.image, 398, 0)
+    small = load_image(data, draft=(100, 100))
+    assert small.image.size == (100, 200) and (small.width, small.height) == (400, 800)  # 1/4, upright
+    assert is_red(small.image, 99, 0) and not is_red(small.image, 0, 0)
+    assert small.sha256 == full.sha256
+    assert load_image(data, draft=(300, 300)).image.size == (400, 800)  # 1/2 would go below 300: full size
+    assert load_image(noise_png(), draft=(8, 8)).image.size == (8, 8)
+    assert load_image(data, draft=(100, 100), box=Box(0, 0, 400, 800)).image.size == (400, 800)  # a box: full
 
 
 # --- pixel modes
@@ -533,7 +553,8 @@ def test_concurrent_loads_leave_the_warning_filters_as_they_were() -> None:
 )
 def test_sniff_format(header: bytes, expected: str | None) -> None:
     assert sniff_format(header) == expected
-    assert (expected in SUPPORTED_FORMATS) == (expected in {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF"})
+    assert (expected in SUPPORTED_FORMATS) == (expected in {"JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIC", "HEIF",
+                                                            "AVIF"})
 
 
 def test_is_image_file_looks_at_content(tmp_path: Path) -> None:
@@ -674,3 +695,18 @@ def test_find_images_reports_unreadable_folders(tmp_path: Path) -> None:
     finally:
         (tmp_path / "locked").chmod(0o700)
     assert found == [] and skipped == [Skipped(str(tmp_path / "locked"), "permission denied")]
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_phone_photo_formats_decode_upright(fmt: str) -> None:
+    """Issue 11: HEIC phone photos were not read at all (pillow-heif; AVIF by Pillow itself)."""
+    import pillow_heif  # noqa: F401  (registers the HEIF plugin, as lookalike.images does)
+
+    pixels = np.full((60, 120, 3), 255, np.uint8)
+    pixels[:20, :20] = RED
+    data = encode(Image.fromarray(pixels), fmt, quality=90)
+    assert sniff_format(data[:16]) in ({"HEIC", "HEIF"} if fmt == "HEIF" else {"AVIF"})
+    loaded = load_image(data)
+    assert loaded.image.size == (120, 60) and loaded.format in ("HEIC", "HEIF", "AVIF") and is_red(loaded.image, 5, 5)
+    with pytest.raises(ImageError):
+        load_image(data[: len(data) // 2])

@@ -1,7 +1,9 @@
 """Images in: turn a path, encoded bytes, an array or a PIL image into one checked RGB picture.
 
-Accepted encodings are JPEG, PNG, WebP, BMP, GIF and TIFF (:data:`SUPPORTED_FORMATS`), decided from the
-content (:func:`sniff_format`), never from the file name. Animated GIF/WebP and multi-page TIFF give their
+Accepted encodings are JPEG, PNG, WebP, HEIC/HEIF (phone photos, through ``pillow-heif``), AVIF, BMP, GIF and
+TIFF (:data:`SUPPORTED_FORMATS`), decided from the content (:func:`sniff_format`), never from the file name. With a
+``draft`` size, large images never decode at full size: JPEG through libjpeg's DCT scaling, WebP and PNG through
+libvips' shrink-on-load (:mod:`._vips`). Animated GIF/WebP and multi-page TIFF give their
 first frame. EXIF orientation is applied, and every pixel mode becomes RGB: alpha is composited onto white
 (transparent pixels often hold black); 16-bit and float data are scaled, not clipped; CMYK uses Pillow's
 conversion.

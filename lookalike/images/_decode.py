@@ -22,10 +22,11 @@ from lookalike.errors import (
     NotAnImageError,
     TruncatedImageError,
 )
-from lookalike.images._formats import _HEADER_BYTES, _supported_format
+from lookalike.images._formats import _HEADER_BYTES, PILLOW_FORMATS, _supported_format
 from lookalike.images._params import DEFAULT_LIMITS, Box, ImageLimits, _check_int, _shorten
 from lookalike.images._pillow import _PILLOW_WARNINGS_IGNORED, _decoding
 from lookalike.images._pixels import _array_to_uint8, _orientation, _to_rgb, _upright_rgb, _upright_size
+from lookalike.images._vips import VIPS_FORMATS, reduced
 
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | np.ndarray | Image.Image
 
@@ -112,14 +113,21 @@ def _decode(data: bytes, name: str, limits: ImageLimits, box: Box | None,
             draft: tuple[int, int] | None) -> LoadedImage:
     fmt = _supported_format(name, data[:_HEADER_BYTES])
     with _decoding(name, fmt, limits.max_pixels):
-        img = Image.open(io.BytesIO(data), formats=[fmt])
+        img = Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS.get(fmt, fmt)])
         _check_pixels(name, img.width, img.height, limits)
         size = img.size
+        small = None
         if draft is not None and box is None and fmt == "JPEG":  # JPEG keeps EXIF in its header
             img.draft("RGB", _upright_size(draft, _orientation(img)))
-        img.load()
-        width, height = _upright_size(size, _orientation(img))
-        rgb = _upright_rgb(img, name)
+        elif draft is not None and box is None and fmt in VIPS_FORMATS:  # shrink-on-load by libvips, upright
+            small = reduced(data, size, draft)
+        if small is not None:
+            width, height = _upright_size(size, small[1])
+            rgb = _to_rgb(small[0], name)
+        else:
+            img.load()
+            width, height = _upright_size(size, _orientation(img))
+            rgb = _upright_rgb(img, name)
     return _finish(rgb, hashlib.sha256(data).hexdigest(), (width, height), fmt, name, box)
 
 

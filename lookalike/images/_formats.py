@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from lookalike.errors import EmptyImageError, NotAnImageError, UnsupportedFormatError
 
-SUPPORTED_FORMATS = frozenset({"BMP", "GIF", "JPEG", "PNG", "TIFF", "WEBP"})
-IMAGE_EXTENSIONS = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})
+SUPPORTED_FORMATS = frozenset({"AVIF", "BMP", "GIF", "HEIC", "HEIF", "JPEG", "PNG", "TIFF", "WEBP"})
+IMAGE_EXTENSIONS = frozenset({".avif", ".bmp", ".gif", ".heic", ".heif", ".jpeg", ".jpg", ".png", ".tif", ".tiff",
+                              ".webp"})
+PILLOW_FORMATS = {"HEIC": "HEIF"}  # our name → Pillow's plugin name, where they differ (HEIF: pillow-heif)
 _HEADER_BYTES = 16
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
@@ -55,7 +58,25 @@ def _supported_format(name: str, header: bytes) -> str:
     if fmt not in SUPPORTED_FORMATS:
         accepted = ", ".join(sorted(SUPPORTED_FORMATS))
         raise UnsupportedFormatError(name, f"unsupported format {fmt} (accepted: {accepted})")
+    if fmt not in decodable():
+        raise UnsupportedFormatError(name, f"{fmt} needs a Pillow plugin that is not installed (pillow-heif)")
     return fmt
+
+
+@functools.cache
+def decodable() -> frozenset[str]:
+    """The :data:`SUPPORTED_FORMATS` this installation's Pillow can decode (HEIF needs pillow-heif, AVIF a Pillow
+    built with libavif)."""
+    from PIL import Image, features
+
+    from lookalike.images import _pillow  # registers pillow-heif
+
+    missing = set()
+    if not _pillow.HEIF_AVAILABLE or "HEIF" not in Image.registered_extensions().values():
+        missing |= {"HEIC", "HEIF"}
+    if not features.check("avif"):
+        missing.add("AVIF")
+    return SUPPORTED_FORMATS - missing
 
 
 def _read_header(path: Path) -> bytes:

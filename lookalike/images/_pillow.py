@@ -14,6 +14,14 @@ from PIL import Image
 
 from lookalike.errors import ImageTooLargeError, LookalikeError, TruncatedImageError
 
+try:  # HEIC/HEIF (phone photos) as a Pillow plugin: Image.open(..., formats=["HEIF"])
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    HEIF_AVAILABLE = True
+except ImportError:  # pragma: no cover - pillow-heif is a dependency
+    HEIF_AVAILABLE = False
+
 # Pillow raises these (and more) from deep inside its plugins on corrupt data; all mean "this data is broken".
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, KeyError, EOFError, struct.error,
                   ZeroDivisionError, OverflowError, zlib.error)

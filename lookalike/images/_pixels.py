@@ -53,10 +53,13 @@ def _to_rgb(img: Image.Image, name: str) -> Image.Image:
         raise UnsupportedFormatError(name, f"unsupported pixel mode {img.mode} ({err})") from err
 
 
+def _transposed(img: Image.Image, orientation: int) -> Image.Image:
+    """``img`` turned upright for an EXIF ``orientation`` (1: as it is)."""
+    return img.transpose(_TRANSPOSE[orientation]) if orientation != 1 else img
+
+
 def _upright_rgb(img: Image.Image, name: str) -> Image.Image:
-    orientation = _orientation(img)
-    upright = img.transpose(_TRANSPOSE[orientation]) if orientation != 1 else img
-    return _to_rgb(upright, name)
+    return _to_rgb(_transposed(img, _orientation(img)), name)
 
 
 def _array_to_uint8(array: np.ndarray, name: str) -> np.ndarray:

@@ -34,7 +34,8 @@ from .metrics import Metrics
 from .output import hit_out, item_out, match_out
 
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "BMP": "image/bmp",
-               "GIF": "image/gif", "TIFF": "image/tiff"}
+               "GIF": "image/gif", "TIFF": "image/tiff", "HEIC": "image/heic", "HEIF": "image/heif",
+               "AVIF": "image/avif"}
 THUMBNAIL_SIZES = (16, 512)
 DEFAULT_THUMBNAIL = 160
 CALIBRATE_BOUNDS = {"target_precision": (0.5, 0.999), "sample": (10, 2000), "seed": (0, 2**32 - 1)}
