@@ -143,13 +143,18 @@ class Store:
         """A write transaction: BEGIN IMMEDIATE (takes the write lock up front), COMMIT, or ROLLBACK on error."""
         self.require_writable()
         with self.lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Transaction(self._db)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (disk full)
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as err:  # disk full, I/O error, a lock held past the timeout
+                raise CatalogError(f"the catalogue at {self.path.parent} could not be written ({err}); nothing of "
+                                   "this write was kept, everything committed before is intact") from err
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self.lock:
