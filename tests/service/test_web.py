@@ -212,3 +212,87 @@ def test_review_duplicates_delete_the_copies_and_check_an_upload(serve: ServerFa
     page.wait_for_selector("#browse-status.error")
     assert "duplicate" in page.inner_text("#browse-status") and "Not added" in page.inner_text("#upload-caption")
     assert page.query_selector('#upload-duplicates .tile[data-id="rocket"]') is not None
+
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 3, "is_mobile": True, "has_touch": True}
+
+
+def _fits_the_screen(page: Any) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+
+
+def _touch_drag(page: Any, start: tuple[float, float], end: tuple[float, float], steps: int = 6) -> None:
+    """A finger drag: touch events through the DevTools protocol (the browser makes its pointer events)."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": start[0], "y": start[1]}]})
+    for i in range(1, steps + 1):
+        x = start[0] + (end[0] - start[0]) * i / steps
+        y = start[1] + (end[1] - start[1]) * i / steps
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def _touch_tap(page: Any, selector: str) -> None:
+    """A finger tap on the element's centre, through the same touch events as :func:`_touch_drag`."""
+    page.locator(selector).scroll_into_view_if_needed()
+    box = page.locator(selector).bounding_box()
+    point = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [point]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    cdp.detach()
+
+
+def test_the_page_on_a_phone(browser: Any, serve: ServerFactory, dup_catalog: Path, tmp_path: Path) -> None:
+    """Issue 11: usable at 390x844 with touch: search by photo, draw a box with a finger, browse, review."""
+    server = serve(Path(shutil.copytree(dup_catalog, tmp_path / "catalog")))
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        query = tmp_path / "coffee.jpg"
+        query.write_bytes(encode(photo("coffee").resize((600, 400)), quality=80))
+        page.goto(server.url + "/")
+        _fits_the_screen(page)
+        page.set_input_files("#file", str(query))
+        first = wait_for_search(page, 1)
+        assert first[0] == "coffee"
+        page.wait_for_function("() => [...document.querySelectorAll('#results img')].every(i => i.naturalWidth > 0)")
+        _fits_the_screen(page)
+        tiles = page.eval_on_selector_all("#results .result", "ts => ts.map(t => t.getBoundingClientRect().width)")
+        assert min(tiles) >= 100  # a thumbnail a finger can hit, several per row
+        img = page.query_selector("#query-img").bounding_box()
+        assert img["width"] <= 390 - 2 * 8 and img["width"] >= 300  # the query fills the screen's width
+        _touch_drag(page, (img["x"] + img["width"] * 0.05, img["y"] + img["height"] * 0.05),
+                    (img["x"] + img["width"] * 0.6, img["y"] + img["height"] * 0.7))
+        region = wait_for_search(page, 2)
+        assert "region" in page.inner_text("#status") and page.is_visible("#box")
+        assert region != first
+        page.wait_for_timeout(1000)  # Chromium's gesture detector swallows a tap this soon after a drag
+        _touch_tap(page, f'#results .result[data-id="{region[1]}"]')  # a tap on a result searches from it
+        wait_for_search(page, 3)
+        assert region[1] in page.inner_text("#query-caption")
+        _touch_tap(page, "#nav-browse")
+        page.wait_for_selector("#catalog .tile")
+        _fits_the_screen(page)
+        _touch_tap(page, "#next")
+        page.wait_for_function("() => document.getElementById('page-info').textContent.length > 0")
+        _fits_the_screen(page)
+
+        _touch_tap(page, "#nav-review")
+        page.wait_for_selector('body[data-reviews="1"]', timeout=20_000)
+        assert page.query_selector('#groups .group[data-keeper="coffee"]') is not None
+        page.wait_for_function("() => [...document.querySelectorAll('#groups img')].every(i => i.naturalWidth > 0)")
+        _fits_the_screen(page)
+        page.fill("#api-key", API_KEY)
+        _fits_the_screen(page)
+        page.on("dialog", lambda dialog: dialog.accept())
+        _touch_tap(page, '#groups .group[data-keeper="coffee"] .drop-copies')
+        page.wait_for_selector('body[data-reviews="2"]', timeout=20_000)
+        assert page.query_selector('#groups .group[data-keeper="coffee"]') is None
+    finally:
+        context.close()
+    assert not errors, errors
