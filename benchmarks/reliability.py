@@ -215,27 +215,33 @@ def main() -> None:
         work = Path(tmp)
         started = time.perf_counter()
         idx = index_trials(work, args, rng)
-        print(f"- kill -9 during `lookalike index` of {args.images} images: {idx['trials']} trials "
-              f"({idx['completed runs']} runs completed before a kill), {idx['failed opens']} catalogues failed to "
-              f"open, {idx['lost items']} items lost, {idx['corrupt items']} corrupt or unindexed items "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        idx_s = time.perf_counter() - started
         started = time.perf_counter()
         svc = service_rounds(work, args, rng)
-        print(f"- kill -9 of `lookalike serve` under 4 writing clients: {svc['rounds']} rounds, "
-              f"{svc['acknowledged adds']} adds acknowledged, {svc['lost acknowledged writes']} acknowledged adds "
-              f"lost, {svc['failed opens']} failed opens, {svc['corrupt items']} corrupt items "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        svc_s = time.perf_counter() - started
         full = disk_full(work, args)
-        if full["ran"]:
-            print(f"- disk full (a 512 KiB tmpfs): `index` exit status {full['rc']}, {full['error lines']} error "
-                  f"line(s) (`{full['error']}`); the catalogue reopened: {full['opened']}, {full['items kept']} "
-                  f"items kept, {full['corrupt']} corrupt", flush=True)
-        else:
-            print(f"- disk full: not run ({full['why']})")
         ro = read_only(work, args)
-        print(f"- read-only media (a read-only bind mount): `info` and `search` work: {ro['reads work']}; "
-              f"`add` refused with one line: {ro['add refused']}")
         shutil.rmtree(work, ignore_errors=True)
+    rows = [
+        (f"kill -9 during `lookalike index` of {args.images} images ({idx['completed runs']} runs completed first)",
+         idx["trials"], idx["failed opens"], idx["lost items"], idx["corrupt items"], "-", idx_s),
+        (f"kill -9 of `lookalike serve` under 4 writing clients ({svc['acknowledged adds']} adds acknowledged)",
+         svc["rounds"], svc["failed opens"], "-", svc["corrupt items"], svc["lost acknowledged writes"], svc_s),
+    ]
+    print("| fault | trials | catalogues that failed to open | lost items | corrupt items | lost acknowledged writes "
+          "| seconds |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, trials, opens, lost, corrupt, acked, seconds in rows:
+        print(f"| {name} | {trials} | {opens} | {lost} | {corrupt} | {acked} | {seconds:.0f} |")
+    print()
+    if full["ran"]:
+        print(f"- disk full (a 512 KiB tmpfs): `index` exit status {full['rc']}, {full['error lines']} error "
+              f"line(s) (`{full['error']}`); the catalogue reopened: {full['opened']}, {full['items kept']} items "
+              f"kept, {full['corrupt']} corrupt")
+    else:
+        print(f"- disk full: not run ({full['why']})")
+    print(f"- read-only media (a read-only bind mount): `info` and `search` work: {ro['reads work']}; `add` "
+          f"refused with one line: {ro['add refused']}")
 
 
 if __name__ == "__main__":
