@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -710,3 +711,32 @@ def test_phone_photo_formats_decode_upright(fmt: str) -> None:
     assert loaded.image.size == (120, 60) and loaded.format in ("HEIC", "HEIF", "AVIF") and is_red(loaded.image, 5, 5)
     with pytest.raises(ImageError):
         load_image(data[: len(data) // 2])
+
+
+def test_a_progressive_jpeg_at_one_eighth_skips_the_scans_it_does_not_use() -> None:
+    """Issue 11: a 5120x2880 progressive JPEG query spent most of its decode on AC scans a 1/8 decode drops."""
+    from lookalike.images._jpeg import dc_only
+
+    rng = np.random.default_rng(3)
+    base = np.asarray(Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize((1024, 768)))
+    noisy = np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(Image.fromarray(noisy), "JPEG", quality=90, progressive=True, exif=exif.tobytes())
+    reduced = dc_only(data)
+    assert reduced is not None and len(reduced) < len(data) / 3  # most of the bytes were the luma's AC scans
+    assert dc_only(encode(Image.fromarray(noisy), "JPEG", quality=90)) is None  # baseline: nothing to drop
+    small = load_image(data, draft=(96, 96))
+    assert small.image.size == (96, 128) and (small.width, small.height) == (768, 1024)  # 1/8, upright
+    whole = Image.open(io.BytesIO(data))
+    whole.draft("RGB", (128, 96))
+    reference = np.asarray(whole.convert("RGB").transpose(Image.Transpose.ROTATE_270), dtype=np.float64)
+    assert np.abs(np.asarray(small.image, dtype=np.float64) - reference).mean() < 2.0  # ~1 grey level
+    half = load_image(data, draft=(200, 200))  # 1/2 scale needs the AC scans: the whole file, as before
+    whole = Image.open(io.BytesIO(data))
+    whole.draft("RGB", (200, 200))
+    upright = whole.convert("RGB").transpose(Image.Transpose.ROTATE_270)
+    assert np.array_equal(np.asarray(half.image), np.asarray(upright))
+    for cut in (len(reduced) // 2, len(data) - 10):  # truncated files still decode or fail as before
+        with contextlib.suppress(ImageError):
+            assert load_image(data[:cut], draft=(96, 96)).image.size == (96, 128)

@@ -23,8 +23,9 @@ from lookalike.errors import (
     TruncatedImageError,
 )
 from lookalike.images._formats import _HEADER_BYTES, PILLOW_FORMATS, _supported_format
+from lookalike.images._jpeg import dc_only
 from lookalike.images._params import DEFAULT_LIMITS, Box, ImageLimits, _check_int, _shorten
-from lookalike.images._pillow import _PILLOW_WARNINGS_IGNORED, _decoding
+from lookalike.images._pillow import _DECODE_ERRORS, _PILLOW_WARNINGS_IGNORED, _decoding
 from lookalike.images._pixels import _array_to_uint8, _orientation, _to_rgb, _upright_rgb, _upright_size
 from lookalike.images._vips import VIPS_FORMATS, reduced
 
@@ -119,6 +120,7 @@ def _decode(data: bytes, name: str, limits: ImageLimits, box: Box | None,
         small = None
         if draft is not None and box is None and fmt == "JPEG":  # JPEG keeps EXIF in its header
             img.draft("RGB", _upright_size(draft, _orientation(img)))
+            img = _without_unused_scans(img, data, size, draft)
         elif draft is not None and box is None and fmt in VIPS_FORMATS:  # shrink-on-load by libvips, upright
             small = reduced(data, size, draft)
         if small is not None:
@@ -129,6 +131,25 @@ def _decode(data: bytes, name: str, limits: ImageLimits, box: Box | None,
             width, height = _upright_size(size, _orientation(img))
             rgb = _upright_rgb(img, name)
     return _finish(rgb, hashlib.sha256(data).hexdigest(), (width, height), fmt, name, box)
+
+
+def _without_unused_scans(img: Image.Image, data: bytes, size: tuple[int, int], draft: tuple[int, int]
+                          ) -> Image.Image:
+    """A progressive JPEG drafted to 1/8 scale, reopened without the AC scans that scale does not use
+    (:mod:`._jpeg`): about 2.4x faster on a 4:2:0 photograph, within about one grey level on average of the
+    whole file's 1/8 decode (libjpeg smooths the blocks whose AC coefficients are missing). Else ``img``."""
+    if not img.info.get("progressive") or size[0] < 8 * img.width:
+        return img
+    reduced_data = dc_only(data)
+    if reduced_data is None:
+        return img
+    try:
+        small = Image.open(io.BytesIO(reduced_data), formats=["JPEG"])
+        small.draft("RGB", _upright_size(draft, _orientation(small)))
+        small.load()
+    except _DECODE_ERRORS:
+        return img  # the whole file decodes, or says what is wrong with it
+    return small if small.size == img.size else img
 
 
 def _finish(rgb: Image.Image, digest: str, size: tuple[int, int], fmt: str | None, name: str,
