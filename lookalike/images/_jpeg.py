@@ -37,9 +37,9 @@ def dc_only(data: bytes) -> bytes | None:
     if not data.startswith(b"\xff\xd8"):
         return None
     out = [b"\xff\xd8"]
-    pos, progressive, scans = 2, False, 0
+    pos, progressive, scans, ended = 2, False, 0, False
     full: set[int] = set()  # the components at the frame's full resolution: their AC scans are dropped
-    while pos + 4 <= len(data):
+    while pos + 2 <= len(data):
         if data[pos] != 0xFF:
             return None
         marker = data[pos + 1]
@@ -47,8 +47,9 @@ def dc_only(data: bytes) -> bytes | None:
             pos += 1
             continue
         if marker == _EOI:
+            ended = True
             break
-        if marker in _STANDALONE or marker == _SOI:
+        if marker in _STANDALONE or marker == _SOI or pos + 4 > len(data):
             return None  # not where a well-formed file has them
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         segment_end = pos + 2 + length
@@ -82,7 +83,7 @@ def dc_only(data: bytes) -> bytes | None:
             out.append(data[pos:end])
             scans += 1
         pos = end
-    if not progressive or not scans:
-        return None
+    if not progressive or not scans or not ended:
+        return None  # a file cut short is decoded whole, so that it fails as truncated
     out.append(b"\xff\xd9")
     return b"".join(out)
