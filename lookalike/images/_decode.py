@@ -114,7 +114,7 @@ def _decode(data: bytes, name: str, limits: ImageLimits, box: Box | None,
             draft: tuple[int, int] | None) -> LoadedImage:
     fmt = _supported_format(name, data[:_HEADER_BYTES])
     with _decoding(name, fmt, limits.max_pixels):
-        img = Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS.get(fmt, fmt)])
+        img: Image.Image = Image.open(io.BytesIO(data), formats=[PILLOW_FORMATS.get(fmt, fmt)])
         _check_pixels(name, img.width, img.height, limits)
         size = img.size
         small = None
