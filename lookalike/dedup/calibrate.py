@@ -13,7 +13,7 @@ from PIL import Image
 from ..errors import DuplicateDetectionError, ImageError
 from ..images import load_image
 from ..validation import check_int
-from .calibration import Calibration, check_precision, evidence_against, evidence_signals, fit_calibration
+from .calibration import Calibration, check_precision, evidence_against, evidence_signals, fit_calibration, tables_of
 from .edits import EDIT_KINDS, STRENGTHS, apply_edit
 from .matching import META_KEY, colours_of, float_encoder, thumbs_of
 from .signals import colour_signature, pair_signals, thumbnail
@@ -107,7 +107,7 @@ def _relistings(thumbs: Mapping[int, np.ndarray], vector_of: Mapping[int, np.nda
     if not labels.any() or not cand.any():
         return np.zeros_like(labels)
     signals = evidence_signals(signals)
-    tables = {n: np.sort(v[cand][np.isfinite(v[cand])]) for n, v in signals.items()}
+    tables = tables_of(signals, cand)
     copy_ev = evidence_against(tables, signals)
     bar = np.maximum(copy_ev, np.quantile(copy_ev[labels], 0.25))
     src = np.asarray(sources, dtype=np.int64)[query_of]

@@ -36,12 +36,14 @@ from ..errors import CalibrationRequiredError, CatalogError
 from ..validation import check_real
 
 __all__ = ["EXACT", "NEAR", "SIGNALS", "SIMILAR", "Calibration", "check_precision", "evidence_against",
-           "evidence_signals", "fit_calibration", "threshold_for_precision"]
+           "evidence_signals", "fit_calibration", "tables_of", "threshold_for_precision"]
 
 EXACT: Verdict = "exact"
 NEAR: Verdict = "near-duplicate"
 SIMILAR: Verdict = "similar"
 SIGNALS = ("cosine", "geometric", "phash", "phash_trim")  # the evidence; "colour" is a veto (colour_limit)
+MIRRORED = {"phash": "phash_mirrored", "phash_trim": "phash_trim_mirrored"}  # the hashes with one side mirrored
+MIRROR_PENALTY = math.log10(2.0)  # two tries (as it is, mirrored): a distractor reaches e twice as often
 COLOUR_MARGIN = 0.1
 FORMAT = 2
 _MAX_VALUES = 4000
@@ -129,8 +131,13 @@ class Calibration:
 
 
 def evidence_signals(signals: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The signals that are evidence (:data:`SIGNALS`), without the colour veto."""
-    return {name: values for name, values in signals.items() if name in SIGNALS}
+    """The signals that are evidence (:data:`SIGNALS`, and the mirrored hashes), without the colour veto."""
+    return {name: values for name, values in signals.items() if name in SIGNALS or name in MIRRORED.values()}
+
+
+def tables_of(signals: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Sorted distractor tables of the evidence signals over ``rows`` (a mask), NaN left out."""
+    return {n: np.sort(signals[n][rows][np.isfinite(signals[n][rows])]) for n in SIGNALS if n in signals}
 
 
 def evidence_against(tables: dict[str, np.ndarray], signals: dict[str, np.ndarray]) -> np.ndarray:
@@ -145,6 +152,11 @@ def evidence_against(tables: dict[str, np.ndarray], signals: dict[str, np.ndarra
         ev = np.where(np.isnan(values), 0.0, ev + 0.01 * values)
         total = ev if total is None else total + ev
     assert total is not None
+    if all(m in signals for m in MIRRORED.values()) and all(n in tables for n in MIRRORED):
+        # the better of the pair as it is and with one side mirrored, less the price of the second try
+        mirrored = {**signals, **{n: signals[m] for n, m in MIRRORED.items()}}
+        plain = {k: v for k, v in mirrored.items() if k not in MIRRORED.values()}
+        total = np.maximum(total, evidence_against(tables, plain) - MIRROR_PENALTY)
     return total
 
 
@@ -198,7 +210,7 @@ def fit_calibration(
     oof = np.zeros(len(labels))
     for f in (0, 1):
         train = (fold != f) & ~labels
-        tables = {n: np.sort(v[train][np.isfinite(v[train])]) for n, v in signals.items()}
+        tables = tables_of(signals, train)
         oof[fold == f] = evidence_against(tables, {n: v[fold == f] for n, v in signals.items()})
     threshold = threshold_for_precision(oof, labels, target_precision)
     chosen = oof >= threshold
@@ -214,7 +226,7 @@ def fit_calibration(
         threshold=threshold if math.isfinite(threshold) else 1e9,
         precision=tp / (tp + fp) if tp + fp else 1.0, recall=float(found.mean()) if n_queries else 0.0,
         recall_by_edit={str(kd): float(found[kinds_arr == kd].mean()) for kd in dict.fromkeys(kinds)},
-        distractors={n: _subsample(v[~labels]) for n, v in signals.items()},
+        distractors={n: _subsample(signals[n][~labels]) for n in SIGNALS if n in signals},
         sample=n_queries, k=k, seed=seed, created=created, pairs=len(labels), notes=notes,
         colour_limit=None if colour_limit is None else round(colour_limit, 4),
     )

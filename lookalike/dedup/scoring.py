@@ -19,7 +19,7 @@ def scored_pairs(cal: Calibration, thumbs: Mapping[int, np.ndarray], pairs: np.n
     reaches the threshold, and the colours do not veto it) and ``skip`` is false."""
     sig = {"cosine": np.asarray(cosine, dtype=np.float64),
            **pair_signals(thumbs, pairs, np.zeros(len(pairs), bool), colours)}
-    partial = cal.evidence(sig)
+    partial = cal.evidence(sig)  # as it is or as a mirror image, the better (calibration.evidence_against)
     open_ = (partial + cal.max_evidence("geometric") >= cal.threshold) & ~cal.vetoed(sig)
     if skip is not None:
         open_ &= ~np.asarray(skip, dtype=bool)

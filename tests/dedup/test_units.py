@@ -197,14 +197,15 @@ def test_geometric_score_finds_small_rotations() -> None:
 
 
 def test_mirrored_copies_agree_by_phash() -> None:
-    """Issue 11.3: the hashes compared a mirrored copy as it is, so they never flagged it."""
+    """Issue 11.3: the hashes compared a mirrored copy as it is, so its geometric check (which sees mirror images)
+    never ran; the mirrored hashes now open it."""
     from PIL import ImageOps
 
     photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (12, 16, 3), dtype=np.uint8)).resize((160, 120))
     thumbs = {1: thumbnail(photo), 2: thumbnail(ImageOps.mirror(photo)), 3: thumbnail(photo.rotate(90))}
     sig = pair_signals(thumbs, np.array([[1, 2], [1, 3]]), np.zeros(2, dtype=bool))
-    assert sig["phash"][0] == 1.0 and sig["phash_trim"][0] == 1.0
-    assert sig["phash"][1] < 0.8  # a turned image is not a mirror image
+    assert sig["phash_mirrored"][0] == 1.0 and sig["phash_trim_mirrored"][0] == 1.0 and sig["phash"][0] < 0.8
+    assert sig["phash_mirrored"][1] < 0.8  # a turned image is not a mirror image
 
 
 def test_the_colour_veto_caps_a_verdict_at_similar_and_never_vetoes_unmeasured_pairs() -> None:
