@@ -223,7 +223,7 @@ def evaluate(data: Data, cand: Candidates, hashes: dict[str, tuple[np.ndarray, n
     src = data.query_source[:, None]
     labels = cand.positions == src
     sig = {"cosine": cand.cosine, **cand.signals}
-    sig = {n: sig[n] for n in calibration.SIGNALS}
+    sig = calibration.evidence_signals(sig)  # the evidence signals, with the mirrored hashes
     flat = {n: v.ravel() for n, v in sig.items()}
     q_of = np.repeat(np.arange(len(data.queries)), k).reshape(-1, k)
     found: dict[str, np.ndarray] = {}

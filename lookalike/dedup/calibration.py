@@ -212,6 +212,8 @@ def fit_calibration(
         train = (fold != f) & ~labels
         tables = tables_of(signals, train)
         oof[fold == f] = evidence_against(tables, {n: v[fold == f] for n, v in signals.items()})
+    if colour is not None and colour_limit is not None:  # a vetoed pair is never a near-duplicate: no false positive
+        oof = np.where(np.nan_to_num(np.asarray(colour, dtype=np.float64), nan=-1.0) > colour_limit, -np.inf, oof)
     threshold = threshold_for_precision(oof, labels, target_precision)
     chosen = oof >= threshold
     tp, fp = int((chosen & labels).sum()), int((chosen & ~labels).sum())
