@@ -114,8 +114,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sets", default="fashion,photos")
     args = parser.parse_args()
-    print("## Encode throughput (efficientnet-lite0, 1280-d, batch 32)\n")
+    print("## Encode throughput (efficientnet-lite0, 1280-d, batch 32)\n")  # the section's name (since 2026-12-02: 16)
     print(stamp())
+    print(f"- model calls of {get_encoder('efficientnet-lite0').batch_size} images, the pipeline and the bare session "
+          "alike\n")
     print("| files | path | images/s | vs bare session |")
     print("|---|---|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:

@@ -89,7 +89,10 @@ class EfficientNetLite0Encoder(Encoder):
 
     name = "efficientnet-lite0"
     kind = "float"
-    batch_size = 32
+    # 16, not 32: on these 2-core VMs a bare ONNX Runtime session ran 98.9-102.3 images/s at 16 against 76.3-82.0
+    # at 32 (random 224x224 inputs, 8 s each, 2026-12-02), with a peak RSS of 282-298 MiB against 481-498 MiB:
+    # a batch of 32 spills the caches (issue 11: indexing large photos in under 500 MB)
+    batch_size = 16
     input_size = (_SIZE, _SIZE)
 
     def __init__(self, layer: str = "head", pool: str = "avg", threads: int | str = 0) -> None:
