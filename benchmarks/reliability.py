@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 from _stamp import stamp
 from PIL import Image
 
@@ -206,7 +205,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    np.random.seed(args.seed)
     print("## Reliability under faults (issue 11)\n")
     print(stamp())
     print(f"- encoder {args.encoder}; kills at a seeded random moment up to {args.kill_within:g} s into a run "

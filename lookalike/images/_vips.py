@@ -24,10 +24,6 @@ VIPS_FORMATS = frozenset({"PNG", "WEBP"})
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
 
-def available() -> bool:
-    return pyvips is not None
-
-
 def reduction(size: tuple[int, int], want: tuple[int, int]) -> int:
     """The largest of 8, 4, 2 that keeps the image's short and long sides at least ``want``'s (1: none), as JPEG's
     draft does (whichever way EXIF turns the image)."""
