@@ -11,7 +11,10 @@ Backends:
   selection costs a comparison per pair. Large Hamming searches are split over a thread pool (ufuncs
   release the GIL); cosine leaves the threads to BLAS. Memory is bounded by the tile, never nq x n.
 - ``"faiss"``: ``faiss.knn_hamming`` / ``faiss.knn`` on the caller's own array (no copy), ties settled after.
-- ``"auto"``: the faster of the two for the shape, as measured by ``benchmarks/search.py`` (BENCHMARKS.md).
+- ``"compiled"``: Hamming only, the C scan of ``_hamming.c`` built with the package (AVX2 or POPCNT chosen at
+  import, its own threads); a cosine search asked of it takes ``"auto"``'s choice.
+- ``"auto"``: the fastest for the shape, as measured by ``benchmarks/search.py`` (BENCHMARKS.md): the compiled
+  scan for every Hamming search when it is built, else numpy or faiss by shape.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import InvalidParameterError
+from lookalike.index import _compiled_topk
 from lookalike.index._faiss_topk import _faiss_cosine, _faiss_hamming, _faiss_search, _Result
 from lookalike.index._numpy_topk import (
     PAD_DISTANCE,
@@ -34,7 +38,7 @@ from lookalike.index._numpy_topk import (
 
 __all__ = ["BACKENDS", "PAD_DISTANCE", "PAD_ROW", "auto_backend", "cosine_topk", "hamming_topk"]
 
-BACKENDS = ("auto", "faiss", "numpy")
+BACKENDS = ("auto", "compiled", "faiss", "numpy")
 
 
 def hamming_topk(queries: np.ndarray, codes: np.ndarray, k: int, *, subset: npt.ArrayLike | None = None,
@@ -93,8 +97,10 @@ def _topk(kernel: str, queries: Any, base: Any, k: Any, subset: Any, backend: An
     acc = _TopK(nq, int(k), np.int32 if hamming else np.float32, PAD_DISTANCE if hamming else np.inf)
     if nq == 0 or n_rows == 0:
         return acc
-    if backend == "auto":
+    if backend == "auto" or (backend == "compiled" and not hamming):
         backend = auto_backend(hamming, nq, n_rows, base.shape[1])
+    if backend == "compiled":
+        return _compiled_topk._compiled_search(queries, base, rows, int(k))
     if backend == "faiss":
         return _faiss_search(_faiss_hamming if hamming else _faiss_cosine, queries, base, rows, acc)
     tiles = _HammingTiles(queries, base) if hamming else _CosineTiles(queries, base)
@@ -111,9 +117,15 @@ def auto_backend(hamming: bool, nq: int, n_rows: int, width: int) -> str:
     always go to faiss. Cosine (1280-d at 100k and 1M, 128-d at 1M): faiss led only for 2-7 queries (its
     per-query scan on both cores); numpy led or tied at nq=1 (1.0-2.8x: BLAS gemv on both cores) and from
     nq=10 on (1.0-5x: faiss's blocked BLAS path is slow below ~1000 queries).
+
+    The compiled Hamming scan, where built, led faiss at every width and batch measured (64-bit codes at 1M
+    rows: 2.3-6x; 128-512 bits: 1.1-1.7x), so it takes every Hamming search; the rules above remain for an
+    installation without it.
     """
     if not hamming:
         return "faiss" if 2 <= nq < 8 else "numpy"
+    if _compiled_topk.available():
+        return "compiled"
     if width > 8:
         return "faiss"
     if nq == 1:
@@ -126,6 +138,10 @@ def _validate(func: str, queries: Any, base: Any, k: Any, subset: Any, backend: 
     """Check the arguments of ``func``; return contiguous queries and base, and sorted unique subset rows."""
     if not isinstance(backend, str) or backend not in BACKENDS:
         raise _bad(func, "backend", f"one of {', '.join(map(repr, BACKENDS))}", repr(backend))
+    if backend == "compiled" and not _compiled_topk.available():
+        raise InvalidParameterError(
+            f"The 'compiled' backend of {func} is not built in this installation (lookalike/index/_hamming.c): "
+            "reinstall the package with a C compiler present (`pip install -e .`), or use backend='auto'.")
     if isinstance(k, bool) or not isinstance(k, int | np.integer):
         raise _bad(func, "k", "an integer >= 1", repr(k))
     if k < 1:

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from lookalike.errors import InvalidParameterError
-from lookalike.index import _faiss_topk, _numpy_topk, kernels
+from lookalike.index import _compiled_topk, _faiss_topk, _numpy_topk, kernels
 from lookalike.index.kernels import PAD_DISTANCE, cosine_topk, hamming_topk
 
 BACKENDS = ("numpy", "faiss")
+HAMMING_BACKENDS = ("numpy", "faiss", "compiled")
 
 
 def reference(values: np.ndarray, rows: np.ndarray, k: int, pad: float, descending: bool) -> tuple:
@@ -69,13 +70,15 @@ def tiny_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_numpy_topk, "_GATHER_BYTES", 300)
     monkeypatch.setattr(_faiss_topk, "_GATHER_BYTES", 300)
     monkeypatch.setattr(_numpy_topk, "_n_threads", lambda: 3)
+    monkeypatch.setattr(_compiled_topk, "_TILE_ROWS", 37)
+    monkeypatch.setattr(_compiled_topk, "_MIN_THREADED_PAIRS", 0)
     for tiles in (kernels._HammingTiles, kernels._CosineTiles):
         monkeypatch.setattr(tiles, "tile_pairs", 96)
         monkeypatch.setattr(tiles, "max_query_block", 4)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("nbytes", [2, 8, 12, 32])
+@pytest.mark.parametrize("backend", HAMMING_BACKENDS)
+@pytest.mark.parametrize("nbytes", [2, 8, 12, 16, 32, 64])
 @pytest.mark.parametrize("n", [0, 1, 5, 17, 1000, 4099])
 @pytest.mark.parametrize("nq", [1, 3, 70])
 def test_hamming_matches_reference(
@@ -86,8 +89,8 @@ def test_hamming_matches_reference(
         assert_same(hamming_topk(queries, codes, k, backend=backend), hamming_reference(queries, codes, k))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("nbytes", [2, 8, 16])
+@pytest.mark.parametrize("backend", HAMMING_BACKENDS)
+@pytest.mark.parametrize("nbytes", [2, 8, 16, 32, 64])
 def test_hamming_heavy_ties_break_by_ascending_row(
     rng: np.random.Generator, backend: str, nbytes: int
 ) -> None:
@@ -96,7 +99,7 @@ def test_hamming_heavy_ties_break_by_ascending_row(
         assert_same(hamming_topk(queries, codes, k, backend=backend), hamming_reference(queries, codes, k))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", HAMMING_BACKENDS)
 @pytest.mark.parametrize("distinct", [None, 4])
 def test_hamming_subset_restricts_the_rows(
     rng: np.random.Generator, backend: str, distinct: int | None
@@ -120,7 +123,7 @@ def test_hamming_block_boundaries(
 ) -> None:
     codes, queries = random_codes(rng, 1001, 16, distinct), random_codes(rng, nq, 16)
     subset = rng.integers(0, 1001, 400)
-    for backend in BACKENDS:
+    for backend in HAMMING_BACKENDS:
         for k in (1, 9, 30):
             assert_same(
                 hamming_topk(queries, codes, k, backend=backend), hamming_reference(queries, codes, k)
@@ -194,7 +197,7 @@ def test_shapes_dtypes_and_padding_when_nothing_is_searched(rng: np.random.Gener
 
 def test_non_contiguous_inputs_are_searched_correctly(rng: np.random.Generator) -> None:
     codes, queries = random_codes(rng, 2000, 16), random_codes(rng, 9, 16)
-    for backend in BACKENDS:
+    for backend in HAMMING_BACKENDS:
         got = hamming_topk(queries[::3], codes[::2], 5, backend=backend)
         assert_same(got, hamming_reference(queries[::3], codes[::2], 5))
 
@@ -215,7 +218,7 @@ def test_subset_duplicates_and_order_do_not_matter(rng: np.random.Generator) -> 
         ({"k": True}, "The 'k' parameter of hamming_topk must be an integer >= 1. Got True instead."),
         (
             {"backend": "gpu"},
-            "The 'backend' parameter of hamming_topk must be one of 'auto', 'faiss', 'numpy'.",
+            "The 'backend' parameter of hamming_topk must be one of 'auto', 'compiled', 'faiss', 'numpy'.",
         ),
         ({"subset": [0, 8]}, "The 'subset' parameter of hamming_topk must be row indices in [0, 8)."),
         ({"subset": [-1]}, "The 'subset' parameter of hamming_topk must be row indices in [0, 8)."),

@@ -1,0 +1,601 @@
+/*
+ * lookalike.index._hamming: exact Hamming top-k over packed binary codes, compiled.
+ *
+ * One entry point, topk(queries, codes, nbytes, k, rows, out_distances, out_rows, threads), called by
+ * lookalike/index/_compiled_topk.py, which checks the arguments first. It releases the GIL and shares the work
+ * among POSIX threads of its own: by queries when there are at least four per thread, else by rows, whose
+ * per-thread lists are merged (a thread start costs ~20 us, a Python thread pool's hand-off and numpy merge
+ * cost more than the scan of one query over a million codes).
+ *
+ * Result order is the library's: distance ascending, ties by ascending database row, padded with distance
+ * INT32_MAX and row -1. Rows are scanned in ascending order, so a row whose distance *equals* the current
+ * k-th best can never get in (it would lose the tie): the test against the running bound is a strict `<`,
+ * and an accepted row goes after every held row of the same distance.
+ *
+ * The scan is blocked: a tile of database codes (TILE_BYTES, kept in L2) is read against a block of queries
+ * before the next tile, so a large database is streamed from memory once per query block, not once per query.
+ * A search over a subset of rows (a metadata filter) copies each tile's rows into a contiguous buffer first,
+ * so every scan reads consecutive codes. In the hot loops a whole step of distances is tested against the
+ * bounds at once and only a step that beats one falls into the (rare) insertion.
+ *
+ * Three builds of the scans, chosen once at import by what the CPU has (no -march flags: a module built here
+ * runs on any x86-64, and the portable C builds anywhere else):
+ *   avx2     64-bit codes: 8 codes x 2 queries per step, popcount by nibble lookup (vpshufb + vpsadbw);
+ *            128/256/512-bit: 4 codes x 1 query per step, lane sums folded by vphaddd;
+ *   popcnt   4 queries x 1 code per step, x86-64's POPCNT instruction;
+ *   portable the same loops with the compiler's generic popcount.
+ * Widths that are not 8/16/32/64 bytes take a general loop over 64-bit words plus a byte tail.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
+#define TILE_BYTES (256 * 1024)
+#define PAD_DISTANCE INT32_MAX
+#define MAX_THREADS 64
+#define MIN_THREADED_PAIRS (1 << 18) /* ~0.1 ms of scan: below it a thread start costs more than it saves */
+
+typedef struct {
+    int32_t *dist; /* k, ascending */
+    int64_t *rows; /* k */
+    int32_t bound; /* dist[k-1]: a row must beat it strictly */
+} best_t;
+
+static inline void insert(best_t *b, int k, int32_t d, int64_t row)
+{
+    int i = k - 1;
+    while (i > 0 && b->dist[i - 1] > d) {
+        b->dist[i] = b->dist[i - 1];
+        b->rows[i] = b->rows[i - 1];
+        i--;
+    }
+    b->dist[i] = d;
+    b->rows[i] = row;
+    b->bound = b->dist[k - 1];
+}
+
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* The row of list position j: rows[j], or j itself when every row is searched. */
+#define ROW(j) (rows ? rows[j] : (j))
+
+/* A scan: queries [0, nq) against list positions [j0, j1), whose codes lie consecutively from tile. */
+typedef void (*scan_fn)(const uint8_t *queries, const uint8_t *tile, Py_ssize_t nbytes, const int64_t *rows,
+                        Py_ssize_t j0, Py_ssize_t j1, best_t *best, int nq, int k);
+
+/*
+ * Scalar scans: four queries go together over each code, so a code is loaded once for four distances and one
+ * combined test against the four bounds decides whether any insertion is due. Defined per width (W words of
+ * 64 bits, 0 for any width) and popcount flavour.
+ */
+#define DEFINE_SCAN(NAME, W, POP, ATTR)                                                                  \
+    ATTR static inline int32_t NAME##_dist(const uint8_t *q, const uint8_t *c, Py_ssize_t nbytes)       \
+    {                                                                                                    \
+        int32_t d = 0;                                                                                   \
+        Py_ssize_t words = (W) ? (W) : nbytes / 8;                                                       \
+        for (Py_ssize_t w = 0; w < words; w++) d += POP(load64(q + 8 * w) ^ load64(c + 8 * w));         \
+        if (!(W))                                                                                        \
+            for (Py_ssize_t i = 8 * words; i < nbytes; i++) d += POP((uint64_t)(q[i] ^ c[i]));           \
+        return d;                                                                                        \
+    }                                                                                                    \
+    ATTR static void NAME(const uint8_t *queries, const uint8_t *tile, Py_ssize_t nbytes,                \
+                          const int64_t *rows, Py_ssize_t j0, Py_ssize_t j1, best_t *best, int nq, int k)   \
+    {                                                                                                    \
+        int qi = 0;                                                                                      \
+        for (; qi + 4 <= nq; qi += 4) {                                                                  \
+            const uint8_t *q = queries + (Py_ssize_t)qi * nbytes;                                        \
+            best_t *b = &best[qi];                                                                       \
+            int32_t b0 = b[0].bound, b1 = b[1].bound, b2 = b[2].bound, b3 = b[3].bound;                  \
+            for (Py_ssize_t j = j0; j < j1; j++) {                                                       \
+                const uint8_t *c = tile + (j - j0) * nbytes;                                             \
+                int32_t d0 = NAME##_dist(q, c, nbytes), d1 = NAME##_dist(q + nbytes, c, nbytes);         \
+                int32_t d2 = NAME##_dist(q + 2 * nbytes, c, nbytes);                                     \
+                int32_t d3 = NAME##_dist(q + 3 * nbytes, c, nbytes);                                     \
+                if ((d0 < b0) | (d1 < b1) | (d2 < b2) | (d3 < b3)) {                                     \
+                    int64_t r = ROW(j);                                                                  \
+                    if (d0 < b0) { insert(&b[0], k, d0, r); b0 = b[0].bound; }                           \
+                    if (d1 < b1) { insert(&b[1], k, d1, r); b1 = b[1].bound; }                           \
+                    if (d2 < b2) { insert(&b[2], k, d2, r); b2 = b[2].bound; }                           \
+                    if (d3 < b3) { insert(&b[3], k, d3, r); b3 = b[3].bound; }                           \
+                }                                                                                        \
+            }                                                                                            \
+        }                                                                                                \
+        for (; qi < nq; qi++) {                                                                          \
+            const uint8_t *q = queries + (Py_ssize_t)qi * nbytes;                                        \
+            best_t *b = &best[qi];                                                                       \
+            for (Py_ssize_t j = j0; j < j1; j++) {                                                       \
+                int32_t d = NAME##_dist(q, tile + (j - j0) * nbytes, nbytes);                            \
+                if (d < b->bound) insert(b, k, d, ROW(j));                                               \
+            }                                                                                            \
+        }                                                                                                \
+    }
+
+#define POP_BASE(x) __builtin_popcountll(x)
+
+DEFINE_SCAN(scan8_base, 1, POP_BASE, )
+DEFINE_SCAN(scan16_base, 2, POP_BASE, )
+DEFINE_SCAN(scan32_base, 4, POP_BASE, )
+DEFINE_SCAN(scan64_base, 8, POP_BASE, )
+DEFINE_SCAN(scanany_base, 0, POP_BASE, )
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_X86_COPIES 1
+#define ATTR_POPCNT __attribute__((target("popcnt")))
+#define ATTR_AVX2 __attribute__((target("avx2,popcnt")))
+DEFINE_SCAN(scan8_popcnt, 1, POP_BASE, ATTR_POPCNT)
+DEFINE_SCAN(scan16_popcnt, 2, POP_BASE, ATTR_POPCNT)
+DEFINE_SCAN(scan32_popcnt, 4, POP_BASE, ATTR_POPCNT)
+DEFINE_SCAN(scan64_popcnt, 8, POP_BASE, ATTR_POPCNT)
+DEFINE_SCAN(scanany_popcnt, 0, POP_BASE, ATTR_POPCNT)
+
+/* Per 64-bit lane: the number of set bits of x (nibble lookup, then a byte sum per lane). */
+ATTR_AVX2 static inline __m256i count_lanes(__m256i x, __m256i lut, __m256i low)
+{
+    __m256i lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(x, low));
+    __m256i hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x, 4), low));
+    return _mm256_sad_epu8(_mm256_add_epi8(lo, hi), _mm256_setzero_si256());
+}
+
+#define AVX2_CONSTANTS                                                                     \
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,  \
+                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4); \
+    const __m256i low = _mm256_set1_epi8(0x0f)
+
+/* The rare slow step of the 64-bit scan: every code of [j, j + n) against one query, scalar. */
+ATTR_AVX2 static void settle8(uint64_t q, const uint8_t *tile, const int64_t *rows, Py_ssize_t j0, Py_ssize_t j,
+                              int n, best_t *b, int k)
+{
+    for (int t = 0; t < n; t++) {
+        int32_t d = POP_BASE(q ^ load64(tile + 8 * (j + t - j0)));
+        if (d < b->bound) insert(b, k, d, ROW(j + t));
+    }
+}
+
+/* 64-bit codes: two queries against eight consecutive codes per step; one query against sixteen for the last. */
+ATTR_AVX2 static void scan8_avx2(const uint8_t *queries, const uint8_t *tile, Py_ssize_t nbytes,
+                                 const int64_t *rows, Py_ssize_t j0, Py_ssize_t j1, best_t *best, int nq, int k)
+{
+    AVX2_CONSTANTS;
+    int qi = 0;
+    (void)nbytes;
+    for (; qi + 2 <= nq; qi += 2) {
+        best_t *b = &best[qi];
+        uint64_t qa = load64(queries + 8 * qi), qb = load64(queries + 8 * (qi + 1));
+        __m256i va = _mm256_set1_epi64x((long long)qa), vb = _mm256_set1_epi64x((long long)qb);
+        __m256i ba = _mm256_set1_epi64x(b[0].bound), bb = _mm256_set1_epi64x(b[1].bound);
+        Py_ssize_t j = j0;
+        for (; j + 8 <= j1; j += 8) {
+            const uint8_t *c = tile + 8 * (j - j0);
+            __m256i c0 = _mm256_loadu_si256((const __m256i *)c), c1 = _mm256_loadu_si256((const __m256i *)(c + 32));
+            __m256i da0 = count_lanes(_mm256_xor_si256(c0, va), lut, low);
+            __m256i da1 = count_lanes(_mm256_xor_si256(c1, va), lut, low);
+            __m256i db0 = count_lanes(_mm256_xor_si256(c0, vb), lut, low);
+            __m256i db1 = count_lanes(_mm256_xor_si256(c1, vb), lut, low);
+            __m256i hit = _mm256_or_si256(_mm256_or_si256(_mm256_cmpgt_epi64(ba, da0), _mm256_cmpgt_epi64(ba, da1)),
+                                          _mm256_or_si256(_mm256_cmpgt_epi64(bb, db0), _mm256_cmpgt_epi64(bb, db1)));
+            if (!_mm256_testz_si256(hit, hit)) {
+                settle8(qa, tile, rows, j0, j, 8, &b[0], k);
+                settle8(qb, tile, rows, j0, j, 8, &b[1], k);
+                ba = _mm256_set1_epi64x(b[0].bound);
+                bb = _mm256_set1_epi64x(b[1].bound);
+            }
+        }
+        settle8(qa, tile, rows, j0, j, (int)(j1 - j), &b[0], k);
+        settle8(qb, tile, rows, j0, j, (int)(j1 - j), &b[1], k);
+    }
+    for (; qi < nq; qi++) {
+        best_t *b = &best[qi];
+        uint64_t qa = load64(queries + 8 * qi);
+        __m256i va = _mm256_set1_epi64x((long long)qa), ba = _mm256_set1_epi64x(b->bound);
+        Py_ssize_t j = j0;
+        for (; j + 16 <= j1; j += 16) {
+            const uint8_t *c = tile + 8 * (j - j0);
+            __m256i d0 = count_lanes(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)c), va), lut, low);
+            __m256i d1 = count_lanes(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(c + 32)), va), lut, low);
+            __m256i d2 = count_lanes(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(c + 64)), va), lut, low);
+            __m256i d3 = count_lanes(_mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(c + 96)), va), lut, low);
+            __m256i hit = _mm256_or_si256(_mm256_or_si256(_mm256_cmpgt_epi64(ba, d0), _mm256_cmpgt_epi64(ba, d1)),
+                                          _mm256_or_si256(_mm256_cmpgt_epi64(ba, d2), _mm256_cmpgt_epi64(ba, d3)));
+            if (!_mm256_testz_si256(hit, hit)) {
+                settle8(qa, tile, rows, j0, j, 16, b, k);
+                ba = _mm256_set1_epi64x(b->bound);
+            }
+        }
+        settle8(qa, tile, rows, j0, j, (int)(j1 - j), b, k);
+    }
+}
+
+/*
+ * 128/256/512-bit codes (W = 2, 4, 8 words): one query against four consecutive codes per step. Each code's
+ * W words are xored and counted per byte (byte counts of up to 8 words still fit a byte), summed per lane by
+ * vpsadbw, and the four codes' lane sums folded into four 32-bit distances by two vphaddd and one add.
+ */
+#define DEFINE_SCAN_AVX2_WIDE(NAME, W, SCALAR)                                                                 \
+    ATTR_AVX2 static void NAME(const uint8_t *queries, const uint8_t *tile, Py_ssize_t nbytes,                  \
+                               const int64_t *rows, Py_ssize_t j0, Py_ssize_t j1, best_t *best, int nq, int k)   \
+    {                                                                                                          \
+        AVX2_CONSTANTS;                                                                                        \
+        enum { Y = (W) * 8 / 32 > 0 ? (W) * 8 / 32 : 1 }; /* ymm registers per code (1 or 2), or half of one */ \
+        for (int qi = 0; qi < nq; qi++) {                                                                      \
+            const uint8_t *q = queries + (Py_ssize_t)qi * nbytes;                                              \
+            best_t *b = &best[qi];                                                                             \
+            __m256i qv[2];                                                                                     \
+            if ((W) == 2) {                                                                                    \
+                __m128i h = _mm_loadu_si128((const __m128i *)q);                                               \
+                qv[0] = _mm256_set_m128i(h, h);                                                                \
+            } else {                                                                                           \
+                for (int y = 0; y < Y; y++) qv[y] = _mm256_loadu_si256((const __m256i *)(q + 32 * y));         \
+            }                                                                                                  \
+            __m128i bv = _mm_set1_epi32(b->bound);                                                             \
+            Py_ssize_t j = j0;                                                                                 \
+            for (; j + 4 <= j1; j += 4) {                                                                      \
+                const uint8_t *c = tile + (j - j0) * (W) * 8;                                                  \
+                __m256i s[4];                                                                                  \
+                if ((W) == 2) { /* two codes per register: lanes (0,1) and (2,3) */                            \
+                    __m256i x0 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)c), qv[0]);              \
+                    __m256i x1 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(c + 32)), qv[0]);       \
+                    s[0] = count_lanes(x0, lut, low);                                                          \
+                    s[1] = count_lanes(x1, lut, low);                                                          \
+                    __m256i h = _mm256_hadd_epi32(s[0], s[1]); /* per half: a0 a1 b0 b1 (dwords) */            \
+                    h = _mm256_hadd_epi32(h, h);               /* per half: a0+a1 b0+b1 .. */                  \
+                    /* half 0 holds codes 0 and 2, half 1 codes 1 and 3 */                                     \
+                    __m128i lo = _mm256_castsi256_si128(h), hi = _mm256_extracti128_si256(h, 1);               \
+                    __m128i d = _mm_unpacklo_epi32(lo, hi); /* codes 0 1 2 3 */                                \
+                    if (_mm_movemask_epi8(_mm_cmpgt_epi32(bv, d))) {                                           \
+                        for (int t = 0; t < 4; t++) {                                                          \
+                            int32_t e = SCALAR##_dist(q, c + t * 16, 16);                                      \
+                            if (e < b->bound) insert(b, k, e, ROW(j + t));                                     \
+                        }                                                                                      \
+                        bv = _mm_set1_epi32(b->bound);                                                         \
+                    }                                                                                          \
+                    continue;                                                                                  \
+                }                                                                                              \
+                for (int t = 0; t < 4; t++) {                                                                  \
+                    const uint8_t *ct = c + t * (W) * 8;                                                       \
+                    __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)ct), qv[0]);             \
+                    __m256i lo_n = _mm256_shuffle_epi8(lut, _mm256_and_si256(x, low));                         \
+                    __m256i hi_n = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x, 4), low));   \
+                    __m256i bytes = _mm256_add_epi8(lo_n, hi_n);                                               \
+                    if (Y == 2) {                                                                              \
+                        __m256i x2 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(ct + 32)), qv[1]);  \
+                        bytes = _mm256_add_epi8(bytes, _mm256_shuffle_epi8(lut, _mm256_and_si256(x2, low)));   \
+                        bytes = _mm256_add_epi8(                                                               \
+                            bytes, _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(x2, 4), low))); \
+                    }                                                                                          \
+                    s[t] = _mm256_sad_epu8(bytes, _mm256_setzero_si256());                                     \
+                }                                                                                              \
+                __m256i u = _mm256_hadd_epi32(s[0], s[1]), v = _mm256_hadd_epi32(s[2], s[3]);                  \
+                __m256i w = _mm256_hadd_epi32(u, v); /* per half: a b c d, partial sums */                    \
+                __m128i d = _mm_add_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));          \
+                if (_mm_movemask_epi8(_mm_cmpgt_epi32(bv, d))) {                                               \
+                    for (int t = 0; t < 4; t++) {                                                              \
+                        int32_t e = SCALAR##_dist(q, c + t * (W) * 8, (W) * 8);                                \
+                        if (e < b->bound) insert(b, k, e, ROW(j + t));                                         \
+                    }                                                                                          \
+                    bv = _mm_set1_epi32(b->bound);                                                             \
+                }                                                                                              \
+            }                                                                                                  \
+            for (; j < j1; j++) {                                                                              \
+                int32_t e = SCALAR##_dist(q, tile + (j - j0) * (W) * 8, (W) * 8);                              \
+                if (e < b->bound) insert(b, k, e, ROW(j));                                                     \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+
+DEFINE_SCAN_AVX2_WIDE(scan16_avx2, 2, scan16_popcnt)
+DEFINE_SCAN_AVX2_WIDE(scan32_avx2, 4, scan32_popcnt)
+DEFINE_SCAN_AVX2_WIDE(scan64_avx2, 8, scan64_popcnt)
+#endif
+
+static int use_popcnt = 0, use_avx2 = 0;
+
+static scan_fn pick(Py_ssize_t nbytes)
+{
+#ifdef HAVE_X86_COPIES
+    if (use_avx2) {
+        switch (nbytes) {
+        case 8: return scan8_avx2;
+        case 16: return scan16_avx2;
+        case 32: return scan32_avx2;
+        case 64: return scan64_avx2;
+        default: break;
+        }
+    }
+    if (use_popcnt) {
+        switch (nbytes) {
+        case 8: return scan8_popcnt;
+        case 16: return scan16_popcnt;
+        case 32: return scan32_popcnt;
+        case 64: return scan64_popcnt;
+        default: return scanany_popcnt;
+        }
+    }
+#endif
+    switch (nbytes) {
+    case 8: return scan8_base;
+    case 16: return scan16_base;
+    case 32: return scan32_base;
+    case 64: return scan64_base;
+    default: return scanany_base;
+    }
+}
+
+static int check_buffer(Py_buffer *view, Py_ssize_t itemsize, const char *name)
+{
+    if (view->len % itemsize) {
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes is not a whole number of %zd-byte items", name, view->len,
+                     itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+/* One thread's share: queries [q0, q1) against list positions [j0, j1), into its own result arrays. */
+typedef struct {
+    const uint8_t *queries, *codes;
+    const int64_t *rows;
+    Py_ssize_t nbytes, q0, q1, j0, j1, tile;
+    int k;
+    scan_fn scan;
+    int32_t *dist; /* (q1 - q0) * k */
+    int64_t *found;
+    int failed; /* out of memory */
+} job_t;
+
+static void *run_job(void *arg)
+{
+    job_t *job = arg;
+    Py_ssize_t nq = job->q1 - job->q0, nbytes = job->nbytes, k = job->k;
+    Py_ssize_t tile = job->tile;
+    best_t *best = malloc(sizeof(best_t) * (size_t)(nq ? nq : 1));
+    uint8_t *gathered = job->rows ? malloc((size_t)(tile * nbytes)) : NULL;
+    if (!best || (job->rows && !gathered)) {
+        job->failed = 1;
+        free(best);
+        free(gathered);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nq * k; i++) {
+        job->dist[i] = PAD_DISTANCE;
+        job->found[i] = -1;
+    }
+    for (Py_ssize_t i = 0; i < nq; i++) {
+        best[i].dist = job->dist + i * k;
+        best[i].rows = job->found + i * k;
+        best[i].bound = PAD_DISTANCE;
+    }
+    const uint8_t *queries = job->queries + job->q0 * nbytes;
+    /* Tiles outer, queries inner: the database is read once, each tile against every query while in cache. */
+    for (Py_ssize_t j0 = job->j0; j0 < job->j1; j0 += tile) {
+        Py_ssize_t j1 = j0 + tile < job->j1 ? j0 + tile : job->j1;
+        const uint8_t *from = job->codes + j0 * nbytes;
+        if (job->rows) {
+            for (Py_ssize_t j = j0; j < j1; j++)
+                memcpy(gathered + (j - j0) * nbytes, job->codes + job->rows[j] * nbytes, (size_t)nbytes);
+            from = gathered;
+        }
+        job->scan(queries, from, nbytes, job->rows, j0, j1, best, (int)nq, (int)k);
+    }
+    free(best);
+    free(gathered);
+    return NULL;
+}
+
+/* Merge per-thread lists of the same queries over consecutive row ranges: on equal distances the earlier
+ * range (lower rows) first, as a single scan would have kept them. */
+static void merge_lists(job_t *jobs, int parts, Py_ssize_t nq, Py_ssize_t k, int32_t *dist, int64_t *found)
+{
+    Py_ssize_t at[MAX_THREADS];
+    for (Py_ssize_t q = 0; q < nq; q++) {
+        for (int p = 0; p < parts; p++) at[p] = 0;
+        for (Py_ssize_t i = 0; i < k; i++) {
+            int take = -1;
+            int32_t d = 0;
+            for (int p = 0; p < parts; p++) {
+                if (at[p] >= k) continue;
+                int32_t e = jobs[p].dist[q * k + at[p]];
+                if (take < 0 || e < d) {
+                    d = e;
+                    take = p;
+                }
+            }
+            dist[q * k + i] = jobs[take].dist[q * k + at[take]];
+            found[q * k + i] = jobs[take].found[q * k + at[take]];
+            at[take]++;
+        }
+    }
+}
+
+PyDoc_STRVAR(topk_doc,
+"topk(queries, codes, nbytes, k, rows, out_distances, out_rows, threads, tile_rows=0, min_pairs=-1)\n\n"
+"The k rows of codes nearest each query in Hamming distance, written into out_distances (int32, nq*k) and\n"
+"out_rows (int64, nq*k), ascending, ties by ascending row, padded with INT32_MAX and -1. queries and codes\n"
+"are C-contiguous uint8 buffers of nbytes per code; rows is None (every row) or an int64 buffer of ascending\n"
+"row indices to search. Up to `threads` POSIX threads share the work (by queries when there are many, else\n"
+"by rows, merged after) once nq * rows >= min_pairs (-1: the built-in threshold); tile_rows > 0 sets the rows\n"
+"per tile (tests use it to cross tile boundaries). The GIL is released while the threads run.");
+
+static PyObject *topk(PyObject *self, PyObject *args)
+{
+    Py_buffer qv = {0}, cv = {0}, rv = {0}, dv = {0}, ov = {0};
+    Py_ssize_t nbytes, k;
+    int threads;
+    Py_ssize_t tile_rows = 0;
+    double min_pairs = -1;
+    PyObject *rows_obj, *result = NULL;
+    job_t jobs[MAX_THREADS];
+    int parts = 1, by_rows = 0, failed = 0;
+    memset(jobs, 0, sizeof jobs);
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nnOw*w*i|nd", &qv, &cv, &nbytes, &k, &rows_obj, &dv, &ov, &threads, &tile_rows,
+                          &min_pairs))
+        return NULL;
+    int have_rows = rows_obj != Py_None;
+    if (have_rows && PyObject_GetBuffer(rows_obj, &rv, PyBUF_C_CONTIGUOUS) < 0) goto done;
+    if (nbytes < 1 || k < 1 || k > INT32_MAX / 2) {
+        PyErr_SetString(PyExc_ValueError, "nbytes and k must be >= 1");
+        goto done;
+    }
+    if (check_buffer(&qv, nbytes, "queries") || check_buffer(&cv, nbytes, "codes") ||
+        (have_rows && check_buffer(&rv, 8, "rows")) || check_buffer(&dv, 4, "out_distances") ||
+        check_buffer(&ov, 8, "out_rows"))
+        goto done;
+    Py_ssize_t nq = qv.len / nbytes, n = cv.len / nbytes, m = have_rows ? rv.len / 8 : n;
+    if (dv.len / 4 != nq * k || ov.len / 8 != nq * k) {
+        PyErr_SetString(PyExc_ValueError, "out_distances and out_rows must hold nq * k items");
+        goto done;
+    }
+    if (nq > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many queries for one call");
+        goto done;
+    }
+    const int64_t *rows = have_rows ? (const int64_t *)rv.buf : NULL;
+    if (rows) {
+        for (Py_ssize_t j = 0; j < m; j++) {
+            if (rows[j] < 0 || rows[j] >= n || (j && rows[j] <= rows[j - 1])) {
+                PyErr_SetString(PyExc_ValueError, "rows must be ascending, unique and inside codes");
+                goto done;
+            }
+        }
+    }
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (min_pairs < 0) min_pairs = MIN_THREADED_PAIRS;
+    if (tile_rows <= 0) tile_rows = TILE_BYTES / nbytes > 64 ? TILE_BYTES / nbytes : 64;
+    if (threads > 1 && (double)nq * (double)m >= min_pairs) {
+        parts = threads;
+        by_rows = nq < 4 * parts;
+    }
+    int32_t *dist = (int32_t *)dv.buf;
+    int64_t *found = (int64_t *)ov.buf;
+    for (int p = 0; p < parts; p++) {
+        job_t *job = &jobs[p];
+        job->queries = qv.buf;
+        job->codes = cv.buf;
+        job->rows = rows;
+        job->nbytes = nbytes;
+        job->k = (int)k;
+        job->tile = tile_rows;
+        job->scan = pick(nbytes);
+        job->q0 = by_rows ? 0 : nq * p / parts;
+        job->q1 = by_rows ? nq : nq * (p + 1) / parts;
+        job->j0 = by_rows ? m * p / parts : 0;
+        job->j1 = by_rows ? m * (p + 1) / parts : m;
+        if (by_rows) {
+            job->dist = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(nq * k));
+            job->found = PyMem_RawMalloc(sizeof(int64_t) * (size_t)(nq * k));
+            if (!job->dist || !job->found) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        } else {
+            job->dist = dist + job->q0 * k;
+            job->found = found + job->q0 * k;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pthread_t tids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int p = 1; p < parts; p++) started[p] = pthread_create(&tids[p], NULL, run_job, &jobs[p]) == 0;
+    run_job(&jobs[0]);
+    for (int p = 1; p < parts; p++) {
+        if (started[p])
+            pthread_join(tids[p], NULL);
+        else
+            run_job(&jobs[p]); /* no thread to be had: do its share here */
+    }
+    for (int p = 0; p < parts; p++) failed |= jobs[p].failed;
+    if (!failed && by_rows) merge_lists(jobs, parts, nq, k, dist, found);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    if (by_rows)
+        for (int p = 0; p < parts; p++) {
+            PyMem_RawFree(jobs[p].dist);
+            PyMem_RawFree(jobs[p].found);
+        }
+    PyBuffer_Release(&qv);
+    PyBuffer_Release(&cv);
+    if (have_rows && rv.obj) PyBuffer_Release(&rv);
+    PyBuffer_Release(&dv);
+    PyBuffer_Release(&ov);
+    return result;
+}
+
+static PyObject *flavour(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyUnicode_FromString(use_avx2 ? "avx2" : use_popcnt ? "popcnt" : "portable");
+}
+
+static int cpu_popcnt = 0, cpu_avx2 = 0; /* what the CPU has; use_* may be lowered by force() */
+
+static PyObject *force(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (!name) {
+        PyErr_SetString(PyExc_TypeError, "force() takes a flavour name");
+        return NULL;
+    }
+    int avx2 = strcmp(name, "avx2") == 0, popcnt = avx2 || strcmp(name, "popcnt") == 0;
+    if (!popcnt && strcmp(name, "portable") != 0) {
+        PyErr_Format(PyExc_ValueError, "unknown flavour %R: 'avx2', 'popcnt' or 'portable'", arg);
+        return NULL;
+    }
+    if ((avx2 && !cpu_avx2) || (popcnt && !cpu_popcnt)) {
+        PyErr_Format(PyExc_ValueError, "this CPU cannot run the %R scans", arg);
+        return NULL;
+    }
+    use_avx2 = avx2;
+    use_popcnt = popcnt;
+    Py_RETURN_NONE;
+}
+
+static PyObject *flavours(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (cpu_avx2) return Py_BuildValue("(sss)", "avx2", "popcnt", "portable");
+    if (cpu_popcnt) return Py_BuildValue("(ss)", "popcnt", "portable");
+    return Py_BuildValue("(s)", "portable");
+}
+
+static PyMethodDef methods[] = {
+    {"force", force, METH_O, "Run the given flavour's scans from now on (tests run each one the CPU can)."},
+    {"flavours", flavours, METH_NOARGS, "The flavours this CPU can run, fastest first."},
+    {"topk", topk, METH_VARARGS, topk_doc},
+    {"flavour", flavour, METH_NOARGS, "Which scans run: 'avx2' (64-bit codes by AVX2, the rest by POPCNT), 'popcnt' or 'portable'."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "lookalike.index._hamming",
+    "Compiled exact Hamming top-k (see lookalike/index/_hamming.c).", -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__hamming(void)
+{
+#ifdef HAVE_X86_COPIES
+    __builtin_cpu_init();
+    cpu_popcnt = use_popcnt = __builtin_cpu_supports("popcnt");
+    cpu_avx2 = use_avx2 = use_popcnt && __builtin_cpu_supports("avx2");
+#endif
+    return PyModule_Create(&module);
+}
