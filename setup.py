@@ -11,7 +11,8 @@ setup(
         Extension(
             "lookalike.index._hamming",
             sources=["lookalike/index/_hamming.c"],
-            extra_compile_args=["-O3", "-std=c11", "-pthread", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"],
+            extra_compile_args=["-O3", "-std=c11", "-pthread", "-Wall", "-Wextra", "-Werror=implicit-function-declaration",
+                                "-Werror=incompatible-pointer-types"],
             extra_link_args=["-pthread"],
         )
     ]

@@ -6,6 +6,7 @@
 - :class:`HashedIndex`, :class:`ProjectedIndex`, :class:`RefineIndex`, :func:`projection` (``composed``): learned
   codes, a projected space, exact re-scoring of candidates;
 - :class:`FaissIDMapIndex` (``faiss_idmap``): faiss ``IndexIDMap2``, a second backend;
+- :class:`MultiIndexHashIndex` (``mih``): exact Hamming k-NN and radius search by multi-index hashing;
 - :func:`index_factory`, :func:`register_index`, :func:`available_indexes` (``factory``): indexes from strings
   (``"ITQ64,Refine(Flat,300)"``);
 - :func:`hamming_topk`, :func:`cosine_topk` (``kernels``): top k over a packed array, by row.
@@ -16,6 +17,7 @@ from lookalike.index.factory import available_indexes, index_factory, register_i
 from lookalike.index.faiss_idmap import FaissIDMapIndex
 from lookalike.index.flat import BinaryFlatIndex, FloatFlatIndex
 from lookalike.index.kernels import BACKENDS, PAD_DISTANCE, PAD_ROW, cosine_topk, hamming_topk
+from lookalike.index.mih import MultiIndexHashIndex
 from lookalike.index.protocol import (
     MAX_K,
     PAD_KEY,
@@ -36,6 +38,7 @@ __all__ = [
     "HashedIndex",
     "MAX_K",
     "Metric",
+    "MultiIndexHashIndex",
     "Neighbors",
     "PAD_DISTANCE",
     "PAD_KEY",

@@ -544,6 +544,231 @@ static PyObject *flavour(PyObject *self, PyObject *unused)
     return PyUnicode_FromString(use_avx2 ? "avx2" : use_popcnt ? "popcnt" : "portable");
 }
 
+/* ---- Multi-index hashing (lookalike/index/mih.py builds the tables; this probes them) -------------------- */
+
+/* Bits [start, start + width) of a code, bit i being bit i % 8 of byte i / 8 (width <= 24). */
+static inline uint32_t substring(const uint8_t *code, int start, int width)
+{
+    int first = start / 8, last = (start + width - 1) / 8;
+    uint64_t v = 0;
+    for (int b = first; b <= last; b++) v |= (uint64_t)code[b] << (8 * (b - first));
+    return (uint32_t)((v >> (start - 8 * first)) & ((1u << width) - 1));
+}
+
+static inline int32_t distance_any(const uint8_t *q, const uint8_t *c, Py_ssize_t nbytes)
+{
+    int32_t d = 0;
+    Py_ssize_t words = nbytes / 8;
+    for (Py_ssize_t w = 0; w < words; w++) d += __builtin_popcountll(load64(q + 8 * w) ^ load64(c + 8 * w));
+    for (Py_ssize_t i = 8 * words; i < nbytes; i++) d += __builtin_popcount((unsigned)(q[i] ^ c[i]));
+    return d;
+}
+
+/* (d, row) beats the list's last entry? The list is ordered by (distance, row), like the scan's. */
+static inline int beats(const best_t *b, int count, int k, int32_t d, int64_t row)
+{
+    return count < k || d < b->dist[k - 1] || (d == b->dist[k - 1] && row < b->rows[k - 1]);
+}
+
+/* Insert (d, row) in (distance, row) order unless the row is already there (a row found by two tables). */
+static inline void insert_keyed(best_t *b, int *count, int k, int32_t d, int64_t row)
+{
+    for (int i = 0; i < *count && b->dist[i] <= d; i++)
+        if (b->dist[i] == d && b->rows[i] == row) return;
+    int i = *count < k ? (*count)++ : k - 1;
+    while (i > 0 && (b->dist[i - 1] > d || (b->dist[i - 1] == d && b->rows[i - 1] > row))) {
+        b->dist[i] = b->dist[i - 1];
+        b->rows[i] = b->rows[i - 1];
+        i--;
+    }
+    b->dist[i] = d;
+    b->rows[i] = row;
+}
+
+typedef struct {
+    const uint8_t *queries, *codes, *allowed;
+    Py_ssize_t nbytes, q0, q1, n_delta, n, n_built;
+    int k, m;
+    const int32_t *widths, *starts;
+    const int64_t *offset_base, *member_base, *cur_of_build, *delta;
+    const int32_t *offsets, *members;
+    double budget, step_cost;
+    int32_t *dist;
+    int64_t *found;
+    uint8_t *fell_back;
+    int64_t candidates, n_members;
+} mih_job_t;
+
+/* One query: probe the tables radius by radius until no unseen row can beat the k-th best, or the budget is
+ * spent (then fell_back is set and the caller scans). */
+static void mih_query(mih_job_t *job, Py_ssize_t qi)
+{
+    const uint8_t *q = job->queries + qi * job->nbytes;
+    int k = job->k, m = job->m, count = 0;
+    best_t b = {job->dist + qi * k, job->found + qi * k, PAD_DISTANCE};
+    for (int i = 0; i < k; i++) {
+        b.dist[i] = PAD_DISTANCE;
+        b.rows[i] = -1;
+    }
+    double work = (double)job->n_delta;
+    for (Py_ssize_t j = 0; j < job->n_delta; j++) {
+        int64_t row = job->delta[j];
+        if (job->allowed && !job->allowed[row]) continue;
+        int32_t d = distance_any(q, job->codes + row * job->nbytes, job->nbytes);
+        if (beats(&b, count, k, d, row)) insert_keyed(&b, &count, k, d, row);
+    }
+    uint32_t qsub[64];
+    int max_width = 0;
+    for (int t = 0; t < m; t++) {
+        qsub[t] = substring(q, job->starts[t], job->widths[t]);
+        if (job->widths[t] > max_width) max_width = job->widths[t];
+    }
+    for (int r = 0; r <= max_width; r++) {
+        for (int t = 0; t < m; t++) {
+            if (count == k && b.dist[k - 1] < (int64_t)m * r + t) return; /* every unseen row is farther */
+            int w = job->widths[t];
+            if (r > w) continue;
+            /* C(w, r) probes */
+            double probes = 1;
+            for (int i = 0; i < r; i++) probes = probes * (w - i) / (i + 1);
+            work += job->step_cost + probes;
+            if (job->budget >= 0 && work > job->budget) {
+                job->fell_back[qi] = 1;
+                return;
+            }
+            const int32_t *offsets = job->offsets + job->offset_base[t];
+            const int32_t *members = job->members + job->member_base[t];
+            uint32_t limit = 1u << w;
+            /* every w-bit value with r bits set, in Gosper's order */
+            uint32_t v = r ? (1u << r) - 1 : 0;
+            while (v < limit) {
+                uint32_t probe = qsub[t] ^ v;
+                /* Bounds are clamped rather than trusted: the tables are checked nowhere else, and a check of
+                 * every offset and member per call would cost more than the search. */
+                int64_t lo = offsets[probe] < 0 ? 0 : offsets[probe], hi = offsets[probe + 1];
+                if (hi > job->n_members - job->member_base[t]) hi = job->n_members - job->member_base[t];
+                for (int64_t i = lo; i < hi; i++) {
+                    int32_t built = members[i];
+                    if (built < 0 || built >= job->n_built) continue;
+                    int64_t row = job->cur_of_build[built];
+                    if (row < 0 || row >= job->n || (job->allowed && !job->allowed[row])) continue;
+                    job->candidates++;
+                    work += 1;
+                    int32_t d = distance_any(q, job->codes + row * job->nbytes, job->nbytes);
+                    if (beats(&b, count, k, d, row)) insert_keyed(&b, &count, k, d, row);
+                }
+                if (r == 0) break;
+                uint32_t c = v & -v, nx = v + c; /* next value with the same number of bits */
+                v = (((nx ^ v) >> 2) / c) | nx;
+            }
+        }
+    }
+}
+
+static void *run_mih_job(void *arg)
+{
+    mih_job_t *job = arg;
+    for (Py_ssize_t qi = job->q0; qi < job->q1; qi++) mih_query(job, qi);
+    return NULL;
+}
+
+PyDoc_STRVAR(mih_doc,
+"mih_search(queries, codes, nbytes, k, widths, starts, offsets, offset_base, members, member_base,\n"
+"           cur_of_build, delta, allowed, budget, step_cost, out_distances, out_rows, out_fell_back, threads)\n\n"
+"Multi-index hashing k-NN over the tables lookalike/index/mih.py built: widths/starts (int32, m) cut the code\n"
+"into substrings; table t's bucket of value v holds members[member_base[t] + offsets[offset_base[t] + v] ...\n"
+"offsets[offset_base[t] + v + 1]] (offsets and members int32; members are build rows), mapped to current rows by cur_of_build (-1: gone). delta\n"
+"(int64) lists rows the tables miss, checked first; allowed (uint8 per row, or None) filters. A query whose\n"
+"work (probed buckets + checked rows + step_cost per table step) would pass budget (< 0: none) is left to\n"
+"the caller, marked in out_fell_back. Returns the number of rows checked.");
+
+static PyObject *mih_search(PyObject *self, PyObject *args)
+{
+    Py_buffer qv = {0}, cv = {0}, wv = {0}, sv = {0}, ofv = {0}, obv = {0}, mv = {0}, mbv = {0}, cbv = {0},
+              dlv = {0}, av = {0}, dv = {0}, ov = {0}, fv = {0};
+    Py_ssize_t nbytes, k;
+    double budget, step_cost;
+    int threads;
+    PyObject *allowed_obj, *result = NULL;
+    mih_job_t jobs[MAX_THREADS];
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nny*y*y*y*y*y*y*y*Oddw*w*w*i", &qv, &cv, &nbytes, &k, &wv, &sv, &ofv, &obv,
+                          &mv, &mbv, &cbv, &dlv, &allowed_obj, &budget, &step_cost, &dv, &ov, &fv, &threads))
+        return NULL;
+    int have_allowed = allowed_obj != Py_None;
+    if (have_allowed && PyObject_GetBuffer(allowed_obj, &av, PyBUF_C_CONTIGUOUS) < 0) goto done;
+    Py_ssize_t m = wv.len / 4, nq = nbytes > 0 ? qv.len / nbytes : 0, n = nbytes > 0 ? cv.len / nbytes : 0;
+    if (nbytes < 1 || k < 1 || k > INT32_MAX / 2 || m < 1 || m > 64 || sv.len != wv.len || obv.len != 8 * m ||
+        mbv.len != 8 * m || dv.len != 4 * nq * k || ov.len != 8 * nq * k || fv.len != nq ||
+        (have_allowed && av.len != n) || qv.len % nbytes || cv.len % nbytes) {
+        PyErr_SetString(PyExc_ValueError, "mih_search: inconsistent buffer sizes");
+        goto done;
+    }
+    const int32_t *widths = wv.buf, *starts = sv.buf;
+    const int64_t *offset_base = obv.buf, *member_base = mbv.buf, *cur_of_build = cbv.buf;
+    const int32_t *offsets = ofv.buf;
+    const int64_t *delta = dlv.buf;
+    Py_ssize_t n_offsets = ofv.len / 4, n_members = mv.len / 4, n_built = cbv.len / 8, n_delta = dlv.len / 8;
+    const int32_t *members = mv.buf;
+    for (Py_ssize_t t = 0; t < m; t++) { /* every index the probes can form must lie inside the buffers */
+        if (widths[t] < 1 || widths[t] > 24 || starts[t] < 0 || starts[t] + widths[t] > 8 * nbytes ||
+            offset_base[t] < 0 || offset_base[t] + ((int64_t)1 << widths[t]) + 1 > n_offsets || member_base[t] < 0 ||
+            member_base[t] > n_members) {
+            PyErr_SetString(PyExc_ValueError, "mih_search: a table lies outside its buffers");
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n_delta; i++)
+        if (delta[i] < 0 || delta[i] >= n) {
+            PyErr_SetString(PyExc_ValueError, "mih_search: a delta row is outside the codes");
+            goto done;
+        }
+    int parts = threads < 1 ? 1 : threads > MAX_THREADS ? MAX_THREADS : threads;
+    if (parts > nq) parts = nq ? (int)nq : 1;
+    memset(fv.buf, 0, (size_t)nq);
+    for (int p = 0; p < parts; p++) {
+        mih_job_t *job = &jobs[p];
+        *job = (mih_job_t){.queries = qv.buf, .codes = cv.buf, .allowed = have_allowed ? av.buf : NULL,
+                           .nbytes = nbytes, .q0 = nq * p / parts, .q1 = nq * (p + 1) / parts, .n_delta = n_delta,
+                           .n = n, .n_built = n_built, .k = (int)k, .m = (int)m, .widths = widths, .starts = starts,
+                           .offset_base = offset_base, .member_base = member_base, .cur_of_build = cur_of_build,
+                           .delta = delta, .offsets = offsets, .members = members, .budget = budget,
+                           .step_cost = step_cost, .dist = dv.buf, .found = ov.buf, .fell_back = fv.buf,
+                           .candidates = 0, .n_members = n_members};
+    }
+    int64_t candidates = 0;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_t tids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int p = 1; p < parts; p++) started[p] = pthread_create(&tids[p], NULL, run_mih_job, &jobs[p]) == 0;
+    run_mih_job(&jobs[0]);
+    for (int p = 1; p < parts; p++) {
+        if (started[p])
+            pthread_join(tids[p], NULL);
+        else
+            run_mih_job(&jobs[p]);
+    }
+    for (int p = 0; p < parts; p++) candidates += jobs[p].candidates;
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromLongLong(candidates);
+done:
+    PyBuffer_Release(&qv);
+    PyBuffer_Release(&cv);
+    PyBuffer_Release(&wv);
+    PyBuffer_Release(&sv);
+    PyBuffer_Release(&ofv);
+    PyBuffer_Release(&obv);
+    PyBuffer_Release(&mv);
+    PyBuffer_Release(&mbv);
+    PyBuffer_Release(&cbv);
+    PyBuffer_Release(&dlv);
+    if (have_allowed && av.obj) PyBuffer_Release(&av);
+    PyBuffer_Release(&dv);
+    PyBuffer_Release(&ov);
+    PyBuffer_Release(&fv);
+    return result;
+}
+
 static int cpu_popcnt = 0, cpu_avx2 = 0; /* what the CPU has; use_* may be lowered by force() */
 
 static PyObject *force(PyObject *self, PyObject *arg)
@@ -578,6 +803,7 @@ static PyObject *flavours(PyObject *self, PyObject *unused)
 }
 
 static PyMethodDef methods[] = {
+    {"mih_search", mih_search, METH_VARARGS, mih_doc},
     {"force", force, METH_O, "Run the given flavour's scans from now on (tests run each one the CPU can)."},
     {"flavours", flavours, METH_NOARGS, "The flavours this CPU can run, fastest first."},
     {"topk", topk, METH_VARARGS, topk_doc},

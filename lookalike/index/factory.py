@@ -5,6 +5,9 @@ Grammar (comma-separated stages, case-insensitive names):
 ====================================  ==========================================================================
 ``Flat``                              exact in-memory flat index (cosine, or Hamming for ``metric="hamming"``)
 ``IDMap2,Flat``                       faiss ``IndexIDMap2`` over a flat index (:mod:`.faiss_idmap`)
+``MIH`` / ``MIH(m)``                   exact Hamming search by multi-index hashing over ``m`` substring tables
+                                      (default: the paper's ``round(bits / log2 n)``), ``metric="hamming"``
+                                      (:class:`~.mih.MultiIndexHashIndex`; option ``mode``)
 ``<hasher><bits>``                    learned codes of float vectors (``ITQ64``, ``LSH128``, ``PCAH32`` ...; the
                                       names of :func:`lookalike.hashing.available_hashers`):
                                       :class:`~.composed.HashedIndex`, trained by ``train(X)``
@@ -13,9 +16,10 @@ Grammar (comma-separated stages, case-insensitive names):
                                       (:class:`~.composed.RefineIndex` over a new flat index)
 ====================================  ==========================================================================
 
-Options (keywords of :func:`index_factory`) go to the stages that take them: ``backend`` to the flat indexes
-(``"auto"``, ``"numpy"``, ``"faiss"``), ``k_factor`` to ``Refine``, ``seed`` and ``sample`` to ``PCA``, anything
-else to the hasher (``random_state=0``, ...). An option no stage takes is an error.
+Options (keywords of :func:`index_factory`) go to the stages that take them: ``backend`` to the flat indexes and
+MIH (``"auto"``, ``"compiled"``, ``"numpy"``, ``"faiss"``), ``mode`` to ``MIH``, ``k_factor`` to ``Refine``,
+``seed`` and ``sample`` to ``PCA``, anything else to the hasher (``random_state=0``, ...). An option no stage
+takes is an error.
 
 A new backend is one more entry: ``register_index("Milvus", builder)``, where ``builder(dim, metric, args,
 **options)`` gets the arguments of the first stage (``"Milvus(uri)"`` → ``["uri"]``) and returns a
@@ -32,6 +36,7 @@ from lookalike.errors import InvalidParameterError
 from lookalike.index.composed import HashedIndex, ProjectedIndex, RefineIndex
 from lookalike.index.faiss_idmap import FaissIDMapIndex
 from lookalike.index.flat import BinaryFlatIndex, FloatFlatIndex
+from lookalike.index.mih import MultiIndexHashIndex
 from lookalike.index.protocol import Metric, VectorIndex
 from lookalike.validation import Choice, check, check_int, short_repr
 
@@ -41,7 +46,8 @@ Builder = Callable[..., VectorIndex]
 _BACKENDS: dict[str, Builder] = {}
 _NAME = r"[A-Za-z][A-Za-z0-9_-]*"
 _STAGE = re.compile(rf"^({_NAME}?)(\d*)(?:\((.*)\))?$")
-GRAMMAR = ("'Flat', 'IDMap2,Flat', '<hasher><bits>[,Refine[(Flat,N)]]' (e.g. 'ITQ64,Refine(Flat,300)'), "
+GRAMMAR = ("'Flat', 'IDMap2,Flat', 'MIH[(m)]' (metric 'hamming'), "
+           "'<hasher><bits>[,Refine[(Flat,N)]]' (e.g. 'ITQ64,Refine(Flat,300)'), "
            "'PCA<dims>,Flat[,Refine[(Flat,N)]]', or a registered backend: ")
 
 
@@ -54,7 +60,7 @@ def register_index(name: str, builder: Builder) -> None:
     if not isinstance(name, str) or not re.fullmatch(_NAME, name) or not callable(builder):
         raise InvalidParameterError(f"register_index needs a name (letters first) and a callable builder. Got "
                                     f"{short_repr(name)} and {type(builder).__name__}.")
-    if name.lower() in {"flat", "idmap", "idmap2", "pca", "refine"}:
+    if name.lower() in {"flat", "idmap", "idmap2", "mih", "pca", "refine"}:
         raise InvalidParameterError(f"register_index: {name!r} is a built-in stage of the index grammar")
     _BACKENDS[name.lower()] = builder
 
@@ -125,7 +131,8 @@ def index_factory(dim: int, spec: str = "Flat", *, metric: Metric = "cosine", **
     index = _build(spec, stages, dim, metric, name, number, args, opts)
     if opts:
         raise InvalidParameterError(f"index_factory: {spec!r} takes no option {', '.join(map(repr, sorted(opts)))} "
-                                    "(backend: flat stages; k_factor: Refine; seed, sample: PCA; others: a hasher)")
+                                    "(backend: flat stages; mode: MIH; k_factor: Refine; seed, sample: PCA; "
+                                    "others: a hasher)")
     return index
 
 
@@ -137,6 +144,13 @@ def _build(spec: str, stages: list[str], dim: int, metric: Metric, name: str, nu
         return FloatFlatIndex(dim, backend=backend) if metric == "cosine" else BinaryFlatIndex(dim, backend=backend)
     if name == "idmap" and number == "2" and args is None and [s.lower() for s in stages[1:]] == ["flat"]:
         return FaissIDMapIndex(dim, metric)
+    if name == "mih" and not number and len(stages) == 1:
+        if metric != "hamming":
+            raise _bad(spec, "MIH searches binary codes: use metric='hamming'")
+        if args is not None and not args.strip().isdigit():
+            raise _bad(spec, f"MIH(m) takes a whole number of substrings, not {args!r}")
+        return MultiIndexHashIndex(dim, substrings=int(args) if args is not None else None,
+                                   mode=opts.pop("mode", "auto"), backend=opts.pop("backend", "auto"))
     if metric != "cosine":
         raise _bad(spec, "hashed and projected indexes take float vectors (metric 'cosine')")
     inner: VectorIndex

@@ -78,6 +78,7 @@ class _FlatIndex:
         rows = self._rows(keys)
         old = rows >= 0
         self._data[rows[old]] = vectors[old]
+        self._rewritten(rows[old])
         self._append(keys[~old], vectors[~old])
 
     def remove(self, keys: Any) -> int:
@@ -88,6 +89,7 @@ class _FlatIndex:
             if row is None:
                 continue
             last = len(self._row_of)  # the last live row, now that the count dropped by one
+            self._dropped(row, last)
             if row != last:
                 moved = int(self._keys[last])
                 self._data[row], self._keys[row], self._row_of[moved] = self._data[last], moved, row
@@ -102,6 +104,14 @@ class _FlatIndex:
             self._resize(max(stop, 2 * len(self._keys), 16))
         self._data[start:stop], self._keys[start:stop] = vectors, keys
         self._row_of.update(zip(keys.tolist(), range(start, stop), strict=True))
+        self._rewritten(np.arange(start, stop))
+
+    # Hooks for an index that keeps structures over the rows (the multi-index hash tables): no-ops here.
+    def _rewritten(self, rows: np.ndarray) -> None:
+        """``rows`` now hold new vectors (appended, or overwritten by an upsert)."""
+
+    def _dropped(self, row: int, last: int) -> None:
+        """The vector at ``row`` is gone; the one at ``last`` (the last live row) moves into it unless equal."""
 
     def _resize(self, capacity: int) -> None:
         data = np.empty((capacity, self._data.shape[1]), dtype=self._dtype)
@@ -230,6 +240,35 @@ class BinaryFlatIndex(_FlatIndex):
         """:meth:`search` with the raw distances: ``(distances, keys)``, (nq, k) int32 ascending, padded with
         :data:`~lookalike.index.kernels.PAD_DISTANCE` and -1."""
         return self._topk(hamming_topk, queries, k, keys, PAD_DISTANCE)
+
+    def within(self, queries: Any, radius: int, *, keys: Any = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every code within Hamming distance ``radius`` of each query (among ``keys`` if given), by a scan.
+
+        Returns one ``(distances, keys)`` pair per query: int32 ascending and int64, ties by row (as
+        :meth:`hamming`). ``radius`` is 0 to ``n_bits``.
+        """
+        queries, radius, rows = self._radius_arguments(queries, radius, keys)
+        data = self._data[: len(self)]
+        step = max(1, (1 << 22) // max(1, data.shape[1]))  # rows per chunk: 4 MiB of codes
+        out = []
+        for query in queries:
+            ds, rs = [], []
+            for j0 in range(0, len(data) if rows is None else len(rows), step):
+                part = slice(j0, j0 + step) if rows is None else rows[j0 : j0 + step]
+                d = np.bitwise_count(np.bitwise_xor(data[part], query[None, :])).sum(axis=1, dtype=np.int32)
+                hit = np.flatnonzero(d <= radius)
+                ds.append(d[hit])
+                rs.append(hit + j0 if rows is None else rows[j0 : j0 + step][hit])
+            d = np.concatenate(ds) if ds else np.empty(0, np.int32)
+            r = np.concatenate(rs) if rs else np.empty(0, np.int64)
+            order = np.lexsort((r, d))
+            out.append((d[order].astype(np.int32), self._to_keys(r[order].astype(np.int64))))
+        return out
+
+    def _radius_arguments(self, queries: Any, radius: Any, keys: Any) -> tuple[np.ndarray, int, np.ndarray | None]:
+        queries = self._check_vectors("queries", queries, rows=None)
+        radius = int(check("radius", radius, Integer(0, self.n_bits), owner=type(self).__name__))
+        return queries, radius, self._subset(keys)
 
     def search_asymmetric(self, projections: Any, k: int, *, keys: Any = None) -> Neighbors:
         """The ``k`` codes best matching real-valued query ``projections`` (nq, n_bits), among ``keys`` if given.
