@@ -14,6 +14,7 @@ from ..images import ImageLimits
 from ..index import HashedIndex, Metric, Neighbors, ReadableIndex, RefineIndex, distances
 from ._encoders import EncoderSet
 from ._indexes import IndexSet
+from ._stored import StoredVectors
 from .query import EncodedQueries
 from .store import Store
 from .types import SearchResult
@@ -36,18 +37,20 @@ class Engine:
             return self.reranker(num, enc, queries.rerank).search(queries.floats, k, keys=keys)
 
     def reranker(self, num: int, enc: Encoder, depth: int) -> RefineIndex:
-        """Candidates by the learned codes (the float query's projection against them), refined by exact cosine
-        on the float vectors: composed around the catalogue's own two indexes, nothing copied."""
+        """Candidates by the learned codes (Hamming shortlist, then the float query's projection against them),
+        refined by exact cosine on the float vectors of the candidates only: from the float index when it is
+        already in memory, else read from the store (:class:`~._stored.StoredVectors`), so that a search by codes
+        never loads every float vector."""
         if not isinstance(enc, HashedEncoder):
             raise InvalidParameterError(f"rerank needs a search by learned codes; {enc.spec!r} is not one")
         base = self.encoders.base_of(num)
         if base is None:
             raise InvalidParameterError(f"the float vectors of {enc.base.spec!r} are not stored, so {enc.spec!r} "
                                         "cannot be re-ranked")
-        refine = self.indexes.get(base)
-        if not isinstance(refine, ReadableIndex):
-            raise InvalidParameterError(f"rerank needs an index that can hand its vectors back; "
-                                        f"{type(refine).__name__} cannot")
+        refine = self.indexes.loaded(base)
+        if refine is None or not isinstance(refine, ReadableIndex):
+            base_enc = self.encoders.by_num(base)
+            refine = StoredVectors(self.store, base, base_enc.dim, base_enc.dtype, "cosine")
         return RefineIndex(HashedIndex(enc.hasher, codes=self.indexes.get(num)), refine, depth=depth)
 
     def vector_of(self, num: int, key: int, item_id: str) -> np.ndarray:

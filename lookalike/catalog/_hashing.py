@@ -1,10 +1,12 @@
 """Binary codes learned on the catalogue's own vectors: fit a hasher, store it, hash every item.
 
-``index DIR --hash itq --bits 64`` fits the hasher on every float vector of the catalogue, stores its state (arrays
-only, .npz bytes, no pickle) beside the vectors, writes the codes of every item, and makes the codes the default
-search. Items added later are hashed with the stored fit; ``--refit`` fits again on what the catalogue holds then.
-Re-ranking (``rerank=N``) composes a :class:`~lookalike.index.RefineIndex` around the codes and the float vectors
-(:meth:`Engine.reranker <lookalike.catalog._engine.Engine.reranker>`).
+``index DIR --hash itq --bits 64`` fits the hasher on the catalogue's float vectors (all of them, or a seeded sample
+of a large catalogue), stores its state (arrays only, .npz bytes, no pickle) beside the vectors, writes the codes of
+every item, and makes the codes the default search (re-ranked by exact cosine: ``search.rerank`` candidates). Items
+added later are hashed with the stored fit; ``--refit`` fits again on what the catalogue holds then. A catalogue
+past :data:`CODES_AT` items does this by itself (64-bit ITQ; :meth:`Catalog.learn_codes_if_large`). Re-ranking
+composes a :class:`~lookalike.index.RefineIndex` around the codes and the candidates' float vectors, read from the
+store (:meth:`Engine.reranker <lookalike.catalog._engine.Engine.reranker>`).
 """
 
 from __future__ import annotations
@@ -16,13 +18,34 @@ from ..errors import CatalogError
 from ._encoders import EncoderSet
 from .store import Store
 
+# Past this many items a catalogue learns codes by itself (Catalog.learn_codes_if_large; setting search.codes_at).
+# Measured by benchmarks/catalog_scale.py on this 2-core machine: at 100k items the exact float search of one query
+# takes ~60-110 ms and 0.5 GB of vectors in memory, the codes + re-ranking a few ms and 0.8 MB of codes.
+CODES_AT = 100_000
+FIT_SAMPLE = 65_536  # vectors a hasher is fitted on, at most (a seeded sample of a larger catalogue)
+_PAGE = 8192  # vectors hashed per step: memory stays bounded whatever the catalogue holds
+
+
+def codes_threshold(value: str | None) -> int | None:
+    """The item count a stored ``search.codes_at`` setting names: None for ``off``, the default when unset or
+    unreadable."""
+    if value is not None and value.strip().lower() in ("off", "never", "0"):
+        return None
+    try:
+        return max(2, int(value)) if value is not None else CODES_AT
+    except ValueError:
+        return CODES_AT
+
 
 def fit_hasher(store: Store, encoders: EncoderSet, name: str, n_bits: int, *, encoder: str | None = None,
                random_state: int = 0) -> HashedEncoder:
     """Fit ``name`` (``"itq"``, ``"lsh"``, …) with ``n_bits`` on the float vectors of ``encoder`` (default: the
     catalogue's first float encoder), store it, hash every item, and make the codes the default search.
 
-    Runs inside one write transaction, so the codes cover exactly the items committed at that moment.
+    Fits on every vector, or on a seeded sample of :data:`FIT_SAMPLE` of a larger catalogue (ITQ's rotation and
+    PCA need no more: the fit on 65k of 1M vectors is what ``benchmarks/catalog_scale.py`` measures), then hashes
+    the items a page at a time. Runs inside one write transaction, so the codes cover exactly the items committed
+    at that moment.
     """
     from ..hashing import get_hasher
 
@@ -30,15 +53,25 @@ def fit_hasher(store: Store, encoders: EncoderSet, name: str, n_bits: int, *, en
     hasher = get_hasher(name, n_bits=n_bits, random_state=random_state)
     spec = hashed_spec(source.spec, name, hasher.n_bits)
     with store.transaction() as tx:
-        keys, blobs = tx.read_vectors(source_num)
+        keys = tx.vector_keys(source_num)
         if len(keys) < 2:
             raise CatalogError(f"fitting {name} needs at least 2 items with {source.spec} vectors; found {len(keys)}")
-        floats = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(keys), source.dim)
-        hasher.fit(floats)
+        if len(keys) > FIT_SAMPLE:
+            keys = np.sort(np.random.default_rng(random_state).choice(keys, FIT_SAMPLE, replace=False))
+        sample_keys, blobs = tx.vectors_of(source_num, keys.tolist())
+        hasher.fit(np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(sample_keys), source.dim))
+        del blobs
         hashed = HashedEncoder(source, hasher, name)
         num = tx.ensure_encoder(spec, "binary", hashed.dim)
         tx.put_hasher(num, source_num, name, state_to_bytes(hasher.to_state()))
         tx.delete_vectors(num)
-        tx.put_vectors(num, keys.tolist(), hashed.codes_of(floats))
+        after = -1
+        while True:
+            page, blobs = tx.vectors_after(source_num, after, _PAGE)
+            if not len(page):
+                break
+            floats = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(page), source.dim)
+            tx.put_vectors(num, page.tolist(), hashed.codes_of(floats))
+            after = int(page[-1])
         tx.set_meta("search_encoder", str(num))
     return hashed

@@ -41,6 +41,13 @@ class IndexSet:
                 self._indexes[num] = self._load(num)
             return self._indexes[num]
 
+    def loaded(self, num: int) -> VectorIndex | None:
+        """The index of one encoder if it is in memory and current, else None (nothing is loaded)."""
+        with self.lock:
+            if self.store.data_version() != self._version:
+                return None
+            return self._indexes.get(num)
+
     def _load(self, num: int) -> VectorIndex:
         enc = self.encoders.by_num(num)
         metric: Metric = "cosine" if enc.kind == "float" else "hamming"

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..encoders import Encoder, get_encoder
+from ..encoders.hashed import HashedEncoder
 from ..errors import ItemNotFoundError
 from ..images import DEFAULT_LIMITS, Box, ImageLimits, ImageSource
 from ..validation import check_int
@@ -35,7 +36,7 @@ from ._checks import dir_size as _dir_size
 from ._checks import setting_name as _setting
 from ._encoders import EncoderSet
 from ._engine import Engine
-from ._hashing import fit_hasher
+from ._hashing import codes_threshold, fit_hasher
 from ._indexes import IndexSet, LiveIndex
 from ._writer import Writer
 from .extensions import detector_for
@@ -173,7 +174,9 @@ class Catalog:
         duplicates are in the report's ``duplicates`` (id → matches), refused images in ``refused``. Uncalibrated,
         the automatic check compares content hashes only.
         """
-        return self._writer.add_many(images, metadata, progress, check_duplicates, refuse)
+        report = self._writer.add_many(images, metadata, progress, check_duplicates, refuse)
+        self.learn_codes_if_large()
+        return report
 
     def index_folder(self, root: str | os.PathLike[str], *, progress: bool = False) -> BatchReport:
         """Index every image under ``root`` (recursively, recognised by content), incrementally.
@@ -181,7 +184,9 @@ class Catalog:
         Unchanged files (same content hash) are skipped, changed files re-encoded, and items whose file has
         vanished from under ``root`` removed. Ids are paths relative to ``root``. Each chunk commits on its own.
         """
-        return _index_folder(self._writer, Path(root), progress=progress)
+        report = _index_folder(self._writer, Path(root), progress=progress)
+        self.learn_codes_if_large()
+        return report
 
     def update(self, item_id: str, *, image: ImageSource | None = None, metadata: dict[str, Any] | None = None
                ) -> Item:
@@ -243,6 +248,20 @@ class Catalog:
         self._indexes.reset(self._set)
         self._wire()
         return hashed
+
+    def learn_codes_if_large(self) -> Encoder | None:
+        """Past :data:`CODES_AT` items (the setting ``search.codes_at``: a count, or ``off``), a catalogue without
+        learned codes fits 64-bit ITQ codes and searches by them from then on, re-ranked by exact cosine on the
+        candidates' float vectors (``search.rerank``, :data:`~lookalike.catalog.query.DEFAULT_RERANK`), so that a
+        search neither scans nor holds every float vector. :meth:`add_many` and :meth:`index_folder` call it
+        after writing; exact float search stays one argument away (``encoder=`` the float encoder). Returns the
+        hashed encoder when it fitted one now, else None."""
+        if self.read_only or any(isinstance(e, HashedEncoder) for _, e in self._set):
+            return None
+        threshold = codes_threshold(self.setting("search.codes_at"))
+        if threshold is None or not self._set.floats() or self.count() < threshold:
+            return None
+        return self.fit_hasher("itq", 64)
 
     def find_hashed(self, name: str, n_bits: int) -> Encoder | None:
         """The catalogue's codes fitted with hasher ``name`` at ``n_bits``, or None."""

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from ._engine import Engine
 
 MAX_K = 10_000
+# Candidates a search by learned codes re-ranks by exact cosine unless told otherwise (the catalogue setting
+# "search.rerank", or rerank= per search; 0: the codes' own order). Chosen on a validation split (Fashion-MNIST
+# train vectors, 50k items, 1,000 queries): the fewest candidates for which ITQ-64 + re-ranking finds >= 95% of
+# the exact top 10 (benchmarks/catalog_scale.py reports the recall on the test split).
+DEFAULT_RERANK = 400
 
 __all__ = ["MAX_K", "DecodedQuery", "EncodedQueries", "QueryPipeline"]
 
@@ -79,6 +84,16 @@ class EncodedQueries:
         return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
+def default_rerank(value: str | None) -> int:
+    """The depth a stored ``search.rerank`` setting names (None: the default; "0": no re-ranking)."""
+    if value is None:
+        return DEFAULT_RERANK
+    try:
+        return check_int("search.rerank", int(value), 0, MAX_K)
+    except ValueError:
+        return DEFAULT_RERANK
+
+
 def check_k(k: object, name: str = "k") -> int:
     return check_int(name, k, 1, MAX_K)
 
@@ -102,11 +117,29 @@ class QueryPipeline:
         chosen = self._engine.limits if limits is None else limits
         return DecodedQuery(load_image(image, limits=chosen, box=region, draft=draft), region)
 
+    def rerank_for(self, encoder: str | None, rerank: object) -> int | None:
+        """The re-ranking depth a search with ``encoder`` and ``rerank`` uses: ``None`` (the default) is the
+        catalogue's depth (setting ``search.rerank``, else :data:`DEFAULT_RERANK`) for a search by learned codes
+        whose float vectors are stored, and no re-ranking otherwise; ``0`` is none; ``N`` is N candidates (a
+        search by learned codes only). Raises InvalidParameterError for anything else."""
+        num, enc = self._engine.encoders.pick(encoder)
+        if rerank is None:
+            if not isinstance(enc, HashedEncoder) or self._engine.encoders.base_of(num) is None:
+                return None
+            depth = default_rerank(self._engine.store.meta("search.rerank"))
+            return depth or None
+        if isinstance(rerank, int) and not isinstance(rerank, bool) and rerank == 0:
+            return None
+        self.hashed(enc, rerank)
+        assert isinstance(rerank, int)
+        return rerank
+
     def encode(self, queries: Sequence[DecodedQuery], *, encoder: str | None = None,
                rerank: int | None = None) -> EncodedQueries:
-        """Vectors of decoded queries for ``encoder``; with ``rerank`` (a search by learned codes only) the float
+        """Vectors of decoded queries for ``encoder``; when the search re-ranks (:meth:`rerank_for`) the float
         vectors of its base encoder too."""
         num, enc = self._engine.encoders.pick(encoder)
+        rerank = self.rerank_for(encoder, rerank)
         images = [q.loaded.image for q in queries]
         if rerank is None:
             return EncodedQueries(enc.spec, enc.encode_pil(images))
@@ -147,6 +180,7 @@ class QueryPipeline:
         """The ``k`` items most similar to a catalogue item (itself excluded), searched with its stored vectors."""
         k = check_k(k)
         num, enc = self._engine.encoders.pick(encoder)
+        rerank = self.rerank_for(encoder, rerank)
         key = self._engine.store.key_of(item_id)
         if key is None:
             raise ItemNotFoundError(f"no item with id {item_id!r}")
@@ -154,7 +188,6 @@ class QueryPipeline:
         if rerank is None:
             batch = self.vectors(query, encoder=enc.spec)
         else:
-            self.hashed(enc, rerank)
             base = self._engine.encoders.base_of(num)
             if base is None:
                 raise InvalidParameterError(f"the float vectors under {enc.spec!r} are not stored: cannot re-rank")
@@ -166,7 +199,6 @@ class QueryPipeline:
             ) -> list[list[SearchResult]]:
         """Every stage at once: what :meth:`lookalike.catalog.Catalog.search_many` does."""
         k = check_k(k)
-        if rerank is not None:
-            self.hashed(self.encoder(encoder), rerank)  # a bad rerank fails before any image is decoded
+        self.rerank_for(encoder, rerank)  # a bad rerank fails before any image is decoded
         decoded = [self.decode(image, box=box) for image in images]
         return self.retrieve(self.encode(decoded, encoder=encoder, rerank=rerank), k=k, where=where)

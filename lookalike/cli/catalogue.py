@@ -26,6 +26,9 @@ def register(commands: Commands) -> None:
                    "(lsh, pcah, itq, sh, sph, kmh, bingan-head)")
     p.add_argument("--bits", type=int, default=64, help="code length for --hash (multiple of 8, default 64)")
     p.add_argument("--refit", action="store_true", help="fit the --hash hasher again on all items")
+    p.add_argument("--codes-at", metavar="N|off",
+                   help="learn 64-bit codes by itself once the catalogue holds N items (stored as the setting "
+                   "search.codes_at; default 100000; off: never)")
 
     p = commands.add("add", cmd_add, "add image files")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -64,11 +67,17 @@ def cmd_index(args: argparse.Namespace) -> int:
         # a bad name or code length fails before anything is indexed (the hasher checks its bits when fitting)
         check("--bits", args.bits, Integer(1, multiple_of=8))
         get_hasher(args.hash, n_bits=args.bits)
+    codes_at = None if args.codes_at is None else args.codes_at.strip().lower()
+    if codes_at is not None and codes_at != "off" and (not codes_at.isdigit() or int(codes_at) < 2):
+        raise InvalidParameterError(f"--codes-at takes an item count >= 2 or 'off'. Got {args.codes_at!r}.")
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     with open_catalog(args, create=True, encoder=args.encoder, extra=args.extra_encoder) as cat:
+        if codes_at is not None:
+            cat.put_setting("search.codes_at", codes_at)
+        before = cat.encoder.spec
         report = cat.index_folder(args.dir, progress=progress)
         total = cat.count()
-        hashed = None
+        hashed = cat.encoder.spec if cat.encoder.spec != before else None  # learned by itself past codes_at
         if args.hash:
             found = None if args.refit else cat.find_hashed(args.hash, args.bits)
             hashed = (found or cat.fit_hasher(args.hash, args.bits)).spec

@@ -21,6 +21,7 @@ from lookalike.index._numpy_topk import PAD_DISTANCE, _TopK
 # Overrides of the C defaults, for tests that must cross tile boundaries and split small searches over threads:
 _TILE_ROWS = 0  # rows per tile; 0: 256 KiB of codes (at least 64 rows)
 _MIN_THREADED_PAIRS = -1  # query x row pairs before threads start; -1: 2**18
+_COUNTING_K = 512  # from this k on, selection by counting distances (two passes) instead of sorted lists
 
 
 def _load() -> ModuleType | None:
@@ -49,5 +50,5 @@ def _compiled_search(queries: np.ndarray, codes: np.ndarray, subset: np.ndarray 
     assert _HAMMING is not None
     acc = _TopK(queries.shape[0], k, np.int32, PAD_DISTANCE)
     _HAMMING.topk(queries, codes, codes.shape[1], k, subset, acc.keys, acc.rows, _numpy_topk._n_threads(), _TILE_ROWS,
-                  float(_MIN_THREADED_PAIRS))
+                  float(_MIN_THREADED_PAIRS), _COUNTING_K)
     return acc

@@ -32,6 +32,7 @@ __all__ = ["HashedIndex", "ProjectedIndex", "RefineIndex", "projection"]
 
 _GATHER = 1 << 22  # candidate vector elements gathered at once when re-scoring (16 MiB of float32)
 _F32 = np.dtype(np.float32)
+_SHORTLIST = 1000  # the least Hamming shortlist of an asymmetric search past 2x its size (HashedIndex.search)
 
 
 def _width(dim: int | None, owner: str) -> int | None:
@@ -111,13 +112,41 @@ class HashedIndex:
         return self.codes.remove(keys)
 
     def search(self, queries: Any, k: int, *, keys: Any = None) -> Neighbors:
-        """Best codes by asymmetric score when the codes index and the hasher can, else by Hamming."""
+        """Best codes by asymmetric score when the codes index and the hasher can, else by Hamming.
+
+        Past ``2 * shortlist`` codes (``shortlist = max(5 k, 1000)``) the asymmetric score is computed for a
+        Hamming shortlist only: the compiled Hamming scan of every code, then the float query's projection against
+        the shortlist's codes. On Fashion-MNIST (ITQ-64, validation split) a shortlist of 5k kept the recall of a
+        full asymmetric scan (0.967 against 0.968 after re-ranking 400) at a fraction of its cost (the full scan
+        unpacks and multiplies every code: ~27 ms a query at 1M codes, against < 1 ms).
+        """
         check_k(k, "HashedIndex")
         queries = self._floats("queries", queries)
         project = getattr(self.hasher, "project", None)
-        if project is not None and isinstance(self.codes, BinaryFlatIndex):
+        codes = np.ascontiguousarray(self.hasher.transform(queries), dtype=np.uint8)
+        if project is None or not isinstance(self.codes, BinaryFlatIndex):
+            return self.codes.search(codes, k, keys=keys)
+        shortlist = max(5 * k, _SHORTLIST)
+        if len(self.codes) <= 2 * shortlist:
             return self.codes.search_asymmetric(project(queries), k, keys=keys)
-        return self.codes.search(np.ascontiguousarray(self.hasher.transform(queries), dtype=np.uint8), k, keys=keys)
+        return self._shortlisted(np.asarray(project(queries), dtype=np.float32), codes, k, shortlist, keys)
+
+    def _shortlisted(self, projections: np.ndarray, codes: np.ndarray, k: int, shortlist: int,
+                     keys: Any) -> Neighbors:
+        assert isinstance(self.codes, BinaryFlatIndex)
+        out = Neighbors.empty(len(codes), k)
+        step = max(1, _GATHER // (shortlist * self.codes.n_bits))
+        for start in range(0, len(codes), step):
+            block = slice(start, start + step)
+            _, pool = self.codes.hamming(codes[block], shortlist, keys=keys)
+            found, present = self.codes.vectors(pool.reshape(-1))
+            signs = np.unpackbits(found, axis=1).astype(np.float32).reshape(pool.shape[0], pool.shape[1], -1)
+            signs = 2 * signs - 1
+            scores = np.matmul(signs, projections[block][:, :, None])[:, :, 0]
+            scores = np.where(present.reshape(pool.shape) & (pool != PAD_KEY), scores, -np.inf)
+            top = _top(scores.astype(np.float32), pool, k)
+            out.scores[block], out.keys[block] = top.scores, top.keys
+        return out
 
 
 def projection(sample: np.ndarray, dims: int) -> np.ndarray:

@@ -161,7 +161,7 @@ class Service:
 
     def parse_rerank(self, value: object) -> int | None:
         """How many candidates by the codes a search re-ranks by exact cosine (None: no re-ranking)."""
-        return self.parse_int("rerank", value, 1, MAX_K, None)
+        return self.parse_int("rerank", value, 0, MAX_K, None)
 
     @staticmethod
     def parse_encoder(value: object) -> str | None:
@@ -215,8 +215,7 @@ class Service:
         timings: dict[str, float] = {}
         pipe = self.cat.pipeline
         enc = pipe.encoder(encoder)  # an unknown encoder or a rerank without codes fails before any decoding
-        if rerank is not None:
-            pipe.hashed(enc, rerank)
+        pipe.rerank_for(enc.spec, rerank)
         with self.metrics.stage("decode", timings):
             query = pipe.decode(bytes(data), box=box, limits=self.limits)
         with self.metrics.stage("encode", timings):

@@ -29,11 +29,17 @@ def cat(tmp_path: Path) -> Catalog:
     c.close()
 
 
-def test_fit_makes_hamming_search_the_default(cat: Catalog) -> None:
+def test_fit_makes_the_codes_the_default_search_re_ranked(cat: Catalog) -> None:
     hashed = cat.fit_hasher("itq", 16)
     assert hashed.spec == f"{ENC}+itq:16" and cat.encoder.spec == hashed.spec
     query = _images(1, seed=5)[0]
-    hits = cat.search(query, k=10)
+    # By default the codes' candidates (all 80 here: fewer than the default depth) are re-ranked by exact cosine,
+    # so the answer is the exact float search's; rerank=0 is the codes' own Hamming order.
+    exact = cat.search(query, k=10, encoder=ENC)
+    default = cat.search(query, k=10)
+    assert [h.id for h in default] == [h.id for h in exact]
+    assert [h.score for h in default] == pytest.approx([h.score for h in exact], abs=1e-6)
+    hits = cat.search(query, k=10, rerank=0)
     codes = hashed.encode_pil(_images(80))
     q = hashed.encode_pil([query])[0]
     dist = np.unpackbits(codes ^ q, axis=1).sum(axis=1)
@@ -96,8 +102,10 @@ def test_items_added_after_the_fit_get_codes_and_the_fit_persists(cat: Catalog, 
 def test_bad_uses_are_refused(cat: Catalog, tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError, match="rerank"):
         cat.search(_images(1)[0], rerank=10)
+    cat.search(_images(1)[0], rerank=0)  # 0 is "no re-ranking", allowed even without codes... and with them
     cat.fit_hasher("itq", 16)
-    for depth in (0, -1, 10**9):
+    assert cat.search(_images(1)[0], rerank=0)
+    for depth in (-1, 10**9, 2.5, True, "10"):
         with pytest.raises(InvalidParameterError, match="rerank"):
             cat.search(_images(1)[0], rerank=depth)
     with pytest.raises(InvalidParameterError):

@@ -38,11 +38,14 @@ def flavour(request: pytest.FixtureRequest) -> Iterator[str]:
         _HAMMING.force(best)
 
 
-@pytest.fixture(params=[(0, -1), (5, 0), (37, 0)], ids=["default-tiles", "tiles-of-5-threaded", "tiles-of-37-threaded"])
+@pytest.fixture(params=[(0, -1, 512), (5, 0, 512), (37, 0, 512), (0, -1, 1), (37, 0, 1)],
+                ids=["default-tiles", "tiles-of-5-threaded", "tiles-of-37-threaded", "counting", "counting-threaded"])
 def tiling(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
-    tile_rows, min_pairs = request.param
+    """Tile size, the threads' threshold, and the k from which selection counts distances (1: always)."""
+    tile_rows, min_pairs, counting_k = request.param
     monkeypatch.setattr(_compiled_topk, "_TILE_ROWS", tile_rows)
     monkeypatch.setattr(_compiled_topk, "_MIN_THREADED_PAIRS", min_pairs)
+    monkeypatch.setattr(_compiled_topk, "_COUNTING_K", counting_k)
     return tile_rows, min_pairs
 
 

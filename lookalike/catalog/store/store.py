@@ -34,6 +34,9 @@ from .transaction import Transaction
 from .where import where_clause
 
 _ITEM_COLUMNS = "key, id, path, sha256, width, height, added, updated, metadata"
+# SQLite reads pages through a memory map of up to this much of the file (its build caps it at ~2 GiB): random
+# reads of float vectors, the refine step of a search by codes, took 27 us a row so against 57 us by read().
+MMAP_BYTES = 1 << 34
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class Store:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
+            db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         except BaseException:
             db.close()
             raise
@@ -123,6 +127,7 @@ class Store:
                 continue
             try:
                 db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
             except sqlite3.DatabaseError as err:
                 db.close()
                 errors.append(f"{mode}: {err}")
@@ -327,6 +332,24 @@ class Store:
                                       (encoder, part))
             while rows := cursor.fetchmany(chunk):
                 yield np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
+
+    def vectors_by_key(self, encoder: int, keys: Sequence[int], *, part: int = 0) -> dict[int, bytes]:
+        """key → the vector blob of part ``part`` of ``keys`` (absent keys are left out): the reads of a re-ranked
+        search, which refines its candidates from the store instead of holding every float vector in memory."""
+        out: dict[int, bytes] = {}
+        for chunk in in_chunks(keys):
+            for row in self._query(f"SELECT key, vec FROM vectors WHERE encoder = ? AND part = ? AND key IN "
+                                   f"({marks(chunk)})", [encoder, part, *chunk]):
+                out[int(row[0])] = row[1]
+        return out
+
+    def vector_count(self, encoder: int, *, part: int = 0) -> int:
+        return int(self._query("SELECT count(*) FROM vectors WHERE encoder = ? AND part = ?", (encoder, part))[0][0])
+
+    def vector_keys(self, encoder: int, *, part: int = 0) -> np.ndarray:
+        """The keys that hold part ``part`` of one encoder's vectors, ascending."""
+        rows = self._query("SELECT key FROM vectors WHERE encoder = ? AND part = ? ORDER BY key", (encoder, part))
+        return np.array([r[0] for r in rows], dtype=np.int64)
 
     def parts_of(self, encoder: int, key: int) -> dict[int, bytes]:
         """part → vector blob of one item's vectors of one encoder."""

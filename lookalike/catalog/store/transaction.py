@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...errors import DuplicateItemError
+from ._sql import in_chunks, marks
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,26 @@ class Transaction:
         """(keys, blobs) of one encoder inside this transaction (a consistent snapshot for fitting)."""
         rows = self._db.execute("SELECT key, vec FROM vectors WHERE encoder = ? AND part = ? ORDER BY key",
                                 (encoder, part)).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
+
+    def vector_keys(self, encoder: int, part: int = 0) -> np.ndarray:
+        rows = self._db.execute("SELECT key FROM vectors WHERE encoder = ? AND part = ? ORDER BY key",
+                                (encoder, part)).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def vectors_of(self, encoder: int, keys: Sequence[int], part: int = 0) -> tuple[np.ndarray, list[bytes]]:
+        """(keys, blobs) of the given keys that hold a vector, ascending."""
+        found: list[tuple[int, bytes]] = []
+        for chunk in in_chunks(sorted(int(k) for k in keys)):
+            found += self._db.execute(f"SELECT key, vec FROM vectors WHERE encoder = ? AND part = ? AND key IN "
+                                      f"({marks(chunk)}) ORDER BY key", (encoder, part, *chunk)).fetchall()
+        return np.array([r[0] for r in found], dtype=np.int64), [r[1] for r in found]
+
+    def vectors_after(self, encoder: int, after: int, limit: int, part: int = 0) -> tuple[np.ndarray, list[bytes]]:
+        """(keys, blobs) of the first ``limit`` vectors with a key above ``after``: a page of a scan that writes
+        as it goes (each page is a statement of its own, so no cursor stays open across the writes)."""
+        rows = self._db.execute("SELECT key, vec FROM vectors WHERE encoder = ? AND part = ? AND key > ? ORDER BY "
+                                "key LIMIT ?", (encoder, part, after, limit)).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
 
     # -- encoders, hashers, settings ------------------------------------------------------------------------
