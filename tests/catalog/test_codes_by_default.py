@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from synthetic_images import colour_families
 
-from lookalike.catalog import Catalog
-from lookalike.catalog import _hashing
+from lookalike.catalog import Catalog, _hashing
 from lookalike.catalog._stored import StoredVectors
 from lookalike.cli import main
 from lookalike.encoders.hashed import HashedEncoder
