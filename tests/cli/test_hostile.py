@@ -27,8 +27,8 @@ def hashed(tmp_path_factory: pytest.TempPathFactory, photo_dir: Path) -> Path:
     (["search", GOOD, "-k", str(10**12)], "The 'k' parameter must be an integer in [1, "),
     (["search", GOOD, "-k", "-3"], "'k' parameter"),
     (["similar", "coffee.png", "-k", "0"], "'k' parameter"),
-    (["search", GOOD, "--rerank", "0"], "rerank"),
-    (["search", GOOD, "--rerank", "0", "--catalog", "{hashed}"], "The 'rerank' parameter must be an integer"),
+    (["search", GOOD, "--rerank", "5"], "rerank"),  # no codes to re-rank (0, "none", is allowed)
+    (["search", GOOD, "--rerank", "-1", "--catalog", "{hashed}"], "The 'rerank' parameter must be an integer"),
     (["similar", "coffee.png", "--rerank", str(10**9), "--catalog", "{hashed}"], "'rerank' parameter"),
     (["search", GOOD, "--encoder", "nonsense"], "nonsense"),
     (["search", GOOD, "--box", "0,0,0,0"], "box"),

@@ -81,7 +81,13 @@ def test_rerank_and_encoder_give_the_library_s_results(hashed: httpx.Client, has
     assert same_space.json()["encoder"] == ENC and "i3" not in ids(same_space)
 
 
-@pytest.mark.parametrize("rerank", ["0", "-1", str(10**30), "abc", "2.5", "x" * 10_000])
+def test_rerank_zero_is_the_codes_own_order(hashed: httpx.Client) -> None:
+    response = hashed.post("/search", files=upload(QUERY, "q.png", "image/png"), data={"rerank": "0", "k": "5"})
+    assert response.status_code == 200, response.text
+    assert all(float(r["distance"]) == round(float(r["distance"])) for r in response.json()["results"])  # bits
+
+
+@pytest.mark.parametrize("rerank", ["-1", str(10**30), "abc", "2.5", "x" * 10_000])
 def test_hostile_rerank_is_422(hashed: httpx.Client, rerank: str) -> None:
     response = hashed.post("/search", files=upload(QUERY, "q.png", "image/png"), data={"rerank": rerank})
     assert_error(response, 422, "InvalidParameterError", "'rerank' parameter")
