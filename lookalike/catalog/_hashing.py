@@ -11,6 +11,8 @@ store (:meth:`Engine.reranker <lookalike.catalog._engine.Engine.reranker>`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..encoders.hashed import HashedEncoder, hashed_spec, state_to_bytes
@@ -35,6 +37,17 @@ def codes_threshold(value: str | None) -> int | None:
         return max(2, int(value)) if value is not None else CODES_AT
     except ValueError:
         return CODES_AT
+
+
+def wants_codes(encoders: EncoderSet, read_only: bool, codes_at: str | None, count: Callable[[], int]) -> bool:
+    """Whether a catalogue should learn codes now: writable, no learned codes yet, float vectors to learn from, and
+    at least the ``search.codes_at`` setting's count of items (default :data:`CODES_AT`). Searching by codes
+    re-ranked from the store then neither scans nor holds every float vector; exact float search stays one
+    argument away (``encoder=`` the float encoder)."""
+    if read_only or any(isinstance(e, HashedEncoder) for _, e in encoders):
+        return False
+    threshold = codes_threshold(codes_at)
+    return threshold is not None and bool(encoders.floats()) and count() >= threshold
 
 
 def fit_hasher(store: Store, encoders: EncoderSet, name: str, n_bits: int, *, encoder: str | None = None,

@@ -19,12 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CatalogError, ItemNotFoundError
+from ..errors import CatalogError, InvalidParameterError, ItemNotFoundError
 from ..index import PAD_KEY, Neighbors, cosine_topk, hamming_topk
-from ..index._checks import check_k, check_keys
 from ..index.kernels import PAD_ROW
-from ..index.protocol import Metric
+from ..index.protocol import MAX_K, Metric
+from ..validation import check_int
 from .store import Store
+
+
+def _keys(keys: Any) -> np.ndarray:
+    array = np.asarray(keys)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+        raise InvalidParameterError(f"StoredVectors: keys must be a 1-D array of integers. Got {array.ndim}-D "
+                                    f"{array.dtype}.")
+    return array.astype(np.int64, copy=False)
 
 
 class StoredVectors:
@@ -62,7 +70,7 @@ class StoredVectors:
 
     def vectors(self, keys: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(vectors, present)`` of ``keys``: one read of the distinct real keys, zeros where absent."""
-        keys = check_keys(keys, "StoredVectors")
+        keys = _keys(keys)
         wanted = np.unique(keys[keys != PAD_KEY])
         found = self.store.vectors_by_key(self.num, wanted.tolist())
         out = np.zeros((len(keys), self.width), dtype=self.dtype)
@@ -80,9 +88,9 @@ class StoredVectors:
     def search(self, queries: Any, k: int, *, keys: Any = None) -> Neighbors:
         """Exact search streamed from the store a chunk at a time: memory bounded by the chunk, every vector
         read once per call (slow for a large catalogue: the exact path that loads the index is faster)."""
-        k = check_k(k, "StoredVectors")
+        k = check_int("k", k, 1, MAX_K, owner="StoredVectors")
         queries = np.asarray(queries)
-        allowed = None if keys is None else set(check_keys(keys, "StoredVectors").tolist())
+        allowed = None if keys is None else set(_keys(keys).tolist())
         best_scores = np.full((len(queries), 0), -np.inf, np.float32)
         best_keys = np.full((len(queries), 0), PAD_KEY, np.int64)
         for chunk_keys, blobs in self.store.iter_vectors(self.num):

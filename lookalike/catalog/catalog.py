@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..encoders import Encoder, get_encoder
-from ..encoders.hashed import HashedEncoder
 from ..errors import ItemNotFoundError
 from ..images import DEFAULT_LIMITS, Box, ImageLimits, ImageSource
 from ..validation import check_int
@@ -36,7 +35,7 @@ from ._checks import dir_size as _dir_size
 from ._checks import setting_name as _setting
 from ._encoders import EncoderSet
 from ._engine import Engine
-from ._hashing import codes_threshold, fit_hasher
+from ._hashing import fit_hasher, wants_codes
 from ._indexes import IndexSet, LiveIndex
 from ._writer import Writer
 from .extensions import detector_for
@@ -133,8 +132,7 @@ class Catalog:
 
     def info(self) -> dict[str, Any]:
         """Counts, encoders and sizes on disk."""
-        sizes = {p.name: p.stat().st_size for p in self.path.glob("catalog.sqlite*")}
-        counts = self._db.vector_counts()
+        sizes, counts = {p.name: p.stat().st_size for p in self.path.glob("catalog.sqlite*")}, self._db.vector_counts()
         return {
             "path": str(self.path.absolute()), "items": self.count(), "index": self._indexes.spec,
             "read_only": self.read_only, "schema_version": self._db.schema_version(),
@@ -150,17 +148,12 @@ class Catalog:
         """Add one image (path, bytes, array or PIL image) and return its item.
 
         Without ``id``, a file gets its file name as id and other sources the first 12 hex digits of their sha256
-        (with ``-2``, ``-3`` … appended while taken).
-
-        Duplicates: by default (``check_duplicates=None``) a calibrated catalogue compares the image with its
-        nearest items and an uncalibrated one looks for exact copies (same content or pixels); the returned
-        :class:`CheckedItem` has the verdicts in ``duplicates``. ``True`` insists on the full check (needs
-        :meth:`calibrate_duplicates`), ``False`` skips it. ``refuse="exact"`` or ``"near"`` (exact and near)
-        raises :class:`DuplicateImageError` instead, and nothing is written.
-
-        Raises:
-            ImageError: the image cannot be used (the subclass says why). DuplicateItemError: ``id`` is taken.
-            DuplicateImageError: refused as a duplicate. CalibrationRequiredError: see above.
+        (with ``-2``, ``-3`` … appended while taken). Duplicates: by default (``check_duplicates=None``) a
+        calibrated catalogue compares the image with its nearest items, an uncalibrated one looks for exact copies;
+        the returned :class:`CheckedItem` has the verdicts in ``duplicates``. ``True`` insists on the full check
+        (needs :meth:`calibrate_duplicates`), ``False`` skips it. ``refuse="exact"`` or ``"near"`` raises
+        :class:`DuplicateImageError` instead, and nothing is written. Raises ImageError (the image cannot be used;
+        the subclass says why), DuplicateItemError (``id`` taken), DuplicateImageError, CalibrationRequiredError.
         """
         return self._writer.add(image, None if id is None else _check_id(id), metadata, check_duplicates, refuse)
 
@@ -170,13 +163,11 @@ class Catalog:
         """Add many images with auto ids; bad ones are listed in the report's ``skipped``, the rest committed.
 
         Commits every chunk of 64 images: a crash loses at most the chunk in flight. ``check_duplicates`` and
-        ``refuse`` work as in :meth:`add`, image by image in order (checked images commit one at a time): found
-        duplicates are in the report's ``duplicates`` (id → matches), refused images in ``refused``. Uncalibrated,
-        the automatic check compares content hashes only.
+        ``refuse`` work as in :meth:`add`, image by image (checked images commit one at a time); found duplicates
+        are in the report's ``duplicates`` (id → matches), refused images in ``refused``. Past ``search.codes_at``
+        items the catalogue then learns codes (:meth:`learn_codes_if_large`).
         """
-        report = self._writer.add_many(images, metadata, progress, check_duplicates, refuse)
-        self.learn_codes_if_large()
-        return report
+        return self._then_learn(self._writer.add_many(images, metadata, progress, check_duplicates, refuse))
 
     def index_folder(self, root: str | os.PathLike[str], *, progress: bool = False) -> BatchReport:
         """Index every image under ``root`` (recursively, recognised by content), incrementally.
@@ -184,9 +175,7 @@ class Catalog:
         Unchanged files (same content hash) are skipped, changed files re-encoded, and items whose file has
         vanished from under ``root`` removed. Ids are paths relative to ``root``. Each chunk commits on its own.
         """
-        report = _index_folder(self._writer, Path(root), progress=progress)
-        self.learn_codes_if_large()
-        return report
+        return self._then_learn(_index_folder(self._writer, Path(root), progress=progress))
 
     def update(self, item_id: str, *, image: ImageSource | None = None, metadata: dict[str, Any] | None = None
                ) -> Item:
@@ -216,8 +205,8 @@ class Catalog:
             box: a region ``Box(x, y, w, h)`` or ``"x,y,w,h"`` in pixels of the (EXIF-oriented) image.
             where: equality filter on metadata keys, e.g. ``{"category": "shoes"}``.
             encoder: which of the catalogue's encoders to search (default: the first).
-            rerank: with a hashed search (``fit_hasher``), take this many best candidates by the codes and order
-                them by exact cosine on the float vectors; the results then carry cosine scores.
+            rerank: with a search by learned codes, re-rank this many best candidates by exact cosine on their float
+                vectors (default: the setting ``search.rerank``, 400; 0: the codes' own order).
         """
         return self.search_many([image], k=k, box=box, where=where, encoder=encoder, rerank=rerank)[0]
 
@@ -239,10 +228,8 @@ class Catalog:
 
     def fit_hasher(self, name: str = "itq", n_bits: int = 64, *, encoder: str | None = None, random_state: int = 0
                    ) -> Encoder:
-        """Learn binary codes on this catalogue's float vectors (``"itq"``, ``"lsh"``, ``"pcah"``, ``"sh"``,
-        ``"sph"``, ...), hash every item, and make search on the codes the default. Fitting again replaces the
-        earlier fit of the same name and size. Returns the hashed encoder (its ``spec`` names it in ``encoder=``).
-        """
+        """Learn binary codes (``"itq"``, ``"lsh"``, ``"pcah"``, ...) on the float vectors, hash every item and search
+        by them by default (re-ranked); a refit replaces the fit of that name and size. Returns the hashed encoder."""
         hashed = fit_hasher(self._db, self._set, name, n_bits, encoder=encoder, random_state=random_state)
         self._set = EncoderSet(self._db, str(self.path))
         self._indexes.reset(self._set)
@@ -250,18 +237,14 @@ class Catalog:
         return hashed
 
     def learn_codes_if_large(self) -> Encoder | None:
-        """Past :data:`CODES_AT` items (the setting ``search.codes_at``: a count, or ``off``), a catalogue without
-        learned codes fits 64-bit ITQ codes and searches by them from then on, re-ranked by exact cosine on the
-        candidates' float vectors (``search.rerank``, :data:`~lookalike.catalog.query.DEFAULT_RERANK`), so that a
-        search neither scans nor holds every float vector. :meth:`add_many` and :meth:`index_folder` call it
-        after writing; exact float search stays one argument away (``encoder=`` the float encoder). Returns the
-        hashed encoder when it fitted one now, else None."""
-        if self.read_only or any(isinstance(e, HashedEncoder) for _, e in self._set):
-            return None
-        threshold = codes_threshold(self.setting("search.codes_at"))
-        if threshold is None or not self._set.floats() or self.count() < threshold:
-            return None
-        return self.fit_hasher("itq", 64)
+        """Fit 64-bit ITQ codes and search by them (re-ranked) once the catalogue is large: see
+        :func:`~._hashing.wants_codes`. Returns the hashed encoder when it fitted one now, else None."""
+        codes_at = self.setting("search.codes_at")
+        return self.fit_hasher("itq", 64) if wants_codes(self._set, self.read_only, codes_at, self.count) else None
+
+    def _then_learn(self, report: BatchReport) -> BatchReport:  # add_many, index_folder: learn codes when large
+        self.learn_codes_if_large()
+        return report
 
     def find_hashed(self, name: str, n_bits: int) -> Encoder | None:
         """The catalogue's codes fitted with hasher ``name`` at ``n_bits``, or None."""
@@ -270,8 +253,7 @@ class Catalog:
     # -- views for detectors and tools (keys are the items' int64 index keys, Item.key) -----------------------
 
     def vector_index(self, encoder: str | None = None) -> LiveIndex:
-        """A thread-safe, always current view of one encoder's index (a :class:`~lookalike.index.ReadableIndex`
-        with the built-in backends); read-only: the catalogue alone writes to it."""
+        """A thread-safe, always current, read-only view of one encoder's index (a ReadableIndex when built in)."""
         return LiveIndex(self._indexes, self._set.pick(encoder)[0])
 
     def items_by_key(self, keys: Sequence[int]) -> dict[int, Item]:
@@ -280,8 +262,7 @@ class Catalog:
     def items_with_sha256(self, sha256: str) -> builtins.list[Item]:
         return self._db.items_with_sha256(sha256)
 
-    def items_with_files(self) -> builtins.list[Item]:
-        """Items that have an image file (not those added as pixels), in insertion order."""
+    def items_with_files(self) -> builtins.list[Item]:  # those with an image file (not pixels), in insertion order
         return self._db.items_with_files()
 
     def same_content_pairs(self) -> builtins.list[tuple[int, int]]:
@@ -308,8 +289,7 @@ class Catalog:
 
     def calibrate_duplicates(self, *, target_precision: float = 0.99, sample: int = 200, k: int = 10, seed: int = 0
                              ) -> Calibration:
-        """Fit and store the near-duplicate threshold on edited copies of ``sample`` of this catalogue's items for
-        ``target_precision`` (see :func:`lookalike.dedup.calibrate`)."""
+        """Fit and store the near-duplicate threshold on edited copies of ``sample`` items (dedup.calibrate)."""
         return detector_for(self).calibrate(target_precision=target_precision, sample=sample, k=k, seed=seed)
 
     @property

@@ -35,6 +35,11 @@ def _load() -> ModuleType | None:
 _HAMMING = _load()
 
 
+def extension() -> ModuleType | None:
+    """The compiled module, or None where it was not built."""
+    return _HAMMING
+
+
 def available() -> bool:
     """Whether the compiled kernel was built and imports."""
     return _HAMMING is not None
@@ -45,10 +50,10 @@ def flavour() -> str:
     return "missing" if _HAMMING is None else str(_HAMMING.flavour())
 
 
-def _compiled_search(queries: np.ndarray, codes: np.ndarray, subset: np.ndarray | None, k: int) -> _TopK:
+def compiled_search(queries: np.ndarray, codes: np.ndarray, subset: np.ndarray | None, k: int) -> _TopK:
     """Top k of every query over ``codes`` (or its ascending ``subset`` rows), on all of this process's cores."""
     assert _HAMMING is not None
     acc = _TopK(queries.shape[0], k, np.int32, PAD_DISTANCE)
-    _HAMMING.topk(queries, codes, codes.shape[1], k, subset, acc.keys, acc.rows, _numpy_topk._n_threads(), _TILE_ROWS,
+    _HAMMING.topk(queries, codes, codes.shape[1], k, subset, acc.keys, acc.rows, _numpy_topk.n_threads(), _TILE_ROWS,
                   float(_MIN_THREADED_PAIRS), _COUNTING_K)
     return acc

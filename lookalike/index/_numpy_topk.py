@@ -211,5 +211,10 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL[1]
 
 
+def n_threads() -> int:
+    """Threads a search may use: the cores this process may run on (tests shrink it through _n_threads)."""
+    return _n_threads()
+
+
 def _n_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

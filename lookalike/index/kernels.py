@@ -100,7 +100,7 @@ def _topk(kernel: str, queries: Any, base: Any, k: Any, subset: Any, backend: An
     if backend == "auto" or (backend == "compiled" and not hamming):
         backend = auto_backend(hamming, nq, n_rows, base.shape[1])
     if backend == "compiled":
-        return _compiled_topk._compiled_search(queries, base, rows, int(k))
+        return _compiled_topk.compiled_search(queries, base, rows, int(k))
     if backend == "faiss":
         return _faiss_search(_faiss_hamming if hamming else _faiss_cosine, queries, base, rows, acc)
     tiles = _HammingTiles(queries, base) if hamming else _CosineTiles(queries, base)

@@ -275,7 +275,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
     def _probe_compiled(self, tables: _Tables, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[
             np.ndarray, np.ndarray]:
         """Every query probed by the C loop (``_hamming.mih_search``, both cores); those over budget scanned."""
-        hamming = _compiled_topk._HAMMING
+        hamming = _compiled_topk.extension()
         assert hamming is not None
         nq = len(queries)
         distances, rows = np.empty((nq, k), np.int32), np.empty((nq, k), np.int64)
@@ -285,7 +285,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
             queries, self._data[: len(self)], queries.shape[1], k, tables.widths_array, tables.starts_array,
             tables.all_offsets, tables.offset_base, tables.all_members, tables.member_base, self._cur_of_build,
             self._delta_rows(), None if allowed is None else allowed.view(np.uint8), budget, _C_STEP_COST,
-            distances, rows, fell_back, _numpy_topk._n_threads())
+            distances, rows, fell_back, _numpy_topk.n_threads())
         over = np.flatnonzero(fell_back)
         if len(over):
             subset = None if allowed is None else np.flatnonzero(allowed)
