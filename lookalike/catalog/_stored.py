@@ -73,16 +73,17 @@ class StoredVectors:
         keys = _keys(keys)
         wanted = np.unique(keys[keys != PAD_KEY])
         found = self.store.vectors_by_key(self.num, wanted.tolist())
-        out = np.zeros((len(keys), self.width), dtype=self.dtype)
-        present = np.zeros(len(keys), dtype=bool)
-        if found:
-            have = np.fromiter(found, dtype=np.int64, count=len(found))
-            rows = np.frombuffer(b"".join(found.values()), dtype=self.dtype).reshape(len(found), self.width)
-            order = np.argsort(have)
-            pos = np.searchsorted(have[order], keys)
-            hit = (pos < len(have)) & (have[order][np.minimum(pos, len(have) - 1)] == keys)
-            out[hit] = rows[order][pos[hit]]
-            present = hit
+        if not found:
+            return np.zeros((len(keys), self.width), dtype=self.dtype), np.zeros(len(keys), dtype=bool)
+        # One gather into the result (every fresh array costs page faults: ~2 ms per 2 MiB on this VM).
+        have = np.fromiter(found, dtype=np.int64, count=len(found))
+        rows = np.frombuffer(b"".join(found.values()), dtype=self.dtype).reshape(len(found), self.width)
+        order = np.argsort(have)
+        pos = np.minimum(np.searchsorted(have[order], keys), len(have) - 1)
+        present = have[order][pos] == keys
+        out = rows[order[pos]]
+        if not present.all():
+            out[~present] = 0
         return out, present
 
     def search(self, queries: Any, k: int, *, keys: Any = None) -> Neighbors:
