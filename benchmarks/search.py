@@ -53,7 +53,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dim", type=int, default=1280, help="float vector dimension")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--only", choices=("binary", "float"), help="run one half only")
+    parser.add_argument("--only", choices=("binary", "float", "mih"), help="run one part only")
+    parser.add_argument("--mih-sizes", type=_ints, default=[1_000_000, 10_000_000],
+                        help="codes for the multi-index hashing table (learned codes, replicated)")
+    parser.add_argument("--mih-queries", type=int, default=100)
     return parser.parse_args(argv)
 
 
@@ -122,6 +125,108 @@ def _binary(n: int, bits: int, args: argparse.Namespace, rng: np.random.Generato
     return [_compare_binary(f"{bits}-bit", codes, index, q, args) for q in batches]
 
 
+MIH_COLUMNS = ("codes", "n", "method", "batch q/s", "1-query ms", "recall@10", "vs best scan", "memory MiB")
+MIH_ROW = "| {:<9} | {:>10} | {:<28} | {:>9} | {:>10} | {:>9} | {:>12} | {:>10} |"
+FLIP = 0.03  # each replica of a learned code flips each bit with this probability
+
+
+def learned_codes(n: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
+    """ITQ-64 codes of the efficientnet-lite0 vectors of Fashion-MNIST's 60k training images (the feature cache),
+    fitted on them, replicated to ``n`` codes by flipping each bit with probability FLIP in every replica past
+    the first (a product photographed again, a near-duplicate); queries: the codes of test-split images."""
+    from lookalike.hashing import get_hasher
+
+    cache = Path(os.environ.get("LOOKALIKE_CACHE_DIR", Path.home() / ".cache" / "lookalike")) / "features"
+    train = np.load(cache / "fashion-mnist-train-efficientnet-lite0.npy")
+    test = np.load(cache / "fashion-mnist-test-efficientnet-lite0.npy")
+    hasher = get_hasher("itq", n_bits=64, random_state=0)
+    hasher.fit(train)
+    base = np.ascontiguousarray(hasher.transform(train), dtype=np.uint8)
+    queries = np.ascontiguousarray(hasher.transform(test[:n_queries]), dtype=np.uint8)
+    out = np.empty((n, 8), np.uint8)
+    rng = np.random.default_rng(1)
+    for start in range(0, n, 1_000_000):
+        stop = min(n, start + 1_000_000)
+        rows = np.arange(start, stop)
+        flips = np.packbits(rng.random((stop - start, 64), dtype=np.float32) < FLIP, axis=1)
+        flips[rows < len(base)] = 0
+        out[start:stop] = base[rows % len(base)] ^ flips
+    return out, queries
+
+
+def _mih(n: int, args: argparse.Namespace) -> list[str]:
+    """MIH against the scans on learned codes (and on uniform random codes, where it cannot win)."""
+    rng = np.random.default_rng(2)
+    return [row for kind in ("learned", "random") for row in _mih_one(kind, n, args, rng)]
+
+
+def _mih_one(kind: str, n: int, args: argparse.Namespace, rng: np.random.Generator) -> list[str]:
+    from lookalike.index import MultiIndexHashIndex
+
+    rows = []
+    if kind == "learned":
+        codes, queries = learned_codes(n, args.mih_queries)
+    else:
+        codes = rng.integers(0, 256, (n, 8), dtype=np.uint8)
+        queries = rng.integers(0, 256, (args.mih_queries, 8), dtype=np.uint8)
+    keys = np.arange(n)
+    mih = MultiIndexHashIndex(64)
+    mih.add(keys, codes)
+    start = time.perf_counter()
+    mih.rebuild()
+    built = time.perf_counter() - start
+    exact = kernels.hamming_topk(queries, codes, args.k, backend="compiled")
+    got = mih.hamming(queries, args.k)
+    if not (np.array_equal(got[0], exact[0]) and np.array_equal(got[1], exact[1])):
+        raise SystemExit(f"MIH disagrees with the compiled scan ({kind}, n={n})")
+    flat = faiss.IndexBinaryFlat(64)
+    flat.add(codes)
+    methods: dict[str, tuple[Callable[[np.ndarray], object], float]] = {
+        "lookalike MIH": (lambda q: mih.hamming(q, args.k), (codes.nbytes + mih.table_bytes) / 2**20),
+        "lookalike compiled scan": (lambda q: kernels.hamming_topk(q, codes, args.k, backend="compiled"),
+                                    codes.nbytes / 2**20),
+        "faiss IndexBinaryFlat": (lambda q: flat.search(q, args.k), codes.nbytes / 2**20),
+    }
+    multi = faiss.IndexBinaryMultiHash(64, 3, 21)  # 3 tables of 21 bits: the paper's m for 1M-10M codes
+    multi.nflip = 2
+    multi.add(codes)
+    methods["faiss IndexBinaryMultiHash(3, 21), nflip 2"] = (lambda q: multi.search(q, args.k),
+                                                             codes.nbytes * 5 / 2**20)
+    if n <= 1_000_000:
+        hnsw = faiss.IndexBinaryHNSW(64, 16)
+        hnsw.add(codes)
+        methods["faiss IndexBinaryHNSW(16)"] = (lambda q: hnsw.search(q, args.k), float("nan"))
+    batch = {name: len(queries) / statistics.median(_times(lambda f=f: f(queries), args.repeats))
+             for name, (f, _) in methods.items()}
+    single = {name: 1000 * statistics.median(_times(lambda f=f: [f(queries[i : i + 1]) for i in range(10)],
+                                                    args.repeats)) / 10 for name, (f, _) in methods.items()}
+    best_scan = max(batch["lookalike compiled scan"], batch["faiss IndexBinaryFlat"])
+    best_single = min(single["lookalike compiled scan"], single["faiss IndexBinaryFlat"])
+    for name, (f, memory) in methods.items():
+        found = f(queries)
+        labels = found[1]
+        recall = np.mean([len(set(a) & set(b)) / args.k for a, b in zip(labels, exact[1], strict=True)])
+        rows.append(MIH_ROW.format(kind, f"{n:,}", name, f"{batch[name]:,.0f}", f"{single[name]:.3f}",
+                                   f"{recall:.3f}", f"{batch[name] / best_scan:.1f}x / "
+                                   f"{best_single / single[name]:.1f}x", f"{memory:,.0f}"))
+        print(rows[-1], flush=True)
+    floor = n / (2 * 3e9) * 1000  # one pair per cycle per core, 2 cores at ~3 GHz
+    rows.append(MIH_ROW.format(kind, f"{n:,}", f"(scan floor; tables built {built:.1f} s)",
+                               f"{1000 / floor:,.0f}", f"{floor:.3f}", "", "", f"{codes.nbytes / 2**20:,.0f}"))
+    print(rows[-1], flush=True)
+    return rows
+
+
+def _times(run: Callable[[], object], repeats: int) -> list[float]:
+    run()
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        out.append(time.perf_counter() - start)
+    return out
+
+
 def _normalised(rows: int, dim: int, rng: np.random.Generator) -> np.ndarray:
     x = rng.standard_normal((rows, dim), dtype=np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
@@ -155,6 +260,11 @@ def main(argv: list[str] | None = None) -> None:
         sizes = [(n, bits) for bits in args.bits for n in (args.sizes if bits <= 64 else [args.wide_size])]
         rows = [row for n, bits in sizes for row in _binary(n, bits, args, rng)]
         tables.append(header(BINARY_COLUMNS, BINARY_ROW) + "\n" + "\n".join(rows))
+    if args.only == "mih":
+        print(header(MIH_COLUMNS, MIH_ROW), flush=True)
+        rows = [row for n in args.mih_sizes for row in _mih(n, args)]
+        print(f"\n{stamp()}\n\n" + header(MIH_COLUMNS, MIH_ROW) + "\n" + "\n".join(rows))
+        return
     if args.only != "binary":
         print(header(COLUMNS, ROW), flush=True)
         rows = [row for n in args.sizes for row in _float(n, args, rng)]
