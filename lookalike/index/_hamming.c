@@ -39,6 +39,9 @@
 #define TILE_BYTES (256 * 1024)
 #define PAD_DISTANCE INT32_MAX
 #define MAX_THREADS 64
+/* MIH budget units: a probed bucket ~1 (a random read of the offsets, ~100 ns); a bucket member checked from the
+ * bucket's own code copy, read in sequence, ~0.05 */
+#define CANDIDATE_COST 0.05
 #define COUNTING_K 512 /* from this k on, selection by counting (two passes) beats the sorted insertion list */
 #define MIN_THREADED_PAIRS (1 << 18) /* ~0.1 ms of scan: below it a thread start costs more than it saves */
 
@@ -792,7 +795,7 @@ static inline void insert_keyed(best_t *b, int *count, int k, int32_t d, int64_t
 }
 
 typedef struct {
-    const uint8_t *queries, *codes, *allowed;
+    const uint8_t *queries, *codes, *allowed, *inline_codes;
     Py_ssize_t nbytes, q0, q1, n_delta, n, n_built;
     int k, m;
     const int32_t *widths, *starts;
@@ -853,14 +856,19 @@ static void mih_query(mih_job_t *job, Py_ssize_t qi)
                  * every offset and member per call would cost more than the search. */
                 int64_t lo = offsets[probe] < 0 ? 0 : offsets[probe], hi = offsets[probe + 1];
                 if (hi > job->n_members - job->member_base[t]) hi = job->n_members - job->member_base[t];
+                const uint8_t *inline_codes = job->inline_codes + job->member_base[t] * job->nbytes;
                 for (int64_t i = lo; i < hi; i++) {
+                    /* The bucket's own copy of each code is read in order; only a code that could get in costs
+                     * the random reads of its row (live? allowed? which row, for the tie?). A stale copy (row
+                     * removed or rewritten since the build) is dropped there: rewritten rows are in the delta. */
+                    job->candidates++;
+                    work += CANDIDATE_COST;
+                    int32_t d = distance_any(q, inline_codes + i * job->nbytes, job->nbytes);
+                    if (count == k && d > b.dist[k - 1]) continue;
                     int32_t built = members[i];
                     if (built < 0 || built >= job->n_built) continue;
                     int64_t row = job->cur_of_build[built];
                     if (row < 0 || row >= job->n || (job->allowed && !job->allowed[row])) continue;
-                    job->candidates++;
-                    work += 1;
-                    int32_t d = distance_any(q, job->codes + row * job->nbytes, job->nbytes);
                     if (beats(&b, count, k, d, row)) insert_keyed(&b, &count, k, d, row);
                 }
                 if (r == 0) break;
@@ -879,11 +887,12 @@ static void *run_mih_job(void *arg)
 }
 
 PyDoc_STRVAR(mih_doc,
-"mih_search(queries, codes, nbytes, k, widths, starts, offsets, offset_base, members, member_base,\n"
+"mih_search(queries, codes, nbytes, k, widths, starts, offsets, offset_base, members, member_codes, member_base,\n"
 "           cur_of_build, delta, allowed, budget, step_cost, out_distances, out_rows, out_fell_back, threads)\n\n"
 "Multi-index hashing k-NN over the tables lookalike/index/mih.py built: widths/starts (int32, m) cut the code\n"
 "into substrings; table t's bucket of value v holds members[member_base[t] + offsets[offset_base[t] + v] ...\n"
-"offsets[offset_base[t] + v + 1]] (offsets and members int32; members are build rows), mapped to current rows by cur_of_build (-1: gone). delta\n"
+"offsets[offset_base[t] + v + 1]] (offsets and members int32; members are build rows, member_codes their codes\n"
+"in the same order, read instead of the rows' own), mapped to current rows by cur_of_build (-1: gone). delta\n"
 "(int64) lists rows the tables miss, checked first; allowed (uint8 per row, or None) filters. A query whose\n"
 "work (probed buckets + checked rows + step_cost per table step) would pass budget (< 0: none) is left to\n"
 "the caller, marked in out_fell_back. Returns the number of rows checked.");
@@ -891,22 +900,22 @@ PyDoc_STRVAR(mih_doc,
 static PyObject *mih_search(PyObject *self, PyObject *args)
 {
     Py_buffer qv = {0}, cv = {0}, wv = {0}, sv = {0}, ofv = {0}, obv = {0}, mv = {0}, mbv = {0}, cbv = {0},
-              dlv = {0}, av = {0}, dv = {0}, ov = {0}, fv = {0};
+              dlv = {0}, av = {0}, dv = {0}, ov = {0}, fv = {0}, icv = {0};
     Py_ssize_t nbytes, k;
     double budget, step_cost;
     int threads;
     PyObject *allowed_obj, *result = NULL;
     mih_job_t jobs[MAX_THREADS];
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*y*nny*y*y*y*y*y*y*y*Oddw*w*w*i", &qv, &cv, &nbytes, &k, &wv, &sv, &ofv, &obv,
-                          &mv, &mbv, &cbv, &dlv, &allowed_obj, &budget, &step_cost, &dv, &ov, &fv, &threads))
+    if (!PyArg_ParseTuple(args, "y*y*nny*y*y*y*y*y*y*y*y*Oddw*w*w*i", &qv, &cv, &nbytes, &k, &wv, &sv, &ofv, &obv,
+                          &mv, &icv, &mbv, &cbv, &dlv, &allowed_obj, &budget, &step_cost, &dv, &ov, &fv, &threads))
         return NULL;
     int have_allowed = allowed_obj != Py_None;
     if (have_allowed && PyObject_GetBuffer(allowed_obj, &av, PyBUF_C_CONTIGUOUS) < 0) goto done;
     Py_ssize_t m = wv.len / 4, nq = nbytes > 0 ? qv.len / nbytes : 0, n = nbytes > 0 ? cv.len / nbytes : 0;
     if (nbytes < 1 || k < 1 || k > INT32_MAX / 2 || m < 1 || m > 64 || sv.len != wv.len || obv.len != 8 * m ||
         mbv.len != 8 * m || dv.len != 4 * nq * k || ov.len != 8 * nq * k || fv.len != nq ||
-        (have_allowed && av.len != n) || qv.len % nbytes || cv.len % nbytes) {
+        (have_allowed && av.len != n) || qv.len % nbytes || cv.len % nbytes || icv.len != (mv.len / 4) * nbytes) {
         PyErr_SetString(PyExc_ValueError, "mih_search: inconsistent buffer sizes");
         goto done;
     }
@@ -940,6 +949,7 @@ static PyObject *mih_search(PyObject *self, PyObject *args)
                            .offset_base = offset_base, .member_base = member_base, .cur_of_build = cur_of_build,
                            .delta = delta, .offsets = offsets, .members = members, .budget = budget,
                            .step_cost = step_cost, .dist = dv.buf, .found = ov.buf, .fell_back = fv.buf,
+                           .inline_codes = icv.buf,
                            .candidates = 0, .n_members = n_members};
     }
     int64_t candidates = 0;
@@ -972,6 +982,7 @@ done:
     PyBuffer_Release(&dv);
     PyBuffer_Release(&ov);
     PyBuffer_Release(&fv);
+    PyBuffer_Release(&icv);
     return result;
 }
 

@@ -198,18 +198,23 @@ def test_the_c_probe_refuses_inconsistent_tables() -> None:
     widths, starts = np.array([30], np.int32), np.array([0], np.int32)
     base = np.zeros(1, np.int64)
     out = (np.empty(2 * 3, np.int32), np.empty(2 * 3, np.int64), np.empty(2, np.uint8))
-    args = (queries, codes, 8, 3, widths, starts, np.zeros(5, np.int32), base, np.zeros(10, np.int32), base,
-            np.arange(10, dtype=np.int64), np.empty(0, np.int64), None, -1.0, 16.0, *out, 1)
+    args = (queries, codes, 8, 3, widths, starts, np.zeros(5, np.int32), base, np.zeros(10, np.int32),
+            np.zeros((10, 8), np.uint8), base, np.arange(10, dtype=np.int64), np.empty(0, np.int64), None, -1.0, 16.0,
+            *out, 1)
     with pytest.raises(ValueError, match="a table lies outside its buffers"):
         _HAMMING.mih_search(*args)
     bad_delta = list(args)
-    bad_delta[4], bad_delta[6], bad_delta[11] = np.array([2], np.int32), np.zeros(5, np.int32), np.array([10])
+    bad_delta[4], bad_delta[6], bad_delta[12] = np.array([2], np.int32), np.zeros(5, np.int32), np.array([10])
     with pytest.raises(ValueError, match="a delta row is outside the codes"):
         _HAMMING.mih_search(*bad_delta)
     bad_out = list(args)
-    bad_out[15] = np.empty(5, np.int32)
+    bad_out[16] = np.empty(5, np.int32)
     with pytest.raises(ValueError, match="inconsistent buffer sizes"):
         _HAMMING.mih_search(*bad_out)
+    bad_codes = list(args)
+    bad_codes[9] = np.zeros((9, 8), np.uint8)  # one code short of the members
+    with pytest.raises(ValueError, match="inconsistent buffer sizes"):
+        _HAMMING.mih_search(*bad_codes)
 
 
 def test_corrupt_tables_cannot_read_out_of_bounds() -> None:
@@ -223,6 +228,7 @@ def test_corrupt_tables_cannot_read_out_of_bounds() -> None:
     assert tables is not None
     tables.all_offsets[:] = 10**9
     tables.all_members[:] = -5
+    tables.member_codes[:] = 0  # every copy looks like the query: each one reaches the (bad) member lookup
     index._cur_of_build[:] = 10**12
     distances, keys = index.hamming(np.zeros((1, 2), np.uint8), 3)
     assert distances.shape == (1, 3) and keys.shape == (1, 3)
