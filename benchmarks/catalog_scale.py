@@ -78,7 +78,7 @@ def build(path: Path, n: int, base: np.ndarray) -> None:
         vectors = item_vectors(base, start, stop)
         with store.transaction() as tx:
             for i in range(start, stop):
-                key = tx.insert_item(f"item/{i:07d}", NewItem(None, f"{i:064x}", 224, 224), '{"i": %d}' % i)
+                key = tx.insert_item(f"item/{i:07d}", NewItem(None, f"{i:064x}", 224, 224), f'{{"i": {i}}}')
                 tx.put_vectors(num, [key], vectors[i - start : i - start + 1])
     store.close()
     built = time.perf_counter() - t0
