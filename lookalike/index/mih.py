@@ -26,14 +26,13 @@ on top): the tests compare both on the same data.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 
 from lookalike.index import _compiled_topk, _numpy_topk
 from lookalike.index._checks import check_k
+from lookalike.index._mih_tables import Tables, substrings, weight_masks
 from lookalike.index.flat import BinaryFlatIndex
 from lookalike.index.kernels import PAD_DISTANCE, PAD_ROW, hamming_topk
 from lookalike.validation import Choice, Integer, check
@@ -59,77 +58,6 @@ def substring_count(n_bits: int, n: int) -> int:
     and enough that no substring is wider than 24 bits (one table's direct addressing)."""
     m = max(1, round(n_bits / math.log2(max(n, 2))), -(-n_bits // _MAX_SUBSTRING_BITS))
     return min(m, n_bits)
-
-
-@lru_cache(maxsize=256)
-def _masks(width: int, radius: int) -> np.ndarray:
-    """Every ``width``-bit value with exactly ``radius`` bits set, uint32, ascending."""
-    values = [sum(1 << b for b in bits) for bits in combinations(range(width), radius)]
-    return np.sort(np.asarray(values, dtype=np.uint32))
-
-
-class _Tables:
-    """The m direct-address tables over the codes as they were at build time (``build rows``)."""
-
-    def __init__(self, codes: np.ndarray, m: int) -> None:
-        n, nbytes = codes.shape
-        n_bits = nbytes * 8
-        base, extra = divmod(n_bits, m)
-        self.widths = [base + (1 if t < extra else 0) for t in range(m)]
-        self.starts = np.cumsum([0, *self.widths[:-1]]).tolist()
-        self.n = n
-        self.offsets: list[np.ndarray] = []  # per table: (2**width + 1,) int32, views of all_offsets
-        self.members: list[np.ndarray] = []  # per table: (n,) int32 build rows ordered by substring value
-        self.all_offsets = np.zeros(sum((1 << w) + 1 for w in self.widths), dtype=np.int32)
-        self.all_members = np.empty(n * m, dtype=np.int32)
-        self.offset_base = np.zeros(m, np.int64)
-        self.member_base = np.arange(m, dtype=np.int64) * n
-        at = 0
-        for t in range(m):
-            values = substrings(codes, self.starts[t], self.widths[t])
-            offsets = self.all_offsets[at : at + (1 << self.widths[t]) + 1]
-            np.cumsum(np.bincount(values, minlength=1 << self.widths[t]), out=offsets[1:])
-            members = self.all_members[t * n : (t + 1) * n]
-            members[...] = np.argsort(values, kind="stable")
-            self.offset_base[t] = at
-            at += len(offsets)
-            self.offsets.append(offsets)
-            self.members.append(members)
-        # Each table's members' codes in bucket order: the probe reads a bucket's codes in sequence instead of
-        # every row's own code at random (m copies of the codes: 24 bytes an item at 64 bits, m = 3).
-        self.member_codes = codes[self.all_members] if n else np.empty((0, nbytes), np.uint8)
-        self.widths_array = np.asarray(self.widths, np.int32)
-        self.starts_array = np.asarray(self.starts, np.int32)
-
-    def probe(self, t: int, values: np.ndarray) -> np.ndarray:
-        """The build rows whose substring ``t`` is any of ``values`` (distinct), int64."""
-        offsets = self.offsets[t]
-        lo, hi = offsets[values], offsets[values.astype(np.int64) + 1]
-        sizes = hi - lo
-        total = int(sizes.sum())
-        if not total:
-            return np.empty(0, np.int64)
-        nonzero = sizes > 0
-        lo, sizes = lo[nonzero], sizes[nonzero]
-        steps = np.ones(total, dtype=np.int64)
-        steps[0] = lo[0]
-        ends = np.cumsum(sizes)[:-1]
-        steps[ends] = lo[1:] - (lo[:-1] + sizes[:-1]) + 1
-        return self.members[t][np.cumsum(steps)].astype(np.int64)
-
-    @property
-    def nbytes(self) -> int:
-        return self.all_offsets.nbytes + self.all_members.nbytes + self.member_codes.nbytes
-
-
-def substrings(codes: np.ndarray, start: int, width: int) -> np.ndarray:
-    """Bits [start, start + width) of every code (bit i of a code is bit i % 8 of byte i // 8), uint32."""
-    first, last = start // 8, (start + width - 1) // 8
-    value = np.zeros(len(codes), dtype=np.uint64)
-    for i, byte in enumerate(range(first, last + 1)):
-        value |= codes[:, byte].astype(np.uint64) << np.uint64(8 * i)
-    value >>= np.uint64(start - 8 * first)
-    return (value & np.uint64((1 << width) - 1)).astype(np.uint32)
 
 
 class MultiIndexHashIndex(BinaryFlatIndex):
@@ -159,7 +87,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
         self._m = substrings
         self._mode = mode
         self._compiled = bool(compiled)  # False: probe with numpy even where the C loop is built (tests)
-        self._tables: _Tables | None = None
+        self._tables: Tables | None = None
         self._cur_of_build = np.empty(0, np.int64)  # build row -> current row, -1 once removed or rewritten
         self._build_of_cur = np.empty(0, np.int64)  # current row -> build row, -1 for rows the tables miss
         self._changed = 0  # rows changed since the build (added, rewritten or removed)
@@ -212,7 +140,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
         """Build the tables from the codes held now (searches do it themselves when the codes changed much)."""
         n = len(self)
         m = self._m or substring_count(self.n_bits, n)
-        self._tables = _Tables(self._data[:n], min(m, self.n_bits))
+        self._tables = Tables(self._data[:n], min(m, self.n_bits))
         self._cur_of_build = np.arange(n, dtype=np.int64)
         self._build_of_cur = np.full(len(self._keys), -1, np.int64)
         self._build_of_cur[:n] = np.arange(n)
@@ -220,7 +148,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
         self._delta = None
         self.stats["rebuilds"] += 1
 
-    def _ready(self) -> _Tables:
+    def _ready(self) -> Tables:
         if self._tables is None or self._changed > max(_MIN_REBUILD, self._tables.n // 8):
             self.rebuild()
         assert self._tables is not None
@@ -275,7 +203,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
             distances[:, :inner], found[:, :inner] = d, r
         return distances, self._to_keys(found)
 
-    def _probe_compiled(self, tables: _Tables, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[
+    def _probe_compiled(self, tables: Tables, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[
             np.ndarray, np.ndarray]:
         """Every query probed by the C loop (``_hamming.mih_search``, both cores); those over budget scanned."""
         hamming = _compiled_topk.extension()
@@ -301,7 +229,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
         self._over_budget = (1 - weight) * self._over_budget + weight * len(over) / nq
         return distances, rows
 
-    def _probe_numpy(self, tables: _Tables, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[
+    def _probe_numpy(self, tables: Tables, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[
             np.ndarray, np.ndarray]:
         """The same search with numpy, one query at a time (where the compiled module is not built)."""
         distances, rows = np.empty((len(queries), k), np.int32), np.empty((len(queries), k), np.int64)
@@ -335,7 +263,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
             found = [self._delta_rows()]
             for t in range(m):
                 for r in range(min(sub_radius, tables.widths[t]) + 1):
-                    built = tables.probe(t, _masks(tables.widths[t], r) ^ np.uint32(qsubs[t]))
+                    built = tables.probe(t, weight_masks(tables.widths[t], r) ^ np.uint32(qsubs[t]))
                     found.append(self._cur_of_build[built])
             cand = np.unique(np.concatenate(found))
             cand = cand[cand >= 0]
@@ -352,7 +280,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
         xor = np.bitwise_xor(self._data[rows], query[None, :])
         return np.bitwise_count(xor).sum(axis=1, dtype=np.int64)
 
-    def _query(self, tables: _Tables, query: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[
+    def _query(self, tables: Tables, query: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[
             np.ndarray, np.ndarray]:
         """One query's top k as (distances, rows), by probing; the scan when probing would cost more."""
         m = len(tables.widths)
@@ -374,7 +302,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
                 work += _STEP_COST + math.comb(tables.widths[t], r)
                 if self._mode == "auto" and work > budget:
                     return self._scan_one(query, k, allowed)
-                built = tables.probe(t, _masks(tables.widths[t], r) ^ np.uint32(qsubs[t]))
+                built = tables.probe(t, weight_masks(tables.widths[t], r) ^ np.uint32(qsubs[t]))
                 rows = self._cur_of_build[built]
                 rows = rows[rows >= 0]
                 if allowed is not None:

@@ -9,7 +9,7 @@ import pytest
 from lookalike.errors import InvalidParameterError
 from lookalike.index import BinaryFlatIndex, MultiIndexHashIndex, index_factory
 from lookalike.index import mih as mih_module
-from lookalike.index.mih import _masks, substring_count, substrings
+from lookalike.index.mih import substring_count, substrings, weight_masks
 
 
 def clustered(rng: np.random.Generator, n: int, n_bits: int, centres: int = 40, flip: float = 0.05) -> np.ndarray:
@@ -171,8 +171,8 @@ def test_substrings_and_masks() -> None:
     codes = np.array([[0b10110010, 0b00000001]], dtype=np.uint8)
     assert substrings(codes, 0, 4)[0] == 0b0010
     assert substrings(codes, 4, 8)[0] == 0b00011011  # bits 4..11 across the byte boundary
-    assert list(_masks(4, 2)) == [0b0011, 0b0101, 0b0110, 0b1001, 0b1010, 0b1100]
-    assert list(_masks(3, 0)) == [0]
+    assert list(weight_masks(4, 2)) == [0b0011, 0b0101, 0b0110, 0b1001, 0b1010, 0b1100]
+    assert list(weight_masks(3, 0)) == [0]
 
 
 def test_bad_arguments_are_refused() -> None:
