@@ -432,6 +432,32 @@ static count_fn pick_count(Py_ssize_t nbytes)
     }
 }
 
+/* The codes of list positions [j0, j1): in place when every row is searched, else copied into `gathered`. */
+static inline const uint8_t *tile_codes(const uint8_t *codes, const int64_t *rows, Py_ssize_t nbytes, Py_ssize_t j0,
+                                        Py_ssize_t j1, uint8_t *gathered)
+{
+    if (!rows) return codes + j0 * nbytes;
+    for (Py_ssize_t j = j0; j < j1; j++) memcpy(gathered + (j - j0) * nbytes, codes + rows[j] * nbytes, (size_t)nbytes);
+    return gathered;
+}
+
+/* Run fn on each of `parts` jobs (job_size bytes apart), the first on this thread and the others on threads of
+ * their own; a job whose thread cannot be started runs here after the rest. Returns when all are done. */
+static void run_parallel(void *(*fn)(void *), void *jobs, size_t job_size, int parts)
+{
+    pthread_t tids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    char *at = jobs;
+    for (int p = 1; p < parts; p++) started[p] = pthread_create(&tids[p], NULL, fn, at + p * job_size) == 0;
+    fn(at);
+    for (int p = 1; p < parts; p++) {
+        if (started[p])
+            pthread_join(tids[p], NULL);
+        else
+            fn(at + p * job_size);
+    }
+}
+
 static void *run_count_job(void *arg)
 {
     count_job_t *job = arg;
@@ -443,13 +469,7 @@ static void *run_count_job(void *arg)
     }
     for (Py_ssize_t j0 = job->j0; j0 < job->j1; j0 += tile) {
         Py_ssize_t j1 = j0 + tile < job->j1 ? j0 + tile : job->j1;
-        const uint8_t *from = job->codes + j0 * nbytes;
-        if (job->rows) {
-            for (Py_ssize_t j = j0; j < j1; j++)
-                memcpy(gathered + (j - j0) * nbytes, job->codes + job->rows[j] * nbytes, (size_t)nbytes);
-            from = gathered;
-        }
-        job->pass(job, from, j0, j1);
+        job->pass(job, tile_codes(job->codes, job->rows, nbytes, j0, j1, gathered), j0, j1);
     }
     free(gathered);
     return NULL;
@@ -458,16 +478,8 @@ static void *run_count_job(void *arg)
 /* Run every job's pass on its own thread (the first on this one); returns nonzero when one ran out of memory. */
 static int run_count_phase(count_job_t *jobs, int parts)
 {
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0}, failed = 0;
-    for (int p = 1; p < parts; p++) started[p] = pthread_create(&tids[p], NULL, run_count_job, &jobs[p]) == 0;
-    run_count_job(&jobs[0]);
-    for (int p = 1; p < parts; p++) {
-        if (started[p])
-            pthread_join(tids[p], NULL);
-        else
-            run_count_job(&jobs[p]);
-    }
+    int failed = 0;
+    run_parallel(run_count_job, jobs, sizeof jobs[0], parts);
     for (int p = 0; p < parts; p++) failed |= jobs[p].failed;
     return failed;
 }
@@ -568,13 +580,8 @@ static void *run_job(void *arg)
     /* Tiles outer, queries inner: the database is read once, each tile against every query while in cache. */
     for (Py_ssize_t j0 = job->j0; j0 < job->j1; j0 += tile) {
         Py_ssize_t j1 = j0 + tile < job->j1 ? j0 + tile : job->j1;
-        const uint8_t *from = job->codes + j0 * nbytes;
-        if (job->rows) {
-            for (Py_ssize_t j = j0; j < j1; j++)
-                memcpy(gathered + (j - j0) * nbytes, job->codes + job->rows[j] * nbytes, (size_t)nbytes);
-            from = gathered;
-        }
-        job->scan(queries, from, nbytes, job->rows, j0, j1, best, (int)nq, (int)k);
+        job->scan(queries, tile_codes(job->codes, job->rows, nbytes, j0, j1, gathered), nbytes, job->rows, j0, j1,
+                  best, (int)nq, (int)k);
     }
     free(best);
     free(gathered);
@@ -713,16 +720,7 @@ static PyObject *topk(PyObject *self, PyObject *args)
         }
     }
     Py_BEGIN_ALLOW_THREADS
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int p = 1; p < parts; p++) started[p] = pthread_create(&tids[p], NULL, run_job, &jobs[p]) == 0;
-    run_job(&jobs[0]);
-    for (int p = 1; p < parts; p++) {
-        if (started[p])
-            pthread_join(tids[p], NULL);
-        else
-            run_job(&jobs[p]); /* no thread to be had: do its share here */
-    }
+    run_parallel(run_job, jobs, sizeof jobs[0], parts);
     for (int p = 0; p < parts; p++) failed |= jobs[p].failed;
     if (!failed && by_rows) merge_lists(jobs, parts, nq, k, dist, found);
     Py_END_ALLOW_THREADS
@@ -954,16 +952,7 @@ static PyObject *mih_search(PyObject *self, PyObject *args)
     }
     int64_t candidates = 0;
     Py_BEGIN_ALLOW_THREADS
-    pthread_t tids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int p = 1; p < parts; p++) started[p] = pthread_create(&tids[p], NULL, run_mih_job, &jobs[p]) == 0;
-    run_mih_job(&jobs[0]);
-    for (int p = 1; p < parts; p++) {
-        if (started[p])
-            pthread_join(tids[p], NULL);
-        else
-            run_mih_job(&jobs[p]);
-    }
+    run_parallel(run_mih_job, jobs, sizeof jobs[0], parts);
     for (int p = 0; p < parts; p++) candidates += jobs[p].candidates;
     Py_END_ALLOW_THREADS
     result = PyLong_FromLongLong(candidates);
