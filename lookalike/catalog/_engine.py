@@ -47,16 +47,21 @@ class Engine:
         if base is None:
             raise InvalidParameterError(f"the float vectors of {enc.base.spec!r} are not stored, so {enc.spec!r} "
                                         "cannot be re-ranked")
-        refine = self.indexes.loaded(base)
-        if refine is None or not isinstance(refine, ReadableIndex):
-            base_enc = self.encoders.by_num(base)
-            refine = StoredVectors(self.store, base, base_enc.dim, base_enc.dtype, "cosine")
-        return RefineIndex(HashedIndex(enc.hasher, codes=self.indexes.get(num)), refine, depth=depth)
+        return RefineIndex(HashedIndex(enc.hasher, codes=self.indexes.get(num)), self.floats(base), depth=depth)
 
-    def vector_of(self, num: int, key: int, item_id: str) -> np.ndarray:
-        """The stored vector of one item for one encoder, (1, width)."""
+    def floats(self, base: int) -> ReadableIndex:
+        """The float vectors of encoder ``base`` for reading a few: its index if it is in memory, else the store."""
+        loaded = self.indexes.loaded(base)
+        if isinstance(loaded, ReadableIndex):
+            return loaded
+        enc = self.encoders.by_num(base)
+        return StoredVectors(self.store, base, enc.dim, enc.dtype, "cosine")
+
+    def vector_of(self, num: int, key: int, item_id: str, *, stored: bool = False) -> np.ndarray:
+        """The stored vector of one item for one encoder, (1, width); ``stored``: read it without loading the
+        encoder's index (the float vector of a re-ranked ``similar``)."""
         with self.store.lock:  # a concurrent remove moves rows: read the vector under the lock
-            index = self.indexes.get(num)
+            index = self.floats(num) if stored else self.indexes.get(num)
             if key not in index or not isinstance(index, ReadableIndex):
                 raise ItemNotFoundError(f"item {item_id!r} has no {self.encoders.by_num(num).spec} vector")
             return index.get(key)[None, :]

@@ -11,18 +11,20 @@ store (:meth:`Engine.reranker <lookalike.catalog._engine.Engine.reranker>`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 
 from ..encoders.hashed import HashedEncoder, hashed_spec, state_to_bytes
-from ..errors import CatalogError
+from ..errors import CatalogError, LookalikeError
 from ._encoders import EncoderSet
 from .store import Store
 
 # Past this many items a catalogue learns codes by itself (Catalog.learn_codes_if_large; setting search.codes_at).
 # Measured by benchmarks/catalog_scale.py on this 2-core machine: at 100k items the exact float search of one query
-# takes ~60-110 ms and 0.5 GB of vectors in memory, the codes + re-ranking a few ms and 0.8 MB of codes.
+# takes ~28 ms (p50) with 0.6 GB of vectors in memory and 2.4 s to load them; the codes + re-ranking 13 ms with
+# 0.8 MB of codes (at 1M: 240 ms, 5 GB, 22 s against 27 ms).
 CODES_AT = 100_000
 FIT_SAMPLE = 65_536  # vectors a hasher is fitted on, at most (a seeded sample of a larger catalogue)
 _PAGE = 8192  # vectors hashed per step: memory stays bounded whatever the catalogue holds
@@ -34,9 +36,10 @@ def codes_threshold(value: str | None) -> int | None:
     if value is not None and value.strip().lower() in ("off", "never", "0"):
         return None
     try:
-        return max(2, int(value)) if value is not None else CODES_AT
+        number = int(value) if value is not None else CODES_AT
     except ValueError:
         return CODES_AT
+    return number if number >= 2 else CODES_AT  # a stored negative or 1 is unreadable: the default
 
 
 def wants_codes(encoders: EncoderSet, read_only: bool, codes_at: str | None, count: Callable[[], int]) -> bool:
@@ -47,7 +50,18 @@ def wants_codes(encoders: EncoderSet, read_only: bool, codes_at: str | None, cou
     if read_only or any(isinstance(e, HashedEncoder) for _, e in encoders):
         return False
     threshold = codes_threshold(codes_at)
-    return threshold is not None and bool(encoders.floats()) and count() >= threshold
+    floats = encoders.floats()
+    # ITQ-64 needs at least 64 dimensions to learn 64 bits from (a tiny encoder such as pixels:size=4 has 16)
+    return threshold is not None and bool(floats) and floats[0][1].dim >= 64 and count() >= threshold
+
+
+def learn_or_warn(learn: Callable[[], object], path: object) -> None:
+    """Run ``learn`` after a batch was committed: a fit that fails is a warning, not an error that would lose the
+    batch's report (the items are in the catalogue either way)."""
+    try:
+        learn()
+    except LookalikeError as err:
+        warnings.warn(f"{path}: could not learn codes for fast search ({err})", stacklevel=3)
 
 
 def fit_hasher(store: Store, encoders: EncoderSet, name: str, n_bits: int, *, encoder: str | None = None,

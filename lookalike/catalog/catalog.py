@@ -35,7 +35,7 @@ from ._checks import dir_size as _dir_size
 from ._checks import setting_name as _setting
 from ._encoders import EncoderSet
 from ._engine import Engine
-from ._hashing import fit_hasher, wants_codes
+from ._hashing import fit_hasher, learn_or_warn, wants_codes
 from ._indexes import IndexSet, LiveIndex
 from ._writer import Writer
 from .extensions import detector_for
@@ -243,7 +243,7 @@ class Catalog:
         return self.fit_hasher("itq", 64) if wants_codes(self._set, self.read_only, codes_at, self.count) else None
 
     def _then_learn(self, report: BatchReport) -> BatchReport:  # add_many, index_folder: learn codes when large
-        self.learn_codes_if_large()
+        learn_or_warn(self.learn_codes_if_large, self.path)
         return report
 
     def find_hashed(self, name: str, n_bits: int) -> Encoder | None:

@@ -192,7 +192,7 @@ class QueryPipeline:
             base = self._engine.encoders.base_of(num)
             if base is None:
                 raise InvalidParameterError(f"the float vectors under {enc.spec!r} are not stored: cannot re-rank")
-            batch = EncodedQueries(enc.spec, query, rerank, self._engine.vector_of(base, key, item_id))
+            batch = EncodedQueries(enc.spec, query, rerank, self._engine.vector_of(base, key, item_id, stored=True))
         return self.retrieve(batch, k=k, where=where, exclude=[item_id])[0]
 
     def run(self, images: Sequence[ImageSource], *, k: int = 10, box: Box | str | None = None,

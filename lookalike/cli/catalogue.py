@@ -68,6 +68,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         check("--bits", args.bits, Integer(1, multiple_of=8))
         get_hasher(args.hash, n_bits=args.bits)
     codes_at = None if args.codes_at is None else args.codes_at.strip().lower()
+    if codes_at == "never":
+        codes_at = "off"
     if codes_at is not None and codes_at != "off" and (not codes_at.isdigit() or int(codes_at) < 2):
         raise InvalidParameterError(f"--codes-at takes an item count >= 2 or 'off'. Got {args.codes_at!r}.")
     progress = sys.stderr.isatty() if args.progress is None else args.progress

@@ -46,7 +46,7 @@ def available() -> bool:
 
 
 def flavour() -> str:
-    """``"popcnt"`` (x86-64's instruction, chosen at import), ``"portable"``, or ``"missing"``."""
+    """``"avx2"`` or ``"popcnt"`` (x86-64's instructions, chosen at import), ``"portable"``, or ``"missing"``."""
     return "missing" if _HAMMING is None else str(_HAMMING.flavour())
 
 

@@ -817,7 +817,12 @@ static void mih_query(mih_job_t *job, Py_ssize_t qi)
         b.dist[i] = PAD_DISTANCE;
         b.rows[i] = -1;
     }
-    double work = (double)job->n_delta;
+    /* The delta's rows ascend, so they are read nearly in sequence: they cost like bucket members. */
+    double work = (double)job->n_delta * CANDIDATE_COST;
+    if (job->budget >= 0 && work > job->budget) {
+        job->fell_back[qi] = 1;
+        return;
+    }
     for (Py_ssize_t j = 0; j < job->n_delta; j++) {
         int64_t row = job->delta[j];
         if (job->allowed && !job->allowed[row]) continue;
@@ -1013,7 +1018,7 @@ static PyMethodDef methods[] = {
     {"force", force, METH_O, "Run the given flavour's scans from now on (tests run each one the CPU can)."},
     {"flavours", flavours, METH_NOARGS, "The flavours this CPU can run, fastest first."},
     {"topk", topk, METH_VARARGS, topk_doc},
-    {"flavour", flavour, METH_NOARGS, "Which scans run: 'avx2' (64-bit codes by AVX2, the rest by POPCNT), 'popcnt' or 'portable'."},
+    {"flavour", flavour, METH_NOARGS, "Which scans run: 'avx2' (64-512-bit codes by AVX2, other widths by POPCNT), 'popcnt' or 'portable'."},
     {NULL, NULL, 0, NULL},
 };
 

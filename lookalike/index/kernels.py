@@ -118,9 +118,9 @@ def auto_backend(hamming: bool, nq: int, n_rows: int, width: int) -> str:
     per-query scan on both cores); numpy led or tied at nq=1 (1.0-2.8x: BLAS gemv on both cores) and from
     nq=10 on (1.0-5x: faiss's blocked BLAS path is slow below ~1000 queries).
 
-    The compiled Hamming scan, where built, led faiss at every width and batch measured (64-bit codes at 1M
-    rows: 2.3-6x; 128-512 bits: 1.1-1.7x), so it takes every Hamming search; the rules above remain for an
-    installation without it.
+    The compiled Hamming scan, where built, led faiss at every width and batch measured (BENCHMARKS.md, 2026-12-02:
+    64-bit codes at 100k-1M rows 2.6-4.4x; 128-512 bits 1.4-2.1x), so it takes every Hamming search; the rules
+    above remain for an installation without it.
     """
     if not hamming:
         return "faiss" if 2 <= nq < 8 else "numpy"

@@ -50,6 +50,8 @@ _SCAN_UNITS_PER_ROW = 0.05
 # The same for the C loop, measured on 1M x 64-bit codes: a probed bucket or a checked row costs ~100 ns (cache
 # misses into the offsets, the row map and the codes), the compiled scan ~0.3 ns a row.
 _C_STEP_COST = 16.0
+_DELTA_SHARE = 0.015  # a quarter of the budget (0.003 units a row) at 0.05 units a delta row
+_C_MAX_TABLES = 64  # the C probe's most substrings (1024-bit codes at 60k rows need more: numpy probes those)
 _C_SCAN_UNITS_PER_ROW = 0.003
 
 
@@ -81,8 +83,9 @@ class MultiIndexHashIndex(BinaryFlatIndex):
     def __init__(self, n_bits: int, *, substrings: int | None = None, mode: str = "auto",
                  backend: str = "auto", compiled: bool = True) -> None:
         super().__init__(n_bits, backend=backend)
-        if substrings is not None:
-            check("substrings", substrings, Integer(1, int(n_bits)), owner="MultiIndexHashIndex")
+        if substrings is not None:  # at most 24 bits a substring: a table of 2**24 offsets is the largest built
+            check("substrings", substrings, Integer(-(-int(n_bits) // _MAX_SUBSTRING_BITS), int(n_bits)),
+                  owner="MultiIndexHashIndex")
         check("mode", mode, Choice(MODES), owner="MultiIndexHashIndex")
         self._m = substrings
         self._mode = mode
@@ -149,7 +152,10 @@ class MultiIndexHashIndex(BinaryFlatIndex):
         self.stats["rebuilds"] += 1
 
     def _ready(self) -> Tables:
-        if self._tables is None or self._changed > max(_MIN_REBUILD, self._tables.n // 8):
+        # Rebuild after an eighth of the rows changed, or sooner when the delta (searched row by row) grows past a
+        # quarter of a query's budget and would send every query to the scan.
+        if (self._tables is None or self._changed > max(_MIN_REBUILD, self._tables.n // 8)
+                or len(self._delta_rows()) > max(_MIN_REBUILD, _DELTA_SHARE * len(self))):
             self.rebuild()
         assert self._tables is not None
         return self._tables
@@ -198,8 +204,8 @@ class MultiIndexHashIndex(BinaryFlatIndex):
         distances = np.full((len(queries), k), PAD_DISTANCE, np.int32)
         found = np.full((len(queries), k), PAD_ROW, np.int64)
         if inner:
-            d, r = (self._probe_compiled if self._compiled and _compiled_topk.available() else self._probe_numpy)(
-                tables, queries, inner, allowed)
+            compiled = self._compiled and _compiled_topk.available() and len(tables.widths) <= _C_MAX_TABLES
+            d, r = (self._probe_compiled if compiled else self._probe_numpy)(tables, queries, inner, allowed)
             distances[:, :inner], found[:, :inner] = d, r
         return distances, self._to_keys(found)
 

@@ -57,6 +57,18 @@ def test_the_re_ranked_search_does_not_load_the_float_index(tmp_path: Path, cat:
         exact = fresh.search(query, k=5, encoder=ENC)  # the exact search loads it, on demand
         assert indexes.loaded(float_num) is not None
         assert [h.id for h in fresh.search(query, k=5)] == [h.id for h in exact]  # now refined from memory
+    with Catalog(path) as again:  # "more like this" re-ranks by the item's float vector, read from the store
+        similar = again.similar(again.list(limit=1)[0].id, k=5)
+        assert len(similar) == 5
+        float_num = next(n for n, e in again._set if e.spec == ENC)
+        assert again._indexes.loaded(float_num) is None
+
+
+def test_an_encoder_too_small_for_64_bits_never_fits(tmp_path: Path) -> None:
+    with Catalog(tmp_path / "tiny", "pixels:size=4") as tiny:  # 16 dimensions: ITQ-64 cannot be learned
+        tiny.put_setting("search.codes_at", "20")
+        report = tiny.add_many(colour_families(30))
+        assert len(report.added) == 30 and not isinstance(tiny.encoder, HashedEncoder)
 
 
 def test_codes_at_off_and_read_only_catalogues_never_fit(tmp_path: Path) -> None:
@@ -72,7 +84,8 @@ def test_codes_at_off_and_read_only_catalogues_never_fit(tmp_path: Path) -> None
         assert ro.learn_codes_if_large() is None and not isinstance(ro.encoder, HashedEncoder)
     assert _hashing.codes_threshold(None) == _hashing.CODES_AT
     assert _hashing.codes_threshold("off") is None and _hashing.codes_threshold("0") is None
-    assert _hashing.codes_threshold("junk") == _hashing.CODES_AT and _hashing.codes_threshold("1") == 2
+    assert _hashing.codes_threshold("junk") == _hashing.CODES_AT and _hashing.codes_threshold("1") == _hashing.CODES_AT
+    assert _hashing.codes_threshold("-5") == _hashing.CODES_AT and _hashing.codes_threshold("2") == 2
 
 
 def test_a_large_catalogue_fits_on_a_sample_and_hashes_every_item(monkeypatch: pytest.MonkeyPatch,

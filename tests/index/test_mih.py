@@ -178,6 +178,8 @@ def test_substrings_and_masks() -> None:
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(InvalidParameterError, match="'substrings' parameter"):
         MultiIndexHashIndex(64, substrings=0)
+    with pytest.raises(InvalidParameterError, match="'substrings' parameter"):
+        MultiIndexHashIndex(64, substrings=2)  # 32-bit substrings: tables of 2**32 offsets
     with pytest.raises(InvalidParameterError, match="'mode' parameter"):
         MultiIndexHashIndex(64, mode="fast")
     index = MultiIndexHashIndex(64)
@@ -260,3 +262,13 @@ def test_rebuild_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     index.add([0], np.zeros((1, 2), np.uint8))  # 13
     index.search(np.zeros((1, 2), np.uint8), 1)
     assert index.stats["rebuilds"] == 2
+
+
+def test_more_tables_than_the_c_probe_takes_are_probed_by_numpy() -> None:
+    rng = np.random.default_rng(11)
+    codes = clustered(rng, 500, 128)
+    mih, flat = pair(128, substrings=65, mode="mih")
+    for index in (mih, flat):
+        index.add(np.arange(500), codes)
+    same(mih, flat, codes[:3] ^ np.uint8(2), 7)  # the C probe would refuse 65 tables; numpy probes them
+    assert mih.stats["mih_queries"] == 6 and mih.stats["scan_queries"] == 0
