@@ -123,12 +123,12 @@ class HashedIndex:
         check_k(k, "HashedIndex")
         queries = self._floats("queries", queries)
         project = getattr(self.hasher, "project", None)
+        shortlist = max(5 * k, _SHORTLIST)
+        if project is not None and isinstance(self.codes, BinaryFlatIndex) and len(self.codes) <= 2 * shortlist:
+            return self.codes.search_asymmetric(project(queries), k, keys=keys)  # no Hamming codes needed
         codes = np.ascontiguousarray(self.hasher.transform(queries), dtype=np.uint8)
         if project is None or not isinstance(self.codes, BinaryFlatIndex):
             return self.codes.search(codes, k, keys=keys)
-        shortlist = max(5 * k, _SHORTLIST)
-        if len(self.codes) <= 2 * shortlist:
-            return self.codes.search_asymmetric(project(queries), k, keys=keys)
         return self._shortlisted(np.asarray(project(queries), dtype=np.float32), codes, k, shortlist, keys)
 
     def _shortlisted(self, projections: np.ndarray, codes: np.ndarray, k: int, shortlist: int,
