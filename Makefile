@@ -23,7 +23,7 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
 # torch comes in as the CPU build torch==2.13.0 through the [torch] extra; never a bare `torch`.
-$(VENV)/.installed: pyproject.toml setup.py lookalike/index/_hamming.c
+$(VENV)/.installed: pyproject.toml setup.py lookalike/index/_hamming.c lookalike/images/_pngreduce.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[torch,dev]'

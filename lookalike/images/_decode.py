@@ -27,7 +27,8 @@ from lookalike.images._jpeg import dc_only
 from lookalike.images._params import DEFAULT_LIMITS, Box, ImageLimits, _check_int, _shorten
 from lookalike.images._pillow import _DECODE_ERRORS, _PILLOW_WARNINGS_IGNORED, _decoding
 from lookalike.images._pixels import _array_to_uint8, _orientation, _to_rgb, _upright_rgb, _upright_size
-from lookalike.images._vips import VIPS_FORMATS, reduced
+from lookalike.images._png import decode_reduced
+from lookalike.images._vips import VIPS_FORMATS, reduced, reduction
 
 ImageSource = str | os.PathLike[str] | bytes | bytearray | memoryview | np.ndarray | Image.Image
 
@@ -121,8 +122,9 @@ def _decode(data: bytes, name: str, limits: ImageLimits, box: Box | None,
         if draft is not None and box is None and fmt == "JPEG":  # JPEG keeps EXIF in its header
             img.draft("RGB", _upright_size(draft, _orientation(img)))
             img = _without_unused_scans(img, data, size, draft)
-        elif draft is not None and box is None and fmt in VIPS_FORMATS:  # shrink-on-load by libvips, upright
-            small = reduced(data, size, draft)
+        elif draft is not None and box is None and fmt in VIPS_FORMATS:  # shrink-on-load, upright
+            small = decode_reduced(data, reduction(size, draft)) if fmt == "PNG" else None
+            small = small or reduced(data, size, draft)
         if small is not None:
             width, height = _upright_size(size, small[1])
             rgb = _to_rgb(small[0], name)
