@@ -252,7 +252,7 @@ def test_a_png_bomb_is_inflated_in_bounded_pieces() -> None:
     finally:
         tracemalloc.stop()
     assert got is not None and got[0].size == (750, 750) and not np.asarray(got[0]).any()
-    assert peak < 4 * png.OUT_PIECE  # never the 36 MB image
+    assert peak < 8 * png.OUT_PIECE  # the pieces in the queue, never the 36 MB image
 
 
 def test_the_reducer_extension_is_built() -> None:

@@ -10,10 +10,11 @@ libvips or Pillow then decodes it, or says what is wrong with it, as before.
 
 from __future__ import annotations
 
+import queue
 import struct
+import threading
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from PIL import Image
@@ -38,8 +39,8 @@ except ImportError:  # pragma: no cover - the extension is built by pip install
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> channels (8-bit only)
 _MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
-PIECE = 1 << 16  # compressed bytes inflated at a time
-OUT_PIECE = 1 << 20  # at most this many inflated bytes a step: a zip bomb stays one piece
+PIECE = 1 << 18  # compressed bytes inflated at a time
+OUT_PIECE = 1 << 20  # at most this many inflated bytes a step; with the queue's 4, a zip bomb holds ~5 MB
 
 
 class _Unsupported(Exception):
@@ -128,6 +129,35 @@ def _inflated(data: bytes, spans: list[tuple[int, int]]):  # noqa: ANN202 - a ge
         yield tail
 
 
+def _reduce(reducer: Any, data: bytes, spans: list[tuple[int, int]]) -> None:
+    """Inflate here and feed ``reducer`` on a second thread (both release the GIL), through a short queue: about
+    the time of inflating alone. Raises what the reducer raised."""
+    pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    state: dict[str, Any] = {"done": False, "error": None}
+
+    def feed() -> None:
+        while (piece := pieces.get()) is not None:
+            if state["done"] or state["error"] is not None:
+                continue  # drained, so that the producer never blocks
+            try:
+                state["done"] = reducer.feed(piece)
+            except ValueError as err:
+                state["error"] = err
+
+    worker = threading.Thread(target=feed, name="lookalike-png", daemon=True)
+    worker.start()
+    try:
+        for out in _inflated(data, spans):
+            if state["done"] or state["error"] is not None:
+                break
+            pieces.put(out)
+    finally:
+        pieces.put(None)
+        worker.join()
+    if state["error"] is not None:
+        raise state["error"]
+
+
 def decode_reduced(data: bytes, factor: int) -> tuple[Image.Image, int] | None:
     """The PNG ``data`` box-reduced by ``factor`` (the mean of each factor x factor block, the edge blocks of what
     they hold, as Pillow's ``reduce``; with alpha, the colour weighted by it) in its own mode (L, LA, RGB, RGBA),
@@ -138,14 +168,7 @@ def decode_reduced(data: bytes, factor: int) -> tuple[Image.Image, int] | None:
     try:
         width, height, channels, orientation, spans = _layout(data)
         reducer = Reducer(width, height, channels, factor)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookalike-png") as worker:
-            done = None
-            for out in _inflated(data, spans):
-                if done is not None and done.result():
-                    break
-                done = worker.submit(reducer.feed, out)
-            if done is not None:
-                done.result()
+        _reduce(reducer, data, spans)
         pixels = reducer.result()
     except _FALLBACK:
         return None
