@@ -19,6 +19,7 @@ Every error a user can cause derives from :class:`LookalikeError`, so callers ca
     │       └── InvalidRegionError                 a crop box outside the image or empty
     ├── NotFittedError (also AttributeError)      a hasher used (transform, project, to_state) before fit
     ├── EncoderError                               a model could not be built, exported or run
+    ├── IndexBackendError                          an external index (Milvus) failed, refused or is unreachable
     ├── AuthError                                  a write without a valid API key, or to a read-only service
     │   └── MissingKeyError                        a write that sent no API key at all
     └── CatalogError                               the catalogue refused an operation
@@ -49,6 +50,7 @@ __all__ = [
     "ImageTooLargeError",
     "ImageUnreadableError",
     "IncompatibleCatalogError",
+    "IndexBackendError",
     "InvalidParameterError",
     "InvalidRegionError",
     "ItemNotFoundError",
@@ -146,6 +148,12 @@ class NotFittedError(LookalikeError, AttributeError):
 
 class EncoderError(LookalikeError):
     """An encoder could not be built, exported or run."""
+
+
+class IndexBackendError(LookalikeError):
+    """An external index backend (a Milvus server or Milvus Lite) failed, refused a request or cannot be reached;
+    the message names the backend and its own error. The catalogue's SQLite is the truth: a change it committed is
+    journalled and applied to the backend again on the next write, search or open (see docs/deployment.md)."""
 
 
 class AuthError(LookalikeError):

@@ -7,6 +7,7 @@
   codes, a projected space, exact re-scoring of candidates;
 - :class:`FaissIDMapIndex` (``faiss_idmap``): faiss ``IndexIDMap2``, a second backend;
 - :class:`MultiIndexHashIndex` (``mih``): exact Hamming k-NN and radius search by multi-index hashing;
+- :class:`MilvusIndex` (``milvus``): Milvus (Lite or a server) behind the protocol, ``"Milvus(milvus://...)"``;
 - :func:`index_factory`, :func:`register_index`, :func:`available_indexes` (``factory``): indexes from strings
   (``"ITQ64,Refine(Flat,300)"``);
 - :func:`hamming_topk`, :func:`cosine_topk` (``kernels``): top k over a packed array, by row.
@@ -18,6 +19,8 @@ from lookalike.index.faiss_idmap import FaissIDMapIndex
 from lookalike.index.flat import BinaryFlatIndex, FloatFlatIndex
 from lookalike.index.kernels import BACKENDS, PAD_DISTANCE, PAD_ROW, cosine_topk, hamming_topk
 from lookalike.index.mih import MultiIndexHashIndex
+from lookalike.index.milvus import MilvusIndex
+from lookalike.index.milvus import build as _build_milvus
 from lookalike.index.protocol import (
     MAX_K,
     PAD_KEY,
@@ -38,6 +41,7 @@ __all__ = [
     "HashedIndex",
     "MAX_K",
     "Metric",
+    "MilvusIndex",
     "MultiIndexHashIndex",
     "Neighbors",
     "PAD_DISTANCE",
@@ -57,3 +61,5 @@ __all__ = [
     "projection",
     "register_index",
 ]
+
+register_index("Milvus", _build_milvus)

@@ -13,7 +13,7 @@ import numpy as np
 from lookalike.index.protocol import MAX_K, PAD_KEY
 from lookalike.validation import check_int, parameter_error
 
-__all__ = ["check_k", "check_keys", "check_matrix", "check_new_keys"]
+__all__ = ["check_k", "check_keys", "check_matrix", "check_new_keys", "in_key_order"]
 
 
 def check_k(k: Any, owner: str) -> int:
@@ -57,3 +57,13 @@ def check_matrix(name: str, values: Any, width: int, dtype: np.dtype[Any], owner
             return out
     bad = int(np.count_nonzero(~np.isfinite(out)))
     raise parameter_error(name, "finite (no NaN or infinity)", f"{bad} non-finite values", owner=owner)
+
+
+def in_key_order(scores: np.ndarray, found: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of a backend's answer sorted best first with equal scores in ascending key, padding (key -1)
+    last with score -inf: a backend's own order among ties (a heap's, a server's) made deterministic."""
+    valid = found != PAD_KEY
+    scores = np.where(valid, scores, -np.inf).astype(np.float32)
+    found = np.where(valid, found, PAD_KEY)
+    order = np.lexsort((np.where(valid, found, np.iinfo(np.int64).max), -scores.astype(np.float64)), axis=1)
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(found, order, axis=1)

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from lookalike.errors import ItemNotFoundError
-from lookalike.index._checks import check_k, check_keys, check_matrix, check_new_keys
-from lookalike.index.protocol import PAD_KEY, Metric, Neighbors
+from lookalike.index._checks import check_k, check_keys, check_matrix, check_new_keys, in_key_order
+from lookalike.index.protocol import Metric, Neighbors
 from lookalike.validation import Choice, Integer, check
 
 __all__ = ["FaissIDMapIndex"]
@@ -130,11 +130,5 @@ class FaissIDMapIndex:
             scores = values.astype(np.float32)
         else:
             scores = (1.0 - values / np.float64(self._dim)).astype(np.float32)
-        valid = found != PAD_KEY
-        scores = np.where(valid, scores, -np.inf).astype(np.float32)
-        found = np.where(valid, found, PAD_KEY)
-        # ties within the result in ascending key (faiss lists them in its heap's order); padding stays last
-        order = np.lexsort((np.where(valid, found, np.iinfo(np.int64).max), -scores.astype(np.float64)), axis=1)
-        out.scores[:, :depth] = np.take_along_axis(scores, order, axis=1)
-        out.keys[:, :depth] = np.take_along_axis(found, order, axis=1)
+        out.scores[:, :depth], out.keys[:, :depth] = in_key_order(scores, found)  # faiss lists ties in heap order
         return out

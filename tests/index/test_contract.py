@@ -1,5 +1,6 @@
 """One contract for every exact index, checked against a numpy reference: the factory's ("Flat", "IDMap2,Flat",
-a Refine whose depth covers everything) and a composed Hamming refine. A new backend joins by one more CASES row."""
+a Refine whose depth covers everything), a composed Hamming refine, and Milvus (Lite, started by the tests: float
+and binary collections). A new backend joins by one more CASES row."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from milvus_server import fresh_collection, milvus_uri
 
 from lookalike.errors import InvalidParameterError, ItemNotFoundError
 from lookalike.index import (
@@ -34,6 +36,9 @@ CASES: dict[str, tuple[str, Callable[[], VectorIndex]]] = {
     "PCA6,Flat,Refine(Flat,1000)-cosine": ("cosine", _factory("PCA6,Flat,Refine(Flat,1000)", "cosine")),
     "Refine(IDMap2,Flat)-hamming": ("hamming", lambda: RefineIndex(FaissIDMapIndex(BITS, "hamming"),
                                                                    BinaryFlatIndex(BITS), depth=1000)),
+    "Milvus-cosine": ("cosine", lambda: index_factory(DIM, f"Milvus({milvus_uri()})", collection=fresh_collection())),
+    "Milvus-hamming": ("hamming", lambda: index_factory(BITS, f"Milvus({milvus_uri()})", metric="hamming",
+                                                        collection=fresh_collection())),
 }
 
 
