@@ -11,9 +11,10 @@ _RESERVED = ("schema_version", "created", "search_encoder")
 
 
 def setting_name(name: object) -> str:
-    if not isinstance(name, str) or not name or name in _RESERVED:
-        raise InvalidParameterError(f"A setting name must be a string other than {', '.join(_RESERVED)}. "
-                                    f"Got {short_repr(name)}.")
+    if not isinstance(name, str) or not name or name in _RESERVED or name.startswith("index.backend"):
+        raise InvalidParameterError(f"A setting name must be a string other than {', '.join(_RESERVED)} and "
+                                    f"index.backend* (set with Catalog(backend=...) or --backend, which also "
+                                    f"journal every change for it). Got {short_repr(name)}.")
     return name
 
 

@@ -64,6 +64,7 @@ class Catalog:
         index: the index factory string of every encoder's index (default ``"Flat"``: exact, in memory; see
             :func:`lookalike.index.index_factory`).
         read_only: True, False, or None (default): read-only when the files cannot be written (read-only media).
+        backend: an external index, a Milvus URI (docs/deployment.md), kept as a setting ("local": none); None: kept.
 
     Raises:
         CatalogError: missing (with ``create=False``) or not a catalogue.
@@ -72,7 +73,7 @@ class Catalog:
 
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, encoder: str | None = None, *,
                  extra_encoders: Sequence[str] = (), create: bool = True, limits: ImageLimits = DEFAULT_LIMITS,
-                 index: str = "Flat", read_only: bool | None = None) -> None:
+                 index: str = "Flat", read_only: bool | None = None, backend: str | None = None) -> None:
         self.path = Path(path)
         self.limits = limits
         self._db = Store(self.path, create=create, read_only=read_only)
@@ -80,7 +81,7 @@ class Catalog:
             specs = [get_encoder(s) for s in [encoder or DEFAULT_ENCODER, *extra_encoders]]
             self._db.initialise([(e.spec, e.kind, e.dim) for e in specs])
         self._set = EncoderSet(self._db, str(self.path), encoder)
-        self._indexes = IndexSet(self._db, self._set, index)
+        self._indexes = IndexSet(self._db, self._set, index, backend)
         self._wire()
 
     def _wire(self) -> None:
@@ -134,7 +135,7 @@ class Catalog:
         """Counts, encoders and sizes on disk."""
         sizes, counts = {p.name: p.stat().st_size for p in self.path.glob("catalog.sqlite*")}, self._db.vector_counts()
         return {
-            "path": str(self.path.absolute()), "items": self.count(), "index": self._indexes.spec,
+            "path": str(self.path.absolute()), "items": self.count(), "index": self._indexes.describe,
             "read_only": self.read_only, "schema_version": self._db.schema_version(),
             "encoders": [{"spec": e.spec, "kind": e.kind, "dim": e.dim, "vectors": counts.get(n, 0)}
                          for n, e in self._set],

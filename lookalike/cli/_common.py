@@ -46,6 +46,9 @@ def common_options() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--catalog", metavar="PATH", default=argparse.SUPPRESS,
                         help=f"catalogue directory (default: $LOOKALIKE_CATALOG or {DEFAULT_PATH})")
+    common.add_argument("--backend", metavar="URI|local", default=argparse.SUPPRESS,
+                        help="index backend, kept as the catalogue's setting: milvus:///path.db (Milvus Lite), "
+                        "milvus://host:19530 (a Milvus server), local (the in-memory indexes); default: as kept")
     common.add_argument("--max-pixels", type=int, default=argparse.SUPPRESS,
                         help="refuse images with more pixels than this (decompression-bomb guard)")
     results = argparse.ArgumentParser(add_help=False)
@@ -69,7 +72,8 @@ def image_limits(args: argparse.Namespace) -> ImageLimits:
 def open_catalog(args: argparse.Namespace, *, create: bool = False, encoder: str | None = None,
                  extra: Sequence[str] = ()) -> Catalog:
     limits = image_limits(args)  # before anything is created
-    return Catalog(catalog_path(args), encoder, extra_encoders=extra, create=create, limits=limits)
+    return Catalog(catalog_path(args), encoder, extra_encoders=extra, create=create, limits=limits,
+                   backend=getattr(args, "backend", None))
 
 
 # -- arguments --------------------------------------------------------------------------------------------------

@@ -37,12 +37,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     limits: dict[str, int] = {"max_upload_bytes": int(args.max_upload_mb * 2**20)}
     if getattr(args, "max_pixels", None) is not None:
         limits["max_pixels"] = args.max_pixels
-    config = ServiceConfig.from_env(path, read_only=args.read_only, **limits)
+    config = ServiceConfig.from_env(path, read_only=args.read_only, backend=getattr(args, "backend", None), **limits)
     app = create_app(config)
     service = app.state.service
     host = f"[{args.host}]" if ":" in args.host else args.host
     mode = "read-only" if args.read_only else f"writes need ${API_KEY_ENV}"
-    print(f"lookalike: serving {path} ({service.cat.count()} items, {service.cat.encoder.spec}; {mode})\n"
+    index = service.cat.info()["index"]
+    print(f"lookalike: serving {path} ({service.cat.count()} items, {service.cat.encoder.spec}, index {index}; "
+          f"{mode})\n"
           f"  web page  http://{host}:{args.port}/\n  API docs  http://{host}:{args.port}/docs", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", ws="none")
     return 0

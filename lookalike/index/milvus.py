@@ -8,7 +8,8 @@ keys in SQLite) an ``key in [...]`` expression; scores follow the protocol (cosi
 ``1 - hamming / bits``), and equal scores are put in ascending key order within what Milvus returns.
 
 URIs (:func:`parse_uri`): ``milvus:///abs/path.db`` or ``milvus://./rel.db`` is Milvus Lite on that file,
-``milvus://host:19530`` (``milvuss://`` for TLS) a server; ``?token=...&db=...`` are passed through. Options:
+``milvus://host:19530`` (``milvuss://`` for TLS) a server; ``?token=...&db=...`` are passed through, and the
+options below may ride in the query too (:func:`uri_options`: ``?index_type=HNSW&consistency=Bounded``). Options:
 ``collection`` (name, or a prefix the catalogue extends per encoder), ``index_type`` (default ``FLAT`` /
 ``BIN_FLAT``: exact, so results equal the local index; ``HNSW``, ``IVF_FLAT``, ... on a server), ``index_params``,
 ``milvus_metric`` (``COSINE`` or ``IP`` for floats), ``consistency`` (default ``Strong``: a search sees every
@@ -22,6 +23,7 @@ and merged. Milvus Lite needs ``milvus-lite`` 2.5.x for binary vectors (3.x refu
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import urllib.parse
@@ -46,16 +48,48 @@ _CONSISTENCY = ("Strong", "Bounded", "Session", "Eventually")
 _LITE_LOCK = threading.Lock()
 
 
+_CONNECTION = (("token", "token"), ("db", "db_name"))
+_OPTIONS = ("index_type", "index_params", "metric", "consistency", "timeout", "batch")
+
+
+def uri_options(uri: str) -> dict[str, Any]:
+    """The index options a URI's query carries (``?index_type=HNSW&index_params={"M":16}&consistency=Bounded``,
+    ``metric=IP``, ``timeout=60``, ``batch=5000``), as :class:`MilvusIndex` keywords."""
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(uri).query))
+    out: dict[str, Any] = {}
+    for name in _OPTIONS:
+        if name not in query:
+            continue
+        value: Any = query[name]
+        if name == "index_params":
+            try:
+                value = json.loads(value)
+            except ValueError as err:
+                raise InvalidParameterError(f"Milvus URI {uri!r}: index_params must be a JSON object ({err})") from err
+            if not isinstance(value, dict):
+                raise InvalidParameterError(f"Milvus URI {uri!r}: index_params must be a JSON object")
+        elif name in ("timeout", "batch"):
+            if not value.isdigit():
+                raise InvalidParameterError(f"Milvus URI {uri!r}: {name} must be a whole number, not {value!r}")
+            value = int(value)
+        out["milvus_metric" if name == "metric" else name] = value
+    return out
+
+
 def parse_uri(uri: str) -> dict[str, str]:
     """pymilvus connection arguments of a ``milvus://`` URI: ``{"uri": ...}`` plus ``token`` / ``db_name`` where
-    given. A Lite URI's path must end in ``.db``."""
+    given. A Lite URI's path must end in ``.db``. The index options in the query are checked
+    (:func:`uri_options`), not returned."""
     if not isinstance(uri, str) or not uri or len(uri) > 2000:
         raise InvalidParameterError(f"A Milvus URI must be a non-empty string. Got {uri!r}.")
     parts = urllib.parse.urlsplit(uri)
     query = dict(urllib.parse.parse_qsl(parts.query))
-    extra = {key: query.pop(name) for name, key in (("token", "token"), ("db", "db_name")) if name in query}
-    if query:
-        raise InvalidParameterError(f"Milvus URI {uri!r}: unknown parameters {sorted(query)} (token, db)")
+    extra = {key: query.pop(name) for name, key in _CONNECTION if name in query}
+    uri_options(uri)
+    unknown = sorted(set(query) - set(_OPTIONS))
+    if unknown:
+        raise InvalidParameterError(f"Milvus URI {uri!r}: unknown parameters {unknown} (token, db, "
+                                    f"{', '.join(_OPTIONS)})")
     if parts.scheme not in ("milvus", "milvuss"):
         raise InvalidParameterError(f"A Milvus URI starts with milvus:// (Milvus Lite: milvus:///path/to/file.db, "
                                     f"a server: milvus://host:19530). Got {uri!r}.")
@@ -339,4 +373,4 @@ def build(dim: int, metric: Metric, args: list[str], **options: Any) -> MilvusIn
                                     f"Got {len(args)} arguments.")
     if len(args) == 2:
         options["collection"] = args[1]
-    return MilvusIndex(dim, metric, uri=args[0], **options)
+    return MilvusIndex(dim, metric, uri=args[0], **{**uri_options(args[0]), **options})

@@ -31,6 +31,8 @@ class ServiceConfig:
         max_k: most results one request may ask for.
         thumbnail_cache: how many thumbnails are kept in memory.
         body_timeout: seconds a request body may stop arriving before the request is answered 408.
+        backend: the catalogue's index backend for this server (a Milvus URI, ``"local"``); None: the one the
+            catalogue keeps as its setting (docs/deployment.md).
     """
 
     catalog: Path
@@ -42,6 +44,7 @@ class ServiceConfig:
     max_k: int = 200
     thumbnail_cache: int = 4096
     body_timeout: float = 30.0
+    backend: str | None = None
 
     def __post_init__(self) -> None:
         if self.api_key is not None and (not isinstance(self.api_key, str) or len(self.api_key) < 8):
@@ -59,10 +62,11 @@ class ServiceConfig:
         check("body_timeout", self.body_timeout, Real(0.0, high=3600.0), owner="ServiceConfig")
 
     @classmethod
-    def from_env(cls, catalog: str | os.PathLike[str], *, read_only: bool = False, **kwargs: int) -> ServiceConfig:
+    def from_env(cls, catalog: str | os.PathLike[str], *, read_only: bool = False, backend: str | None = None,
+                 **kwargs: int) -> ServiceConfig:
         """Settings with the API key from ``$LOOKALIKE_API_KEY`` (ignored when ``read_only``)."""
         key = None if read_only else (os.environ.get(API_KEY_ENV) or None)
-        return cls(Path(catalog), api_key=key, read_only=read_only, **kwargs)
+        return cls(Path(catalog), api_key=key, read_only=read_only, backend=backend, **kwargs)
 
     @property
     def writable(self) -> bool:

@@ -111,7 +111,8 @@ class Service:
     def __init__(self, config: ServiceConfig, catalog: Catalog | None = None) -> None:
         self.config = config
         self.limits = ImageLimits(max_pixels=config.max_pixels, max_bytes=config.max_upload_bytes)
-        self.cat = catalog if catalog is not None else Catalog(config.catalog, create=False, limits=self.limits)
+        self.cat = catalog if catalog is not None else Catalog(config.catalog, create=False, limits=self.limits,
+                                                               backend=config.backend)
         self.metrics = Metrics()
         self.metrics.items.set_function(lambda: float(self.cat.count()))
         self.started = time.time()

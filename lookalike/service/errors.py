@@ -58,6 +58,7 @@ STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (E.MissingKeyError, 401),            # a write without an API key (the answer adds WWW-Authenticate)
     (E.AuthError, 403),                  # a wrong key, or a read-only service
     (E.EncoderError, 500),               # the model could not be built or run: the server's fault
+    (E.IndexBackendError, 503),          # Milvus is down or refused: retry later (writes are journalled)
     (E.LookalikeError, 400),
 )
 UNKNOWN_STATUS = 500

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from milvus_server import milvus_uri
 from PIL import Image
 
 from lookalike.catalog import Catalog
@@ -47,16 +48,23 @@ def _folder(root: Path, rng: np.random.Generator, n: int) -> list[Path]:
     return paths
 
 
-@pytest.fixture(params=["Flat", "IDMap2,Flat"])
+@pytest.fixture(params=["Flat", "IDMap2,Flat", "milvus"])
 def index_spec(request: pytest.FixtureRequest) -> str:
-    """Every CRUD and search test runs on the built-in flat index and on a faiss IndexIDMap2 backend, chosen by
-    factory string: the catalogue only sees the VectorIndex protocol."""
+    """Every CRUD and search test runs on the built-in flat index, on a faiss IndexIDMap2 backend, chosen by
+    factory string, and on Milvus Lite as the catalogue's external backend: the catalogue only sees the
+    VectorIndex protocol."""
     return str(request.param)
+
+
+def _open(path: Path, encoder: str, index_spec: str) -> Catalog:
+    if index_spec == "milvus":
+        return Catalog(path, encoder, backend=milvus_uri())
+    return Catalog(path, encoder, index=index_spec)
 
 
 @pytest.fixture
 def cat(tmp_path: Path, index_spec: str) -> Catalog:
-    c = Catalog(tmp_path / "cat", ENC, index=index_spec)
+    c = _open(tmp_path / "cat", ENC, index_spec)
     yield c
     c.close()
 
@@ -167,7 +175,7 @@ def test_float_search_equals_brute_force(cat: Catalog, rng: np.random.Generator)
 
 def test_binary_search_equals_brute_force_hamming(tmp_path: Path, rng: np.random.Generator, index_spec: str) -> None:
     imgs = [_img(rng, 48) for _ in range(40)]
-    with Catalog(tmp_path / "c", "phash", index=index_spec) as cat:
+    with _open(tmp_path / "c", "phash", index_spec) as cat:
         for i, img in enumerate(imgs):
             cat.add(img, id=f"i{i}")
         enc = get_encoder("phash")

@@ -13,6 +13,7 @@ EXPECTED = {
     "EncoderError": 500, "CatalogError": 409, "ItemNotFoundError": 404, "DuplicateItemError": 409,
     "DuplicateImageError": 409, "CalibrationRequiredError": 409, "DuplicateDetectionError": 409,
     "IncompatibleCatalogError": 422, "AuthError": 403, "MissingKeyError": 401, "ReadOnlyCatalogError": 403,
+    "IndexBackendError": 503,
 }
 
 
@@ -23,7 +24,8 @@ def test_every_error_class_has_a_deliberate_row() -> None:
     for cls in classes:
         assert cls in rows, f"{cls.__name__} has no row of its own"
         assert status_of(cls) == rows[cls] == EXPECTED[cls.__name__], cls.__name__
-        assert (status_of(cls) >= 500) == (cls is E.EncoderError), cls.__name__  # 5xx: the server's fault only
+        # 5xx: the server's fault only (a model that cannot run, an index backend that is down)
+        assert (status_of(cls) >= 500) == (cls in (E.EncoderError, E.IndexBackendError)), cls.__name__
 
 
 def test_the_table_is_most_specific_first() -> None:

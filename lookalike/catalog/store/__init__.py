@@ -3,14 +3,16 @@
 - :class:`Store`: opens (and migrates) the database, reads typed rows (:class:`~lookalike.catalog.Item`,
   :class:`EncoderRow`, :class:`HasherRow`), and hands out write transactions;
 - :class:`Transaction`: every write statement (``with store.transaction() as tx: tx.insert_item(...)``);
+- :class:`IndexJournal` (:mod:`.journal`): the changed keys an external index backend has not applied yet;
 - :mod:`.schema`: the schema (version 3: vectors keyed by encoder, item and part; per-item features) and the
   migrations from versions 1 and 2.
 """
 
+from .journal import IndexJournal
 from .schema import DB_NAME, SCHEMA_VERSION, THUMB_FEATURE
 from .store import EncoderRow, HasherRow, Store
 from .transaction import NewItem, Transaction
 from .where import metadata_json, where_clause
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "THUMB_FEATURE", "EncoderRow", "HasherRow", "NewItem", "Store",
-           "Transaction", "metadata_json", "where_clause"]
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "THUMB_FEATURE", "EncoderRow", "HasherRow", "IndexJournal", "NewItem",
+           "Store", "Transaction", "metadata_json", "where_clause"]

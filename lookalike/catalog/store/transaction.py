@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,10 @@ class Transaction:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """One statement of the store package's own (the index journal's DDL and bookkeeping)."""
+        self._db.execute(sql, params)
 
     # -- items ----------------------------------------------------------------------------------------------
 
