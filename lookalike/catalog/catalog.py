@@ -30,9 +30,7 @@ from ..encoders import Encoder, get_encoder
 from ..errors import ItemNotFoundError
 from ..images import DEFAULT_LIMITS, Box, ImageLimits, ImageSource
 from ..validation import check_int
-from ._checks import check_id as _check_id
-from ._checks import dir_size as _dir_size
-from ._checks import setting_name as _setting
+from . import _checks
 from ._encoders import EncoderSet
 from ._engine import Engine
 from ._hashing import fit_hasher, learn_or_warn, wants_codes
@@ -118,7 +116,7 @@ class Catalog:
 
     def get(self, item_id: str) -> Item:
         """The item with this id. Raises ItemNotFoundError."""
-        item = self._db.item(_check_id(item_id))
+        item = self._db.item(_checks.check_id(item_id))
         if item is None:
             raise ItemNotFoundError(f"no item with id {item_id!r}")
         return item
@@ -139,7 +137,7 @@ class Catalog:
             "read_only": self.read_only, "schema_version": self._db.schema_version(),
             "encoders": [{"spec": e.spec, "kind": e.kind, "dim": e.dim, "vectors": counts.get(n, 0)}
                          for n, e in self._set],
-            "bytes_on_disk": sum(sizes.values()) + _dir_size(self.path / "images"),
+            "bytes_on_disk": sum(sizes.values()) + _checks.dir_size(self.path / "images"),
         }
 
     # -- writing ------------------------------------------------------------------------------------------------
@@ -156,7 +154,7 @@ class Catalog:
         :class:`DuplicateImageError` instead, and nothing is written. Raises ImageError (the image cannot be used;
         the subclass says why), DuplicateItemError (``id`` taken), DuplicateImageError, CalibrationRequiredError.
         """
-        return self._writer.add(image, None if id is None else _check_id(id), metadata, check_duplicates, refuse)
+        return self._writer.add(image, None if id is None else _checks.check_id(id), metadata, check_duplicates, refuse)
 
     def add_many(self, images: Iterable[ImageSource], *, metadata: dict[str, Any] | None = None,
                  progress: bool = False, check_duplicates: bool | None = None, refuse: Refuse | None = None
@@ -170,13 +168,15 @@ class Catalog:
         """
         return self._then_learn(self._writer.add_many(images, metadata, progress, check_duplicates, refuse))
 
-    def index_folder(self, root: str | os.PathLike[str], *, progress: bool = False) -> BatchReport:
+    def index_folder(self, root: str | os.PathLike[str], *, progress: bool = False, ray: str | None = None,
+                     ray_workers: int | None = None) -> BatchReport:
         """Index every image under ``root`` (recursively, recognised by content), incrementally.
 
         Unchanged files (same content hash) are skipped, changed files re-encoded, and items whose file has
         vanished from under ``root`` removed. Ids are paths relative to ``root``. Each chunk commits on its own.
+        ``ray``: decode and encode on Ray actors (``"local"``, or a cluster's address; see ``catalog/_ray.py``).
         """
-        return self._then_learn(_index_folder(self._writer, Path(root), progress=progress))
+        return self._then_learn(_index_folder(self._writer, root, progress=progress, ray=ray, workers=ray_workers))
 
     def update(self, item_id: str, *, image: ImageSource | None = None, metadata: dict[str, Any] | None = None
                ) -> Item:
@@ -191,7 +191,7 @@ class Catalog:
 
     def remove_many(self, item_ids: Iterable[str]) -> builtins.list[str]:
         """Remove the items that exist among ``item_ids`` in one transaction; returns the ids removed."""
-        return self._writer.remove_many([_check_id(i) for i in item_ids])
+        return self._writer.remove_many([_checks.check_id(i) for i in item_ids])
 
     # -- searching ----------------------------------------------------------------------------------------------
 
@@ -220,7 +220,7 @@ class Catalog:
     def similar(self, item_id: str, *, k: int = 10, where: dict[str, Any] | None = None, encoder: str | None = None,
                 rerank: int | None = None) -> builtins.list[SearchResult]:
         """"More like this": the ``k`` items most similar to an item of the catalogue, itself excluded."""
-        return self.pipeline.similar(_check_id(item_id), k=k, where=where, encoder=encoder, rerank=rerank)
+        return self.pipeline.similar(_checks.check_id(item_id), k=k, where=where, encoder=encoder, rerank=rerank)
 
     def search_vectors(self, vectors: np.ndarray, *, k: int = 10, where: dict[str, Any] | None = None,
                        encoder: str | None = None) -> builtins.list[builtins.list[SearchResult]]:
@@ -281,10 +281,10 @@ class Catalog:
 
     def setting(self, name: str) -> str | None:
         """A named text value stored with the catalogue (e.g. the duplicate calibration), or None."""
-        return self._db.meta(_setting(name))
+        return self._db.meta(_checks.setting_name(name))
 
     def put_setting(self, name: str, value: str | None) -> None:
-        self._db.set_meta(_setting(name), value)
+        self._db.set_meta(_checks.setting_name(name), value)
 
     # -- duplicates (lookalike.dedup, registered as the catalogue's detector) -----------------------------------
 

@@ -8,33 +8,44 @@ not an inference). Every chunk commits on its own, so a killed run keeps all chu
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..encoders.base import progress_bar
 from ..images import Skipped, find_images
 from ..prefetch import pipelined
+from ..validation import check_int
 from . import _ingest
 from ._writer import CHUNK, Writer
 from .store import Transaction
 from .types import BatchReport, Item
 
+if TYPE_CHECKING:
+    from ._ray import Encoded
 
-def index_folder(writer: Writer, root: Path, *, progress: bool = False) -> BatchReport:
-    """Bring the catalogue in line with the images under ``root``; see the module docstring."""
+
+def index_folder(writer: Writer, root: str | os.PathLike[str], *, progress: bool = False, ray: str | None = None,
+                 workers: int | None = None) -> BatchReport:
+    """Bring the catalogue in line with the images under ``root``; see the module docstring. ``ray``: decode and
+    encode on Ray actors (``"local"`` or a cluster's address; ``workers`` of them, default one per CPU), see
+    :mod:`._ray`."""
     writer.store.require_writable()
-    root = root.absolute()
+    root = Path(root).absolute()
+    if workers is not None:
+        check_int("ray_workers", workers, 1, 1024)
     paths, skipped = find_images(root)
     known = writer.store.paths_under(str(root))
     report = BatchReport(skipped=list(skipped))
-    prepare = partial(writer.prepare, known={path: item.sha256 for path, item in known.items()})
+    hashes = {path: item.sha256 for path, item in known.items()}
     bar = progress_bar(len(paths), progress, f"indexing {root.name or root}")
-    for chunk in pipelined([str(p) for p in paths], prepare, CHUNK):
+    for chunk, encoded in _chunks(writer, [str(p) for p in paths], hashes, ray, workers):
         report.unchanged += [known[o.path].id for o in chunk if isinstance(o, _ingest.Unchanged)]
         ready = writer.split_outcomes(chunk, report)
-        _write_chunk(writer, root, ready, known, report)
+        _write_chunk(writer, root, ready, known, report, encoded)
         bar.update(len(chunk))
     bar.close()
     found = {str(p) for p in paths}
@@ -43,14 +54,36 @@ def index_folder(writer: Writer, root: Path, *, progress: bool = False) -> Batch
     return report
 
 
+def _chunks(writer: Writer, paths: list[str], hashes: dict[str, str], ray: str | None, workers: int | None
+            ) -> Iterator[tuple[list[_ingest.Outcome], Encoded | None]]:
+    """The outcomes of each chunk of paths: prepared here (threads, a chunk ahead; encoded in _write_chunk), or
+    prepared and encoded on Ray actors."""
+    if ray is None:
+        for chunk in pipelined(paths, partial(writer.prepare, known=hashes), CHUNK):
+            yield chunk, None
+        return
+    from ._ray import RayEncoding
+
+    encoding = RayEncoding(writer.encoders.pairs, writer.limits, writer.encoders.draft, address=ray, workers=workers)
+    try:
+        for encoded in encoding.map((paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)), hashes):
+            yield encoded.outcomes, encoded
+    finally:
+        encoding.close()
+
+
 def _write_chunk(writer: Writer, root: Path, ready: list[_ingest.Prepared], known: dict[str, Item],
-                 report: BatchReport) -> None:
-    """Encode what needs it (reusing vectors of identical content), then commit the chunk in one transaction."""
+                 report: BatchReport, encoded: Encoded | None = None) -> None:
+    """Encode what needs it (reusing vectors of identical content; ``encoded``: the vectors of every prepared
+    image, from Ray), then commit the chunk in one transaction."""
     encoders = writer.encoders.pairs
     reuse = {p.sha256: writer.store.vectors_of_sha(p.sha256, [num for num, _ in encoders]) for p in ready}
-    to_run = [p for p in ready if reuse[p.sha256] is None]
-    fresh = writer.encode(to_run)
-    row_of = {id(p): i for i, p in enumerate(to_run)}
+    if encoded is None:
+        to_run = [p for p in ready if reuse[p.sha256] is None]
+        fresh = writer.encode(to_run)
+        row_of = {id(p): i for i, p in enumerate(to_run)}
+    else:
+        fresh, row_of = encoded.vectors, {id(p): i for i, p in enumerate(ready)}
     keys: list[int] = []
     vectors: dict[int, list[np.ndarray]] = {num: [] for num, _ in encoders}
     with writer.store.lock:  # commit and index update as one step (a concurrent remove waits for both)

@@ -26,6 +26,10 @@ def register(commands: Commands) -> None:
                    "(lsh, pcah, itq, sh, sph, kmh, bingan-head)")
     p.add_argument("--bits", type=int, default=64, help="code length for --hash (multiple of 8, default 64)")
     p.add_argument("--refit", action="store_true", help="fit the --hash hasher again on all items")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="decode and encode on Ray actors: a local Ray (no ADDRESS), or a cluster (ray://host:10001, "
+                   "host:6379); results are committed here chunk by chunk, and a rerun resumes")
+    p.add_argument("--ray-workers", type=int, metavar="N", help="Ray actors (default: one per CPU of the cluster)")
     p.add_argument("--codes-at", metavar="N|off",
                    help="learn 64-bit codes by itself once the catalogue holds N items (stored as the setting "
                    "search.codes_at; default 100000; off: never)")
@@ -77,7 +81,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         if codes_at is not None:
             cat.put_setting("search.codes_at", codes_at)
         before = cat.encoder.spec
-        report = cat.index_folder(args.dir, progress=progress)
+        report = cat.index_folder(args.dir, progress=progress, ray=args.ray, ray_workers=args.ray_workers)
         total = cat.count()
         hashed = cat.encoder.spec if cat.encoder.spec != before else None  # learned by itself past codes_at
         if args.hash:
