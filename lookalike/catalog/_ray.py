@@ -51,6 +51,15 @@ def _ray() -> Any:
     return ray
 
 
+def _one_thread(get_encoder: Any, spec: str) -> Encoder:
+    """The encoder of ``spec`` with one intra-op thread where it takes the option: an actor holds one CPU, and
+    ONNX Runtime's default (a thread per core) in every actor oversubscribes the machine."""
+    try:
+        return get_encoder(spec, threads=1)
+    except InvalidParameterError:
+        return get_encoder(spec)
+
+
 class _Worker:
     """One Ray actor's state: the catalogue's float encoders, built from their specs in the worker process."""
 
@@ -64,7 +73,7 @@ class _Worker:
         missing = sorted(set(features) - set(registered_features()))
         if missing:
             raise LookalikeError(f"the Ray worker lacks the per-item features {missing}: import their module there")
-        self.encoders = [(num, get_encoder(spec)) for num, spec in specs]
+        self.encoders = [(num, _one_thread(get_encoder, spec)) for num, spec in specs]
         self.limits, self.draft = limits, draft
 
     def run(self, paths: list[str], known: dict[str, str]) -> Encoded:

@@ -12,9 +12,10 @@ URIs (:func:`parse_uri`): ``milvus:///abs/path.db`` or ``milvus://./rel.db`` is 
 options below may ride in the query too (:func:`uri_options`: ``?index_type=HNSW&consistency=Bounded``). Options:
 ``collection`` (name, or a prefix the catalogue extends per encoder), ``index_type`` (default ``FLAT`` /
 ``BIN_FLAT``: exact, so results equal the local index; ``HNSW``, ``IVF_FLAT``, ... on a server), ``index_params``,
-``milvus_metric`` (``COSINE`` or ``IP`` for floats), ``consistency`` (default ``Strong``: a search sees every
-acknowledged write; ``Bounded`` / ``Session`` / ``Eventually`` trade that for speed), ``batch`` (rows a call) and
-``timeout`` (seconds a call may take, retries included; default 30).
+``search_params`` (e.g. ``{"nprobe": 16}``, ``{"ef": 64}``), ``milvus_metric`` (``COSINE`` or ``IP`` for
+floats), ``consistency`` (default ``Strong``: a search sees every acknowledged write; ``Bounded`` / ``Session`` /
+``Eventually`` trade that for speed), ``batch`` (rows an upsert, at most 1 MiB of vectors) and ``timeout``
+(seconds a call may take, retries included; default 30).
 
 Limits: Milvus answers at most 16,384 results a query; a larger ``k`` over more vectors than that is answered
 exactly here from every vector (slow, rare). A key filter of more than ``FILTER_CHUNK`` keys is searched in chunks
@@ -43,13 +44,14 @@ __all__ = ["MilvusIndex", "parse_uri"]
 _OWNER = "MilvusIndex"
 TOPK_LIMIT = 16_384  # Milvus' largest limit a search
 FILTER_CHUNK = 16_384  # keys in one `key in [...]` expression
+CALL_BYTES = 1 << 20  # vector bytes in one upsert: past ~4 MB a call, Milvus Lite 2.5 took 20x longer a row
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 _CONSISTENCY = ("Strong", "Bounded", "Session", "Eventually")
 _LITE_LOCK = threading.Lock()
 
 
 _CONNECTION = (("token", "token"), ("db", "db_name"))
-_OPTIONS = ("index_type", "index_params", "metric", "consistency", "timeout", "batch")
+_OPTIONS = ("index_type", "index_params", "search_params", "metric", "consistency", "timeout", "batch")
 
 
 def uri_options(uri: str) -> dict[str, Any]:
@@ -61,13 +63,13 @@ def uri_options(uri: str) -> dict[str, Any]:
         if name not in query:
             continue
         value: Any = query[name]
-        if name == "index_params":
+        if name in ("index_params", "search_params"):
             try:
                 value = json.loads(value)
             except ValueError as err:
-                raise InvalidParameterError(f"Milvus URI {uri!r}: index_params must be a JSON object ({err})") from err
+                raise InvalidParameterError(f"Milvus URI {uri!r}: {name} must be a JSON object ({err})") from err
             if not isinstance(value, dict):
-                raise InvalidParameterError(f"Milvus URI {uri!r}: index_params must be a JSON object")
+                raise InvalidParameterError(f"Milvus URI {uri!r}: {name} must be a JSON object")
         elif name in ("timeout", "batch"):
             if not value.isdigit():
                 raise InvalidParameterError(f"Milvus URI {uri!r}: {name} must be a whole number, not {value!r}")
@@ -136,7 +138,7 @@ class MilvusIndex:
     def __init__(self, dim: int, metric: Metric = "cosine", *, uri: str, collection: str = "lookalike",
                  index_type: str | None = None, index_params: dict[str, Any] | None = None,
                  milvus_metric: str | None = None, consistency: str = "Strong", batch: int = 1000,
-                 timeout: int = 30, client: Any = None) -> None:
+                 timeout: int = 30, search_params: dict[str, Any] | None = None, client: Any = None) -> None:
         check("metric", metric, Choice(("cosine", "hamming")), owner=_OWNER)
         check("dim", dim, Integer(1, 32_768, multiple_of=8) if metric == "hamming" else Integer(1, 32_768),
               owner=_OWNER)
@@ -160,6 +162,7 @@ class MilvusIndex:
         self._client = client if client is not None else _client(parse_uri(uri))
         self._index_type = (index_type or ("FLAT" if metric == "cosine" else "BIN_FLAT")).upper()
         self._index_params = dict(index_params or {})
+        self._search_params = dict(search_params or {})
         self._ensure_collection()
 
     # -- the collection -----------------------------------------------------------------------------------------
@@ -268,9 +271,10 @@ class MilvusIndex:
         vectors = check_matrix("vectors", vectors, self._width, self._dtype, _OWNER, rows=len(keys))
         unique, last = np.unique(keys[::-1], return_index=True)
         keys, vectors = unique, np.ascontiguousarray(vectors[len(keys) - 1 - last])
-        for lo in range(0, len(keys), self.batch):
+        step = max(1, min(self.batch, CALL_BYTES // max(1, vectors.shape[1] * vectors.itemsize)))
+        for lo in range(0, len(keys), step):
             self._call("upsert", self._client.upsert, self.collection,
-                       self._rows(keys[lo:lo + self.batch], vectors[lo:lo + self.batch]))
+                       self._rows(keys[lo:lo + step], vectors[lo:lo + step]))
 
     def remove(self, keys: Any) -> int:
         wanted = np.unique(check_keys(keys, _OWNER))
@@ -318,7 +322,7 @@ class MilvusIndex:
     def _milvus_search(self, queries: np.ndarray, depth: int, expr: str) -> tuple[np.ndarray, np.ndarray]:
         hits = self._call("search", self._client.search, self.collection, data=self._query_data(queries),
                           limit=depth, anns_field="vector", filter=expr,
-                          search_params={"metric_type": self._milvus_metric, "params": {}},
+                          search_params={"metric_type": self._milvus_metric, "params": self._search_params},
                           output_fields=[], consistency_level=self.consistency)
         scores = np.full((len(queries), depth), -np.inf, dtype=np.float32)
         found = np.full((len(queries), depth), PAD_KEY, dtype=np.int64)
