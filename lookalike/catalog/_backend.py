@@ -20,7 +20,7 @@ searches. How the two stay consistent on every path, crashes half-way included:
   a copy that lags the writer would otherwise rewind the backend to its older state.
 
 Settings (meta): ``index.backend`` (the URI; absent: the in-memory indexes), ``index.backend.uid`` (the collection
-prefix, random per catalogue, so catalogues can share a server).
+prefix, random per catalogue, so catalogues can share a server; a URI's ``?collection=shop`` names it instead).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import IndexBackendError
 from ..index import VectorIndex
 from ..index.milvus import build as build_milvus
-from ..index.milvus import parse_uri
+from ..index.milvus import parse_uri, uri_options
 from ..index.protocol import Metric
 from .store import IndexJournal, Store
 
@@ -90,7 +90,8 @@ class Backend:
         self._applied = 0  # the newest journal entry this process has applied
 
     def collection(self, num: int) -> str:
-        return f"lookalike_{self.uid}_e{num}"
+        """``<prefix>_e<num>``: the prefix is the URI's ``collection`` option, else ``lookalike_<uid>``."""
+        return f"{uri_options(self.uri).get('collection') or f'lookalike_{self.uid}'}_e{num}"
 
     def build(self, num: int, dim: int, metric: Metric) -> VectorIndex:
         index = build_milvus(dim, metric, [self.uri], collection=self.collection(num), **self.options)

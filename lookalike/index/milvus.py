@@ -51,7 +51,7 @@ _LITE_LOCK = threading.Lock()
 
 
 _CONNECTION = (("token", "token"), ("db", "db_name"))
-_OPTIONS = ("index_type", "index_params", "search_params", "metric", "consistency", "timeout", "batch")
+_OPTIONS = ("collection", "index_type", "index_params", "search_params", "metric", "consistency", "timeout", "batch")
 
 
 def uri_options(uri: str) -> dict[str, Any]:

@@ -131,11 +131,11 @@ _CHILD = textwrap.dedent("""
     if op == "setup":  # a catalogue on Milvus, fully synced, before the process that is killed
         for i in range(10):
             cat.add(Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize((24, 24)),
-                    id=f"p{i:03d}.png")
+                    id=f"p{i:03d}.png", metadata={"n": i})
         cat.search(images[0], k=1)
         sys.exit(0)
     if op == "add":
-        cat.add_many(images)
+        cat.add_many(images, metadata={"batch": "late"})
     elif op == "update":
         cat.update("p000.png", image=images[0])
     else:
@@ -173,7 +173,10 @@ def test_a_process_killed_between_sqlite_and_milvus_leaves_a_catalogue_that_reop
             assert ids == ids_before - {"p001.png"}
         else:
             assert ids == ids_before
-        cat.search(_images(1)[0], k=3)  # the first search brings the index up to date
+        meta = {item.id: item.metadata for item in cat.list(limit=100)}
+        assert all(meta[f"p{i:03d}.png"] == {"n": i} for i in range(10) if f"p{i:03d}.png" in meta)
+        assert sorted(m.get("batch", "") for m in meta.values()).count("late") == (4 if op == "add" else 0)
+        assert [h.id for h in cat.search(_images(1)[0], k=3, where={"n": 5})] == ["p005.png"]  # filters hold
         _consistent(cat)  # ... and Milvus agrees with SQLite, key for key and vector for vector
     assert "in full" not in caplog.text
 
@@ -196,6 +199,13 @@ def test_a_failing_backend_keeps_the_write_and_catches_up_later(tmp_path: Path, 
             cat.search(_images(1)[0], k=2)  # a search says the backend is failing; it does not answer stale
         monkeypatch.setattr(MilvusIndex, "add", real)
         cat.add(_images(3)[2], id="third")  # the next write applies what waited
+        _consistent(cat)
+
+
+def test_the_uri_can_name_the_collections(tmp_path: Path) -> None:
+    with Catalog(tmp_path / "cat", ENC, backend=f"{milvus_uri()}?collection=shop{tmp_path.name[-8:]}") as cat:
+        cat.add(_images(1)[0], id="x")
+        assert _milvus_of(cat).collection == f"shop{tmp_path.name[-8:]}_e{cat._set.default[0]}"
         _consistent(cat)
 
 
