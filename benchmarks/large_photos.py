@@ -3,8 +3,11 @@
 1. Decode: the same 5120x2880 photograph (skimage's astronaut, upscaled, with sensor-like noise so that it
    compresses like a camera's picture) as baseline JPEG, progressive JPEG, PNG and HEIC, and 4096x4096 as WebP;
    each decoded by Pillow at full size (what lookalike did before), by Pillow's ``draft`` (JPEG) or ``reduce``,
-   by libvips' shrink-on-load (``pyvips.Image.thumbnail_buffer``), and by ``lookalike.images.load_image`` with the
-   encoders' draft size (the path ingest and queries take). Median of ``--repeat`` interleaved rounds, ms.
+   by libvips' shrink-on-load (``pyvips.Image.thumbnail_buffer``), by libjpeg-turbo's own API at 1/8 scale
+   through PyTurboJPEG (JPEG only; measured where ``turbojpeg`` and the system's libturbojpeg are installed:
+   ``apt install libturbojpeg0``, ``pip install 'PyTurboJPEG<2'`` for its 2.x library), and by
+   ``lookalike.images.load_image`` with the encoders' draft size (the path ingest and queries take). Median of
+   ``--repeat`` interleaved rounds, ms.
 2. Query: ``Catalog.search`` of each file, warm, against a catalogue of 10,000 items (Fashion-MNIST with cached
    efficientnet-lite0 vectors, as benchmarks/service.py builds it), split into decode, encode and search.
 3. Indexing: ``lookalike index`` of a folder of ``--folder`` distinct 5120x2880 JPEGs in a fresh process: images/s
@@ -34,6 +37,17 @@ from lookalike import Catalog
 from lookalike.images import load_image
 
 DRAFT = (224, 224)
+
+try:  # optional: only measured, lookalike does not use it (Pillow's JPEG decoder is libjpeg-turbo already)
+    from turbojpeg import TJPF_RGB, TurboJPEG
+
+    TURBO: object | None = TurboJPEG()
+except (ImportError, OSError, RuntimeError):
+    TURBO = None
+
+
+class NotApplicable(Exception):
+    """This way does not decode this file."""
 
 
 def photo(width: int, height: int, seed: int) -> Image.Image:
@@ -83,6 +97,12 @@ def vips(data: bytes) -> object:
     return pyvips.Image.thumbnail_buffer(data, width, height=height, size="down").numpy()
 
 
+def turbo(data: bytes) -> object:
+    if TURBO is None or not data.startswith(b"\xff\xd8"):
+        raise NotApplicable
+    return TURBO.decode(data, pixel_format=TJPF_RGB, scaling_factor=(1, 8))  # type: ignore[attr-defined]
+
+
 def lookalike(data: bytes) -> object:
     return load_image(data, draft=DRAFT).image
 
@@ -94,7 +114,7 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
         start = time.perf_counter()
         try:
             fn()
-        except pyvips.Error:
+        except (pyvips.Error, NotApplicable):
             return float("nan")
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1000
@@ -103,7 +123,7 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
 def decode_table(paths: dict[str, Path], repeat: int) -> list[str]:
     paths_list = list(paths.items())
     ways = {"Pillow, full size (before)": pillow_full, "Pillow draft / reduce": pillow_reduced,
-            "libvips shrink-on-load": vips, "load_image(draft=224) (now)": lookalike}
+            "libvips shrink-on-load": vips, "PyTurboJPEG 1/8": turbo, "load_image(draft=224) (now)": lookalike}
     found: dict[tuple[str, str], list[float]] = {}
     for _ in range(repeat):  # interleaved: the machine's load moves all paths alike
         for name, path in paths_list:
@@ -168,16 +188,21 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--folder", type=int, default=40)
     parser.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "lookalike" / "bench-large")
+    parser.add_argument("--decode-only", action="store_true", help="the decode table only")
     args = parser.parse_args()
     print("## Large photos: decoding, a query end to end, indexing (issue 11)\n")
     print(stamp())
     import PIL
 
-    print(f"- libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}, Pillow {PIL.__version__}")
+    turbo_version = "not installed" if TURBO is None else "PyTurboJPEG " + __import__("turbojpeg").__version__
+    print(f"- libvips {pyvips.version(0)}.{pyvips.version(1)}.{pyvips.version(2)}, Pillow {PIL.__version__}, "
+          f"{turbo_version}")
     with tempfile.TemporaryDirectory() as tmp:
         paths = files(Path(tmp))
         print(f"\nDecode, median of {args.repeat} interleaved rounds, ms:\n")
         print("\n".join(decode_table(paths, args.repeat)))
+        if args.decode_only:
+            return
         catalog = build_catalog(args.workdir / f"items-{args.items}", args.items)
         print(f"\nA warm query (`Catalog.search`, k=10) over {args.items:,} items, median of {args.repeat}, ms:\n")
         print("\n".join(query_table(paths, catalog, args.repeat)))

@@ -50,18 +50,18 @@ class IndexJournal:
             tx.execute(sql)
 
     def attached(self) -> bool:
-        rows = self._store._query("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?",
+        rows = self._store.rows("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE ?",
                                  (f"{TABLE}_%",))
         return int(rows[0][0]) == len(_EVENTS)
 
     def last(self) -> int:
         """The sequence number of the newest entry (0: none yet)."""
-        rows = self._store._query(f"SELECT coalesce(max(seq), 0) FROM {TABLE}")
+        rows = self._store.rows(f"SELECT coalesce(max(seq), 0) FROM {TABLE}")
         return int(rows[0][0])
 
     def pending(self, after: int = 0, limit: int = 10_000) -> list[tuple[int, int, int]]:
         """(seq, encoder, key) of up to ``limit`` entries past ``after``, oldest first."""
-        return [(int(s), int(e), int(k)) for s, e, k in self._store._query(
+        return [(int(s), int(e), int(k)) for s, e, k in self._store.rows(
             f"SELECT seq, encoder, key FROM {TABLE} WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))]
 
     def done(self, upto: int, encoders: tuple[int, ...] | None = None) -> None:

@@ -165,6 +165,10 @@ class Store:
         with self.lock:
             return self._db.execute(sql, params).fetchall()
 
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The rows of one read for the store package's own modules (the index journal)."""
+        return self._query(sql, params)
+
     def data_version(self) -> int:
         """Changes when another connection commits (SQLite's ``PRAGMA data_version``)."""
         with self.lock:
