@@ -24,3 +24,28 @@ def milvus_uri() -> str:
 
 def fresh_collection(prefix: str = "t") -> str:
     return f"{prefix}{next(_NAMES)}"
+
+
+class MilvusServer:
+    """Milvus Lite's own server binary listening on a loopback TCP port: the gRPC API a Milvus standalone or
+    cluster serves, reached by a ``milvus://127.0.0.1:PORT`` URI (the server code path), and open to several
+    processes at once (a Lite file is one process's)."""
+
+    def __init__(self, folder: Path) -> None:
+        import socket
+        import warnings
+
+        with warnings.catch_warnings():  # milvus-lite 2.5 imports setuptools' deprecated pkg_resources
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+            from milvus_lite.server import Server
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self._server = Server(str(folder / "server.db"), address=f"127.0.0.1:{self.port}")
+        if not (self._server.init() and self._server.start()):
+            raise RuntimeError("Milvus Lite's server did not start")
+        self.uri = f"milvus://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self._server.stop()

@@ -13,11 +13,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from milvus_server import milvus_uri
+from milvus_server import MilvusServer, milvus_uri
 from PIL import Image
 
 from lookalike.catalog import Catalog
@@ -89,6 +90,33 @@ def test_an_existing_catalogue_moves_to_milvus_by_one_setting_and_searches_the_s
     with Catalog(tmp_path / "cat") as cat:  # reopened without saying: the kept backend
         assert cat.info()["index"] == uri
         assert [[(r.id, round(r.score, 5)) for r in hits] for hits in cat.search_many(_images(3, 9), k=5)] == before
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
+    started = MilvusServer(tmp_path_factory.mktemp("milvus-server"))
+    yield started
+    started.stop()
+
+
+def test_an_existing_catalogue_moves_to_a_milvus_server_by_one_setting(tmp_path: Path, server: MilvusServer,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """The deployment page's one step, on a real gRPC Milvus server (Lite's server binary on a TCP port), and
+    then two processes writing and searching through it at once."""
+    folder = _folder(tmp_path / "photos", 20)
+    cat = str(tmp_path / "cat")
+    assert main(["index", str(folder), "--catalog", cat, "--encoder", ENC]) == 0
+    assert main(["info", "--catalog", cat, "--backend", server.uri]) == 0  # the one setting
+    capsys.readouterr()
+    _folder(folder / "more", 5, seed=3)  # new files for the other process: ids more/p000.png ...
+    with Catalog(cat) as opened:  # this process holds the server while another one writes through it
+        assert opened.info()["index"] == server.uri and len(opened.search(_images(1)[0], k=30)) == 20
+        done = subprocess.run([sys.executable, "-c", "from lookalike.cli import main; raise SystemExit(main())",
+                               "index", str(folder), "--catalog", cat],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert len(opened.search(_images(1)[0], k=30)) == 25  # the other process's commits, applied
+        _consistent(opened)
 
 
 def test_every_write_path_is_journalled_and_applied(tmp_path: Path) -> None:
