@@ -62,6 +62,9 @@ def substring_count(n_bits: int, n: int) -> int:
     return min(m, n_bits)
 
 
+_NONE = np.empty(0, np.int64)
+
+
 class MultiIndexHashIndex(BinaryFlatIndex):
     """Exact Hamming k-NN and radius search by multi-index hashing over ``n_bits``-bit codes.
 
@@ -201,12 +204,15 @@ class MultiIndexHashIndex(BinaryFlatIndex):
             allowed[rows] = True
         tables = self._ready()
         inner = min(k, len(self) if allowed is None else int(allowed.sum()))
+        if not inner:
+            return np.full((len(queries), k), PAD_DISTANCE, np.int32), np.full((len(queries), k), PAD_ROW, np.int64)
+        compiled = self._compiled and _compiled_topk.available() and len(tables.widths) <= _C_MAX_TABLES
+        d, r = (self._probe_compiled if compiled else self._probe_numpy)(tables, queries, inner, allowed)
+        if inner == k:  # the common case: k live rows found for every query, nothing to pad
+            return d, self._keys[r]
         distances = np.full((len(queries), k), PAD_DISTANCE, np.int32)
         found = np.full((len(queries), k), PAD_ROW, np.int64)
-        if inner:
-            compiled = self._compiled and _compiled_topk.available() and len(tables.widths) <= _C_MAX_TABLES
-            d, r = (self._probe_compiled if compiled else self._probe_numpy)(tables, queries, inner, allowed)
-            distances[:, :inner], found[:, :inner] = d, r
+        distances[:, :inner], found[:, :inner] = d, r
         return distances, self._to_keys(found)
 
     def _probe_compiled(self, tables: Tables, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[
@@ -223,8 +229,8 @@ class MultiIndexHashIndex(BinaryFlatIndex):
             tables.all_offsets, tables.offset_base, tables.all_members, tables.member_codes, tables.member_base,
             self._cur_of_build,
             self._delta_rows(), None if allowed is None else allowed.view(np.uint8), budget, _C_STEP_COST,
-            distances, rows, fell_back, _numpy_topk.n_threads())
-        over = np.flatnonzero(fell_back)
+            distances, rows, fell_back, 1 if nq == 1 else _numpy_topk.n_threads())  # one query: one thread
+        over = np.flatnonzero(fell_back) if fell_back.any() else _NONE
         if len(over):
             subset = None if allowed is None else np.flatnonzero(allowed)
             distances[over], rows[over] = hamming_topk(queries[over], self._data[: len(self)], k, subset=subset,
