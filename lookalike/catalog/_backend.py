@@ -75,6 +75,9 @@ def open_backend(store: Store, uri: str | None, options: dict[str, Any] | None =
     None for the in-memory indexes. A read-only catalogue uses a given URI without storing it."""
     if uri is not None and uri != stored_backend(store) and not store.read_only:
         set_backend(store, uri)
+    elif stored_backend(store) not in (None, LOCAL) and not store.read_only and not IndexJournal(store).attached():
+        with store.transaction() as tx:  # a migration that rebuilt `vectors` dropped the triggers with it
+            IndexJournal.attach(tx)
     chosen = stored_backend(store) if uri is None or not store.read_only else uri
     return None if chosen in (None, LOCAL) else Backend(store, chosen, options)
 

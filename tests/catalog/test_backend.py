@@ -306,3 +306,17 @@ def test_the_cli_sets_the_backend_and_info_shows_it(tmp_path: Path, capsys: pyte
     assert json.loads(capsys.readouterr().out)["results"][0]["id"] == "p003.png"
     assert main(["info", "--catalog", cat, "--backend", "milvus://nowhere/x"]) != 0
     assert "Milvus" in capsys.readouterr().err
+
+
+def test_journal_triggers_a_migration_dropped_come_back_on_open(tmp_path: Path) -> None:
+    with Catalog(tmp_path / "cat", ENC, backend=milvus_uri()) as cat:
+        cat.add(_images(1)[0], id="x")
+    db = sqlite3.connect(tmp_path / "cat" / "catalog.sqlite")  # as the v3 -> v4 rebuild of `vectors` leaves it
+    for name in ("insert", "update", "delete"):
+        db.execute(f"DROP TRIGGER index_journal_{name}")
+    db.commit()
+    db.close()
+    with Catalog(tmp_path / "cat") as cat:
+        assert IndexJournal(cat._db).attached()
+        cat.add(_images(2)[1], id="y")
+        _consistent(cat)

@@ -1,5 +1,5 @@
-"""Catalogues written by earlier versions (schema 1 and 2, fixtures made by those versions' own code with
-tests/catalog/fixtures/make_fixture.py) open, migrate in place to schema 3 and search exactly as they did."""
+"""Catalogues written by earlier versions (schema 1, 2 and 3, fixtures made by those versions' own code with
+tests/catalog/fixtures/make_fixture.py) open, migrate in place to schema 4 and search exactly as they did."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from lookalike.catalog.store import SCHEMA_VERSION, THUMB_FEATURE
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture(params=["v1", "v2"])
+@pytest.fixture(params=["v1", "v2", "v3"])
 def old(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, dict]:
     src = FIXTURES / request.param
     shutil.copytree(src / "catalog", tmp_path / "catalog")
@@ -32,7 +32,7 @@ def test_old_catalogues_migrate_in_place_and_search_identically(old: tuple[Path,
     path, expected = old
     queries = sorted((FIXTURES / "v2" / "queries").iterdir())
     with Catalog(path) as cat:
-        assert cat.info()["schema_version"] == SCHEMA_VERSION == 3
+        assert cat.info()["schema_version"] == SCHEMA_VERSION == 4
         assert len(cat) == expected["items"]
         assert cat.encoder.spec == expected["hashed_spec"]  # the fitted codes stay the default search
         for q in queries:
@@ -49,14 +49,15 @@ def test_old_catalogues_migrate_in_place_and_search_identically(old: tuple[Path,
         assert cat.get("bytes-item").path is not None and Path(cat.get("bytes-item").path).name.endswith(".png")
     db = sqlite3.connect(path / "catalog.sqlite")
     columns = [r[1] for r in db.execute("PRAGMA table_info(vectors)")]
-    assert columns == ["encoder", "key", "part", "vec"]
+    assert columns == ["id", "encoder", "key", "part", "vec"]  # v4: a rowid table (a vector no longer overflows)
+    assert "WITHOUT ROWID" not in db.execute("SELECT sql FROM sqlite_master WHERE name = 'vectors'").fetchone()[0]
     assert db.execute("SELECT count(*) FROM vectors WHERE part != 0").fetchone()[0] == 0
     assert not db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'thumbs'").fetchone()[0]
     features = db.execute("SELECT count(*) FROM features WHERE name = ?", (THUMB_FEATURE,)).fetchone()[0]
-    assert features == (expected["items"] if "v2" in str(expected["root"]) else 0)  # v1 had no thumbnails
+    assert features == (0 if "v1" in str(expected["root"]) else expected["items"])  # v1 had no thumbnails
     db.close()
     with Catalog(path) as cat:  # opening a migrated catalogue again changes nothing
-        assert cat.info()["schema_version"] == 3 and len(cat) == expected["items"]
+        assert cat.info()["schema_version"] == 4 and len(cat) == expected["items"]
 
 
 def test_a_migrated_catalogue_takes_new_items(old: tuple[Path, dict]) -> None:

@@ -4,8 +4,8 @@
   :class:`EncoderRow`, :class:`HasherRow`), and hands out write transactions;
 - :class:`Transaction`: every write statement (``with store.transaction() as tx: tx.insert_item(...)``);
 - :class:`IndexJournal` (:mod:`.journal`): the changed keys an external index backend has not applied yet;
-- :mod:`.schema`: the schema (version 3: vectors keyed by encoder, item and part; per-item features) and the
-  migrations from versions 1 and 2.
+- :mod:`.schema`: the schema (version 4: vectors keyed by encoder, item and part, in a rowid table; per-item
+  features) and the migrations from versions 1, 2 and 3.
 """
 
 from .journal import IndexJournal

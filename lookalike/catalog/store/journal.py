@@ -8,8 +8,9 @@ entries by reading the key's current vector from the store (upsert) or its absen
 entries it applied. Applying is idempotent, so a crash after the backend write and before the deletion replays
 harmlessly; a crash before the backend write leaves the entry for the next write, search or open.
 
-The table and triggers are created when a backend is attached and dropped when it is detached; schema version 3
-is unchanged (an older lookalike ignores the table, and its writes still fire the triggers).
+The table and triggers are created when a backend is attached and dropped when it is detached (and created again
+on open if a migration rebuilt ``vectors``); they change no schema version: a lookalike that does not know them
+ignores the table, and its writes still fire the triggers.
 """
 
 from __future__ import annotations
