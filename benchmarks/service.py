@@ -6,7 +6,8 @@ What it does:
    vectors. Encoding 100k images here takes over 20 minutes of CPU, so the vectors come from the feature cache the
    evaluation benchmarks keep (``~/.cache/lookalike/features/fashion-mnist-{train,test}-efficientnet-lite0.npy``,
    float32 rows in dataset order, made by the same encoder) and are inserted through the catalogue's internal
-   write path (its SQLite store, same schema and transaction as ``Catalog.add``) -- in this script only. Every item
+   write path (its SQLite store, same schema and transaction as ``Catalog.add``) -- in this script only -- and
+   then learns codes as ``add_many`` would past ``search.codes_at`` (64-bit ITQ at 100k items). Every item
    points to its image, exported as PNG; the 70,000 dataset images are reused for items 70,000-99,999 (same
    vector and file, another id). Writes made during the run go through the API and really encode.
 2. Starts a real server process (``lookalike serve``, uvicorn, one process) on a free loopback port.
@@ -102,7 +103,10 @@ def build_catalog(workdir: Path, n_items: int) -> Path:
                 tx.put_vectors(num, [key], np.ascontiguousarray(vectors[src : src + 1], dtype=np.float32))
     store.close()
     with Catalog(path) as cat:
-        print(f"catalogue of {cat.count()} items built in {time.perf_counter() - t0:.0f} s", flush=True)
+        # what add_many / index_folder do past search.codes_at (100k): learn 64-bit ITQ codes and search by them
+        learned = cat.learn_codes_if_large()
+        codes = f"; learned {learned.spec} (the default search past search.codes_at)" if learned else ""
+        print(f"catalogue of {cat.count()} items built in {time.perf_counter() - t0:.0f} s{codes}", flush=True)
     return path
 
 
