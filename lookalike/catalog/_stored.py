@@ -6,9 +6,9 @@ read from the database before the first answer. :class:`StoredVectors` reads onl
 SQLite (its pages memory-mapped), when a search asks for them: memory stops growing with the catalogue, and a
 catalogue opens in the time it takes to load its codes.
 
-Measured (``benchmarks/catalog_scale.py``): ~27 us a vector inside SQLite's memory map (capped at 2 GiB), ~57 us
-past it, so a refine of 400 candidates adds ~11-23 ms to a search (p50 13 ms at 100k items, 27 ms at 1M); the codes
-themselves are scanned in under a millisecond per million items.
+Measured (``benchmarks/catalog_scale.py``): since schema v4 (a rowid ``vectors`` table: a 5 KB vector is one page
+and one overflow page, no longer a chain) ~8-15 us a vector, so a refine of 400 candidates adds ~3-6 ms to a search
+(p50 5.6 ms at 100k items, 12 ms at 1M; 13 and 27 ms before).
 
 The store is the one truth: a key removed meanwhile is simply absent (``vectors`` reports it missing), nothing
 can go stale. Writes go through the catalogue, never through this view.
