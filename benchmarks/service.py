@@ -272,6 +272,9 @@ def main() -> int:
     uploads = [png(np.fliplr(test[i])) for i in rng.choice(len(test), 200, replace=False)]  # new content
 
     load_before = os.getloadavg()[0]
+    with Catalog(catalog) as cat:
+        searched = (f"search by {cat.encoder.spec} codes + re-rank of {args.items:,} items"
+                    if "+" in cat.encoder.spec else f"exact search of {args.items:,} vectors")
     alone_full, alone_model = encoder_alone(catalog, queries[0])
     port = free_port()
     t_start = time.perf_counter()
@@ -323,7 +326,7 @@ def main() -> int:
         f"{pct(seq_latency, 50):.1f} ms, p95 {pct(seq_latency, 95):.1f} ms end to end (HTTP, multipart, decode, "
         f"encode, search, JSON); the encoder alone on one query image in a bare process: {alone_model:.1f} ms "
         f"(decode + encode {alone_full:.1f} ms). Server stage medians: decode {seq.get('decode', 0):.1f} ms, "
-        f"encode {seq.get('encode', 0):.1f} ms, exact search of {args.items:,} vectors {seq.get('search', 0):.1f} ms; "
+        f"encode {seq.get('encode', 0):.1f} ms, {searched} {seq.get('search', 0):.1f} ms; "
         f"what the service adds around them (HTTP on loopback, multipart, JSON, both sides' Python): median "
         f"{seq.get('overhead', 0):.1f} ms per request;",
         f"- under the concurrent load, server stage medians: decode {stage.get('decode', 0):.1f} ms, encode "
