@@ -104,10 +104,14 @@ class RayEncoding:
         if self._started:
             options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                        "configure_logging": False}
-            if address in (None, "", "local"):
+            if address not in (None, "", "local"):
+                options["address"] = address
+            try:
                 ray.init(**options)
-            else:
-                ray.init(address=address, **options)
+            except Exception:  # noqa: BLE001 - a raylet that was slow to start (seen on a loaded 2-core CI machine)
+                ray.shutdown()
+                log.warning("Ray did not start on the first try; trying once more")
+                ray.init(**options)
         count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         from .extensions import registered_features
 
