@@ -91,10 +91,11 @@ class Backend:
         self.journal = IndexJournal(store)
         self.uid = store.meta(UID) or "ro"  # a read-only catalogue attached in memory only
         self._applied = 0  # the newest journal entry this process has applied
+        self._prefix = uri_options(uri).get("collection") or f"lookalike_{self.uid}"
 
     def collection(self, num: int) -> str:
         """``<prefix>_e<num>``: the prefix is the URI's ``collection`` option, else ``lookalike_<uid>``."""
-        return f"{uri_options(self.uri).get('collection') or f'lookalike_{self.uid}'}_e{num}"
+        return f"{self._prefix}_e{num}"
 
     def build(self, num: int, dim: int, metric: Metric) -> VectorIndex:
         index = build_milvus(dim, metric, [self.uri], collection=self.collection(num), **self.options)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..encoders import Encoder
+from ..encoders import Encoder, get_encoder
 from ..encoders.hashed import HashedEncoder
 from ..errors import InvalidParameterError, LookalikeError
 from ..images import ImageLimits
@@ -51,7 +51,7 @@ def _ray() -> Any:
     return ray
 
 
-def _one_thread(get_encoder: Any, spec: str) -> Encoder:
+def _one_thread(spec: str) -> Encoder:
     """The encoder of ``spec`` with one intra-op thread where it takes the option: an actor holds one CPU, and
     ONNX Runtime's default (a thread per core) in every actor oversubscribes the machine."""
     try:
@@ -67,13 +67,12 @@ class _Worker:
                  features: list[str]) -> None:
         import lookalike  # noqa: F401 - registers the per-item features (lookalike.dedup) as the driver has them
 
-        from ..encoders import get_encoder
         from .extensions import registered_features
 
         missing = sorted(set(features) - set(registered_features()))
         if missing:
             raise LookalikeError(f"the Ray worker lacks the per-item features {missing}: import their module there")
-        self.encoders = [(num, _one_thread(get_encoder, spec)) for num, spec in specs]
+        self.encoders = [(num, _one_thread(spec)) for num, spec in specs]
         self.limits, self.draft = limits, draft
 
     def run(self, paths: list[str], known: dict[str, str]) -> Encoded:
