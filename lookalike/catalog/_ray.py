@@ -85,6 +85,37 @@ class _Worker:
         return Encoded(outcomes, vectors)
 
 
+START_TRIES = 3
+
+
+def _init(ray: Any, options: dict[str, Any]) -> None:
+    """``ray.init`` with up to ``START_TRIES`` tries. Ray gives a starting raylet a fixed 30 s to register, which a
+    loaded 2-core machine can miss; the processes of a start that failed are killed and reaped before the next try
+    (``ray.shutdown`` does not know them: the failed node never became Ray's global node)."""
+    for attempt in range(1, START_TRIES + 1):
+        try:
+            ray.init(**options)
+            return
+        except Exception as exc:  # noqa: BLE001 - whatever Ray raises, its processes are cleaned up first
+            _kill_failed_node(exc)
+            ray.shutdown()
+            if attempt == START_TRIES or "address" in options:  # a cluster that refuses us is not retried
+                raise LookalikeError(f"Ray did not start ({exc}); see the logs under /tmp/ray") from exc
+            log.warning("Ray did not start (%s); trying again (%d of %d)", exc, attempt + 1, START_TRIES)
+
+
+def _kill_failed_node(exc: BaseException) -> None:
+    from ray._private.node import Node
+
+    tb = exc.__traceback__
+    while tb is not None:
+        node = tb.tb_frame.f_locals.get("self")
+        if isinstance(node, Node):
+            node.kill_all_processes(check_alive=False, allow_graceful=False, wait=True)
+            return
+        tb = tb.tb_next
+
+
 class RayEncoding:
     """Encoding chunks of paths on ``workers`` Ray actors (see the module doc)."""
 
@@ -105,12 +136,7 @@ class RayEncoding:
                                        "configure_logging": False}
             if address not in (None, "", "local"):
                 options["address"] = address
-            try:
-                ray.init(**options)
-            except Exception:  # noqa: BLE001 - a raylet that was slow to start (seen on a loaded 2-core CI machine)
-                ray.shutdown()
-                log.warning("Ray did not start on the first try; trying once more")
-                ray.init(**options)
+            _init(ray, options)
         count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         from .extensions import registered_features
 
