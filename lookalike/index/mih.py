@@ -189,17 +189,17 @@ class MultiIndexHashIndex(BinaryFlatIndex):
         self._batches += 1
         return "scan" if self._over_budget > 0.5 and self._batches % 16 else "mih"
 
-    def hamming(self, queries: Any, k: int, *, keys: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    def _nearest_rows(self, queries: Any, k: Any, keys: Any) -> tuple[np.ndarray, np.ndarray]:
         k = check_k(k, type(self).__name__)
         queries = self._check_vectors("queries", queries, rows=None)
         if self.search_mode(len(queries), k) == "scan" or not len(self):
-            return super().hamming(queries, k, keys=keys)
+            return super()._nearest_rows(queries, k, keys)
         allowed = None
         if keys is not None:
             rows = self._subset(keys)
             assert rows is not None
             if 8 * len(rows) < len(self):  # a narrow filter: its rows are fewer than MIH would check
-                return super().hamming(queries, k, keys=keys)
+                return super()._nearest_rows(queries, k, keys)
             allowed = np.zeros(len(self), bool)
             allowed[rows] = True
         tables = self._ready()
@@ -209,11 +209,11 @@ class MultiIndexHashIndex(BinaryFlatIndex):
         compiled = self._compiled and _compiled_topk.available() and len(tables.widths) <= _C_MAX_TABLES
         d, r = (self._probe_compiled if compiled else self._probe_numpy)(tables, queries, inner, allowed)
         if inner == k:  # the common case: k live rows found for every query, nothing to pad
-            return d, self._keys[r]
+            return d, r
         distances = np.full((len(queries), k), PAD_DISTANCE, np.int32)
         found = np.full((len(queries), k), PAD_ROW, np.int64)
         distances[:, :inner], found[:, :inner] = d, r
-        return distances, self._to_keys(found)
+        return distances, found
 
     def _probe_compiled(self, tables: Tables, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[
             np.ndarray, np.ndarray]:

@@ -201,3 +201,16 @@ def test_use_before_fit_and_wrong_feature_count(name: str, data: np.ndarray) -> 
         hasher.transform(data[:, :23])
     with pytest.raises(InvalidParameterError, match="NaN"):
         hasher.transform(np.full((1, 24), np.nan))
+
+
+def test_itq_projects_with_its_current_fit_after_a_refit(data: np.ndarray) -> None:
+    """ITQ keeps components_.T @ rotation_ between calls; a refit (or changed arrays) must not use the old one."""
+    itq = get_hasher("itq", n_bits=16, random_state=0).fit(data)
+    first = itq.project(data[:5])
+    np.testing.assert_allclose(first, (data[:5] - itq.mean_) @ (itq.components_.T @ itq.rotation_), rtol=1e-5,
+                               atol=1e-5)
+    itq.set_params(random_state=1)
+    itq.fit(data[::-1] * 2)
+    np.testing.assert_allclose(itq.project(data[:5]), (data[:5] - itq.mean_) @ (itq.components_.T @ itq.rotation_),
+                               rtol=1e-5, atol=1e-5)
+    assert "_rotated_cache" not in itq.to_state()

@@ -187,3 +187,20 @@ def test_refine_checks_its_parts() -> None:
         HashedIndex(get_hasher("lsh", n_bits=16), codes=FloatFlatIndex(8))
     index: VectorIndex = RefineIndex(FloatFlatIndex(8), FloatFlatIndex(8))
     assert isinstance(index, VectorIndex) and index.metric == "cosine" and index.dim == 8
+
+
+def test_refine_scores_a_few_queries_as_it_scores_a_batch() -> None:
+    """A few queries are re-scored without BLAS (einsum), a batch by matmul: the same neighbours, scores to
+    float32 rounding."""
+    rng = np.random.default_rng(8)
+    data, queries = _clustered(rng, 500), _clustered(rng, 30)
+    candidates, floats = FloatFlatIndex(48), FloatFlatIndex(48)
+    candidates.add(np.arange(500), data)
+    floats.add(np.arange(500), data)
+    refined = RefineIndex(candidates, floats, depth=100)
+    batch = refined.search(queries, 10)
+    for i in range(0, 30, 7):
+        one = refined.search(queries[i : i + 1], 10)
+        np.testing.assert_array_equal(one.keys[0], batch.keys[i])
+        np.testing.assert_allclose(one.scores[0], batch.scores[i], atol=1e-6)
+    np.testing.assert_array_equal(batch.keys, floats.search(queries, 10).keys)
