@@ -30,6 +30,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -65,7 +66,7 @@ def build_catalog(workdir: Path, n_items: int) -> Path:
     path = workdir / "catalog"
     if (path / "catalog.sqlite").exists():
         with Catalog(path) as cat:
-            if cat.count() == n_items and cat.encoder.spec == ENCODER:
+            if cat.count() == n_items and cat.encoder.spec.split("+")[0] == ENCODER:
                 return path
         raise SystemExit(f"{path} exists with another size or encoder: remove it or pick another --workdir")
     t0 = time.perf_counter()
@@ -259,7 +260,10 @@ def main() -> int:
     args = parser.parse_args()
     mix = {k: float(v) for k, v in (p.split("=") for p in args.mix.split(","))}
 
-    catalog = build_catalog(args.workdir, args.items)
+    pristine = build_catalog(args.workdir, args.items)
+    catalog = args.workdir / "run"  # the load adds and deletes: each run starts from a copy of the built catalogue
+    shutil.rmtree(catalog, ignore_errors=True)
+    shutil.copytree(pristine, catalog)
     test = load_fashion_mnist("test").images
 
     def png(pixels: np.ndarray) -> bytes:

@@ -89,6 +89,7 @@ class BinGANEncoder(Encoder):
 
                 options = ort.SessionOptions()
                 options.intra_op_num_threads = self.threads
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see efficientnet.py
                 try:
                     self._session = ort.InferenceSession(self._onnx, options, providers=["CPUExecutionProvider"])
                 except Exception as err:

@@ -158,6 +158,9 @@ def _open_session(path: Path, threads: int) -> Any:
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    # No spinning: ONNX Runtime's threads otherwise spin ~50 ms after each run, taking the cores from the search
+    # that follows (the compiled Hamming scan, SQLite); the run itself is no slower without (8.5 against 9.3 ms).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
