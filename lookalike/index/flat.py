@@ -36,6 +36,10 @@ class _FlatIndex:
         self._data = np.empty((0, width), dtype=self._dtype)  # rows [0, len) are live, the rest spare
         self._keys = np.empty(0, dtype=np.int64)
         self._row_of: dict[int, int] = {}
+        # key -> row as an array indexed by key (-1: absent) while the keys are small non-negative integers (a
+        # catalogue's are): a shortlist's 1,000 rows in ~10 us instead of ~1 ms of dict lookups. Dropped for good
+        # once a key lands far past the count (then the dict answers).
+        self._dense: np.ndarray | None = np.empty(0, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self._row_of)
@@ -90,9 +94,13 @@ class _FlatIndex:
                 continue
             last = len(self._row_of)  # the last live row, now that the count dropped by one
             self._dropped(row, last)
+            if self._dense is not None:
+                self._dense[key] = -1
             if row != last:
                 moved = int(self._keys[last])
                 self._data[row], self._keys[row], self._row_of[moved] = self._data[last], moved, row
+                if self._dense is not None:
+                    self._dense[moved] = row
             removed += 1
         if len(self._keys) > 64 and 4 * len(self) < len(self._keys):  # give memory back, still amortised
             self._resize(2 * len(self))
@@ -104,6 +112,7 @@ class _FlatIndex:
             self._resize(max(stop, 2 * len(self._keys), 16))
         self._data[start:stop], self._keys[start:stop] = vectors, keys
         self._row_of.update(zip(keys.tolist(), range(start, stop), strict=True))
+        self._map_dense(keys, np.arange(start, stop))
         self._rewritten(np.arange(start, stop))
 
     # Hooks for an index that keeps structures over the rows (the multi-index hash tables): no-ops here.
@@ -150,7 +159,28 @@ class _FlatIndex:
 
     def _rows(self, keys: np.ndarray) -> np.ndarray:
         """The row of each key, -1 where absent."""
-        return np.fromiter((self._row_of.get(k, -1) for k in keys.tolist()), dtype=np.int64, count=len(keys))
+        dense = self._dense
+        if dense is None:
+            return np.fromiter((self._row_of.get(k, -1) for k in keys.tolist()), dtype=np.int64, count=len(keys))
+        out = np.full(len(keys), -1, dtype=np.int64)
+        inside = (keys >= 0) & (keys < len(dense))
+        out[inside] = dense[keys[inside]]
+        return out
+
+    def _map_dense(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        """Record new keys' rows in the dense map, growing it (by doubling) while the keys stay below ~4x the
+        count, else giving it up."""
+        if self._dense is None or not len(keys):
+            return
+        low, high = int(keys.min()), int(keys.max())
+        if low < 0 or high >= 4 * len(self) + 4096:
+            self._dense = None
+            return
+        if high >= len(self._dense):
+            grown = np.full(max(high + 1, 2 * len(self._dense)), -1, dtype=np.int64)
+            grown[: len(self._dense)] = self._dense
+            self._dense = grown
+        self._dense[keys] = rows
 
     def _to_keys(self, rows: np.ndarray) -> np.ndarray:
         return np.where(rows >= 0, self._keys[np.maximum(rows, 0)] if len(self) else PAD_ROW, PAD_ROW)

@@ -228,3 +228,32 @@ def test_public_names_are_sorted() -> None:
     assert lookalike.index.__all__ == sorted(lookalike.index.__all__)
     for name in lookalike.index.__all__:
         assert getattr(lookalike.index, name) is not None
+
+
+@pytest.mark.parametrize("far_key", [False, True])
+def test_vectors_of_keys_stay_right_through_adds_upserts_and_removes(far_key: bool) -> None:
+    """Key -> row goes through an array indexed by key while keys are small (a catalogue's), a dict after a key
+    far past the count: both answer as a plain mapping does, after every kind of change."""
+    rng = np.random.default_rng(3)
+    index, truth = BinaryFlatIndex(16), {}
+    for step in range(60):
+        keys = rng.choice(300, size=int(rng.integers(1, 20)), replace=False)
+        if step == 30 and far_key:
+            keys = np.append(keys, 10**12)
+        if rng.random() < 0.6:
+            codes = rng.integers(0, 256, (len(keys), 2), dtype=np.uint8)
+            index.add(keys, codes)
+            truth.update({int(k): c for k, c in zip(keys, codes, strict=True)})
+        else:
+            index.remove(keys)
+            for k in keys.tolist():
+                truth.pop(k, None)
+        ask = np.concatenate([rng.integers(-5, 320, 50), [10**12, -1]])
+        got, present = index.vectors(ask)
+        np.testing.assert_array_equal(present, [int(k) in truth for k in ask])
+        for k, row, here in zip(ask.tolist(), got, present, strict=True):
+            np.testing.assert_array_equal(row, truth[k] if here else np.zeros(2, np.uint8))
+        assert len(index) == len(truth) and sorted(index.keys().tolist()) == sorted(truth)
+    some = np.array(sorted(truth)[:5])
+    np.testing.assert_array_equal(np.sort(index.search(np.zeros((1, 2), np.uint8), len(truth), keys=some).keys[0][:5]),
+                                  some)
