@@ -5,21 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from ..encoders import Encoder, get_encoder
-from ..encoders.hashed import HashedEncoder, state_from_bytes
+from ..encoders.hashed import SKETCH, DerivedEncoder, HashedEncoder, SketchEncoder, state_from_bytes
 from ..errors import IncompatibleCatalogError, InvalidParameterError
 from .store import Store
 
 
-def load_hashed(base: Encoder, name: str, blob: bytes) -> HashedEncoder:
+def load_hashed(base: Encoder, name: str, blob: bytes) -> DerivedEncoder:
+    """The derived encoder a stored fit describes: a sketch's basis, or a hasher's state."""
     from ..hashing import Hasher
 
+    if name == SKETCH:
+        return SketchEncoder(base, state_from_bytes(blob)["basis"])
     return HashedEncoder(base, Hasher.from_state(state_from_bytes(blob)), name)
 
 
 class EncoderSet:
     """The (number, encoder) pairs of one catalogue, the default first: ``wanted``, else the one a fitted hasher
-    made the default (``search_encoder`` in meta), else the first created. Hashed encoders are those with a
-    stored hasher, whatever their spec says."""
+    made the default (``search_encoder`` in meta), else the first created. Derived encoders (hashed, sketch) are
+    those with a stored fit, whatever their spec says."""
 
     def __init__(self, store: Store, location: str, wanted: str | None = None) -> None:
         self.location = location
@@ -78,8 +81,8 @@ class EncoderSet:
         return max(s for s in sizes if s is not None)
 
     def floats(self) -> list[tuple[int, Encoder]]:
-        """The float encoders that are not hashed, in order."""
-        return [(n, e) for n, e in self.pairs if e.kind == "float" and not isinstance(e, HashedEncoder)]
+        """The float encoders that are not derived (a sketch is not one), in order."""
+        return [(n, e) for n, e in self.pairs if e.kind == "float" and not isinstance(e, DerivedEncoder)]
 
     def float_source(self, spec: str | None) -> tuple[int, Encoder]:
         pairs = self.floats()
@@ -90,11 +93,16 @@ class EncoderSet:
         return pairs[0]
 
     def base_of(self, num: int) -> int | None:
-        """For a hashed encoder whose float encoder is also stored, that encoder's number."""
+        """For a derived encoder whose float encoder is also stored, that encoder's number."""
         enc = self.by_num(num)
-        if not isinstance(enc, HashedEncoder):
+        if not isinstance(enc, DerivedEncoder):
             return None
         return next((n for n, other in self.pairs if other.spec == enc.base.spec and n != num), None)
+
+    def sketch_of(self, base: int) -> tuple[int, SketchEncoder] | None:
+        """The sketch of the float encoder ``base``, if the catalogue has one."""
+        spec = self.by_num(base).spec
+        return next(((n, e) for n, e in self.pairs if isinstance(e, SketchEncoder) and e.base.spec == spec), None)
 
     def find_hashed(self, name: str, n_bits: int) -> HashedEncoder | None:
         return next((e for _, e in self.pairs if isinstance(e, HashedEncoder) and e.hasher_name == name

@@ -11,11 +11,21 @@ from ..encoders import Encoder
 from ..encoders.hashed import HashedEncoder
 from ..errors import InvalidParameterError, ItemNotFoundError
 from ..images import ImageLimits
-from ..index import HashedIndex, Metric, Neighbors, ReadableIndex, RefineIndex, distances
+from ..index import (
+    FloatFlatIndex,
+    HashedIndex,
+    Metric,
+    Neighbors,
+    ProjectedIndex,
+    ReadableIndex,
+    RefineIndex,
+    VectorIndex,
+    distances,
+)
 from ._encoders import EncoderSet
 from ._indexes import IndexSet
 from ._stored import StoredVectors
-from .query import EncodedQueries
+from .query import SKETCH_POOL, EncodedQueries
 from .store import Store
 from .types import SearchResult
 
@@ -40,14 +50,29 @@ class Engine:
         """Candidates by the learned codes (Hamming shortlist, then the float query's projection against them),
         refined by exact cosine on the float vectors of the candidates only: from the float index when it is
         already in memory, else read from the store (:class:`~._stored.StoredVectors`), so that a search by codes
-        never loads every float vector."""
+        never loads every float vector. With a sketch of the float encoder (in memory, like the codes) a middle
+        stage picks the ``depth`` worth reading among the codes' ``max(SKETCH_POOL, 10 x depth)``: far fewer
+        reads (80 instead of 400 by default) for a better recall (query.py, SKETCHED_RERANK)."""
         if not isinstance(enc, HashedEncoder):
             raise InvalidParameterError(f"rerank needs a search by learned codes; {enc.spec!r} is not one")
         base = self.encoders.base_of(num)
         if base is None:
             raise InvalidParameterError(f"the float vectors of {enc.base.spec!r} are not stored, so {enc.spec!r} "
                                         "cannot be re-ranked")
-        return RefineIndex(HashedIndex(enc.hasher, codes=self.indexes.get(num)), self.floats(base), depth=depth)
+        codes: VectorIndex = HashedIndex(enc.hasher, codes=self.indexes.get(num))
+        middle = self.sketch(base)
+        if middle is not None:
+            codes = RefineIndex(codes, middle, depth=max(SKETCH_POOL, 10 * depth))
+        return RefineIndex(codes, self.floats(base), depth=depth)
+
+    def sketch(self, base: int) -> ProjectedIndex | None:
+        """The in-memory sketch of float encoder ``base`` as a re-ranking stage, if the catalogue has one it can
+        gather rows from (a flat index: not another index spec, not an external backend)."""
+        found = self.encoders.sketch_of(base)
+        if found is None or self.indexes.backend is not None:
+            return None
+        held = self.indexes.get(found[0])
+        return ProjectedIndex.over(found[1].basis, held) if isinstance(held, FloatFlatIndex) else None
 
     def floats(self, base: int) -> ReadableIndex:
         """The float vectors of encoder ``base`` for reading a few: its index if it is in memory, else the store."""

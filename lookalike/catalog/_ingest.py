@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..encoders import Encoder
-from ..encoders.hashed import HashedEncoder
+from ..encoders.hashed import DerivedEncoder
 from ..errors import ImageError
 from ..images import ImageLimits, ImageSource, describe_source, load_image, read_bytes
 from .extensions import registered_features
@@ -90,8 +90,9 @@ def prepare_image(
 
 
 def _base_of(enc: Encoder, encoders: Sequence[tuple[int, Encoder]]) -> int | None:
-    """For a hashed encoder whose float encoder is also in the list, that encoder's number (its vectors are reused)."""
-    if not isinstance(enc, HashedEncoder):
+    """For a derived encoder whose float encoder is also in the list, that encoder's number (its vectors are
+    reused)."""
+    if not isinstance(enc, DerivedEncoder):
         return None
     return next((num for num, other in encoders if other.spec == enc.base.spec), None)
 
@@ -99,7 +100,8 @@ def _base_of(enc: Encoder, encoders: Sequence[tuple[int, Encoder]]) -> int | Non
 def run_encoders(prepared: Sequence[Prepared], encoders: Sequence[tuple[int, Encoder]]) -> dict[int, np.ndarray]:
     """Run each encoder's model on the prepared arrays of a chunk: encoder number → (n, width) vectors.
 
-    A hashed encoder whose float encoder is in the list hashes that encoder's vectors: one model run, not two.
+    A derived encoder (codes, sketch) whose float encoder is in the list derives from that encoder's vectors: one
+    model run, not two.
     """
     out: dict[int, np.ndarray] = {}
     for num, enc in encoders:
@@ -108,6 +110,6 @@ def run_encoders(prepared: Sequence[Prepared], encoders: Sequence[tuple[int, Enc
     for num, enc in encoders:
         base = _base_of(enc, encoders)
         if base is not None:
-            assert isinstance(enc, HashedEncoder)
-            out[num] = enc.codes_of(out[base]) if len(prepared) else enc.run_prepared([])
+            assert isinstance(enc, DerivedEncoder)
+            out[num] = enc.derive(out[base]) if len(prepared) else enc.run_prepared([])
     return out

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..encoders import Encoder, get_encoder
-from ..encoders.hashed import HashedEncoder
+from ..encoders.hashed import DerivedEncoder
 from ..errors import InvalidParameterError, LookalikeError
 from ..images import ImageLimits
 from . import _ingest
@@ -122,9 +122,9 @@ class RayEncoding:
     def __init__(self, encoders: Sequence[tuple[int, Encoder]], limits: ImageLimits, draft: tuple[int, int] | None,
                  *, address: str | None = None, workers: int | None = None) -> None:
         self.encoders = list(encoders)
-        self.base = [(num, enc) for num, enc in self.encoders if not isinstance(enc, HashedEncoder)]
+        self.base = [(num, enc) for num, enc in self.encoders if not isinstance(enc, DerivedEncoder)]
         bases = {enc.spec for _, enc in self.base}
-        hashed = [enc for _, enc in self.encoders if isinstance(enc, HashedEncoder)]
+        hashed = [enc for _, enc in self.encoders if isinstance(enc, DerivedEncoder)]
         orphans = [enc.spec for enc in hashed if enc.base.spec not in bases]
         if orphans:
             raise InvalidParameterError(f"--ray encodes with the catalogue's float encoders; the codes {orphans} have "
@@ -168,9 +168,9 @@ class RayEncoding:
     def _with_codes(self, encoded: Encoded) -> Encoded:
         by_spec = {enc.spec: num for num, enc in self.base}
         for num, enc in self.encoders:
-            if isinstance(enc, HashedEncoder):
+            if isinstance(enc, DerivedEncoder):
                 floats = encoded.vectors[by_spec[enc.base.spec]]
-                encoded.vectors[num] = enc.codes_of(floats) if len(floats) else enc.run_prepared([])
+                encoded.vectors[num] = enc.derive(floats) if len(floats) else enc.run_prepared([])
         return encoded
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..catalog.types import DuplicateMatch
 from ..encoders import Encoder
-from ..encoders.hashed import HashedEncoder
+from ..encoders.hashed import DerivedEncoder
 from ..errors import CalibrationRequiredError, DuplicateDetectionError, ImageError, InvalidParameterError
 from ..images import ImageSource, load_image
 from .calibration import EXACT, NEAR, SIMILAR, Calibration
@@ -34,7 +34,7 @@ _RANK = {EXACT: 0, NEAR: 1, SIMILAR: 2}
 
 def float_encoder(catalog: Catalog) -> Encoder:
     for enc in catalog.encoders:
-        if enc.kind == "float" and not isinstance(enc, HashedEncoder):
+        if enc.kind == "float" and not isinstance(enc, DerivedEncoder):
             return enc
     raise DuplicateDetectionError(f"duplicate detection needs float vectors (e.g. efficientnet-lite0); catalogue "
                                   f"{catalog.path} has only binary codes")

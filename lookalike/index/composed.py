@@ -243,6 +243,33 @@ class ProjectedIndex:
         check_k(k, "ProjectedIndex")
         return self._index().search(self.project(queries, "queries"), k, keys=keys)
 
+    @classmethod
+    def over(cls, basis: Any, index: FloatFlatIndex) -> ProjectedIndex:
+        """A trained index around projected vectors already held by ``index`` (shared, not copied), for queries
+        projected by ``basis`` (dim, dims): a catalogue's stored sketch (``Engine.reranker``)."""
+        basis = np.ascontiguousarray(basis, dtype=np.float32)
+        if basis.ndim != 2 or not isinstance(index, FloatFlatIndex) or index.dim != basis.shape[1]:
+            raise InvalidParameterError(f"ProjectedIndex.over needs a (dim, dims) basis and a FloatFlatIndex of dims "
+                                        f"columns. Got {basis.shape} and {index!r}.")
+        out = cls(basis.shape[1], dim=basis.shape[0])
+        out.basis, out._flat = basis, index
+        return out
+
+    def score(self, queries: Any, pool: Any) -> np.ndarray:
+        """Projected inner products of each query (nq, dim) with its candidates ``pool`` (nq, m) keys: (nq, m)
+        float32, -inf where a key is not held or is padding. What :class:`RefineIndex` ranks a pool by when this is
+        its ``refine`` stage: one gather of the candidates' rows, no BLAS for a few queries."""
+        flat = self._index()
+        pool = np.asarray(pool, dtype=np.int64)
+        projected = self.project(queries, "queries")
+        found, present = flat.vectors(pool.reshape(-1))
+        found = found.reshape(*pool.shape, -1)
+        if len(projected) <= _FEW:
+            scores = np.einsum("qnd,qd->qn", found, projected)
+        else:
+            scores = np.matmul(found, projected[:, :, None])[:, :, 0]
+        return np.where(present.reshape(pool.shape) & (pool != PAD_KEY), scores, -np.inf).astype(np.float32)
+
 
 class RefineIndex:
     """Candidates from ``candidates`` (``depth`` of them, default ``k_factor * k``, never fewer than ``k``),
@@ -253,9 +280,9 @@ class RefineIndex:
     (float vectors for a cosine ``refine``, packed codes for a Hamming one).
     """
 
-    def __init__(self, candidates: VectorIndex, refine: ReadableIndex, depth: int | None = None,
+    def __init__(self, candidates: VectorIndex, refine: ReadableIndex | ProjectedIndex, depth: int | None = None,
                  k_factor: int = 4) -> None:
-        if not isinstance(refine, ReadableIndex):
+        if not isinstance(refine, ReadableIndex | ProjectedIndex):
             raise InvalidParameterError(f"RefineIndex needs a refine index that hands its vectors back. Got "
                                         f"{type(refine).__name__}.")
         if candidates.metric != refine.metric:
@@ -295,10 +322,15 @@ class RefineIndex:
         return self.refine.keys()
 
     def get(self, key: int) -> np.ndarray:
-        return self.refine.get(key)
+        return self._readable().get(key)
 
     def vectors(self, keys: Any) -> tuple[np.ndarray, np.ndarray]:
-        return self.refine.vectors(keys)
+        return self._readable().vectors(keys)
+
+    def _readable(self) -> ReadableIndex:
+        if not isinstance(self.refine, ReadableIndex):
+            raise TypeError(f"the {type(self.refine).__name__} refine stage cannot hand vectors back")
+        return self.refine
 
     def add(self, keys: Any, vectors: Any) -> None:
         self.candidates.add(keys, vectors)
@@ -330,6 +362,9 @@ class RefineIndex:
     def _exact_block(self, queries: np.ndarray, pool: np.ndarray, out: np.ndarray, start: int, step: int) -> None:
         """Scores of the queries [start, start + step) against their candidates, into ``out``."""
         block, q = pool[start : start + step], queries[start : start + step]
+        if isinstance(self.refine, ProjectedIndex):  # a sketch: scored in its own space
+            out[start : start + step] = self.refine.score(q, block)
+            return
         found, present = self.refine.vectors(block.reshape(-1))
         found = found.reshape(block.shape[0], block.shape[1], -1)
         if self.refine.metric == "cosine" and len(q) <= _FEW:
