@@ -18,7 +18,8 @@ def register(commands: Commands) -> None:
         p.add_argument("--rerank", type=int, metavar="N",
                        help="with learned codes: take the N best candidates by the codes (the query's real-valued "
                        "projection against them) and order them by exact cosine on the float vectors (default: "
-                       "the catalogue's setting search.rerank, 400; 0: the codes' own order)")
+                       "the catalogue's setting search.rerank, else 80 when the codes have a sketch and 400 "
+                       "without; 0: the codes' own order)")
         if name == "search":
             p.add_argument("--box", metavar="X,Y,W,H", help="search with this region of the image")
 
