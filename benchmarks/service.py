@@ -67,6 +67,8 @@ def build_catalog(workdir: Path, n_items: int) -> Path:
     if (path / "catalog.sqlite").exists():
         with Catalog(path) as cat:
             if cat.count() == n_items and cat.encoder.spec.split("+")[0] == ENCODER:
+                if "+" in cat.encoder.spec and not any("+sketch:" in e["spec"] for e in cat.info()["encoders"]):
+                    cat.fit_hasher("itq", 64)  # learned before the sketch existed: what a refit makes now
                 return path
         raise SystemExit(f"{path} exists with another size or encoder: remove it or pick another --workdir")
     t0 = time.perf_counter()
