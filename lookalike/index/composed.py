@@ -171,13 +171,14 @@ class ProjectedIndex:
         dim: the vectors' dimensions, when known before training.
     """
 
-    def __init__(self, dims: int = 128, seed: int = 0, *, sample: int | None = 8192, dim: int | None = None) -> None:
+    def __init__(self, dims: int = 128, seed: int = 0, *, sample: int | None = 8192, dim: int | None = None,
+                 _fitted: tuple[np.ndarray, FloatFlatIndex] | None = None) -> None:
         self.dims = check_int("dims", dims, 1, 65_536, owner="ProjectedIndex")
         self.seed = check("seed", seed, RandomState(), owner="ProjectedIndex")
         self.sample = None if sample is None else check_int("sample", sample, 1, owner="ProjectedIndex")
         self._dim = _width(dim, "ProjectedIndex")
-        self.basis: np.ndarray | None = None
-        self._flat: FloatFlatIndex | None = None
+        self.basis: np.ndarray | None = None if _fitted is None else _fitted[0]
+        self._flat: FloatFlatIndex | None = None if _fitted is None else _fitted[1]
 
     def __repr__(self) -> str:
         return f"<ProjectedIndex {self.dims} dims, {len(self)} vectors>"
@@ -251,9 +252,7 @@ class ProjectedIndex:
         if basis.ndim != 2 or not isinstance(index, FloatFlatIndex) or index.dim != basis.shape[1]:
             raise InvalidParameterError(f"ProjectedIndex.over needs a (dim, dims) basis and a FloatFlatIndex of dims "
                                         f"columns. Got {basis.shape} and {index!r}.")
-        out = cls(basis.shape[1], dim=basis.shape[0])
-        out.basis, out._flat = basis, index
-        return out
+        return cls(basis.shape[1], dim=basis.shape[0], _fitted=(basis, index))
 
     def score(self, queries: Any, pool: Any) -> np.ndarray:
         """Projected inner products of each query (nq, dim) with its candidates ``pool`` (nq, m) keys: (nq, m)
