@@ -7,6 +7,7 @@ them in ``--encoder`` and in :meth:`Catalog.info`.
 
 from __future__ import annotations
 
+import abc
 import io
 from typing import Any
 
@@ -36,9 +37,9 @@ class DerivedEncoder(Encoder):
     def _run(self, batch: np.ndarray) -> np.ndarray:
         return self.derive(np.asarray(self.base._run(batch), dtype=np.float32))
 
+    @abc.abstractmethod
     def derive(self, vectors: np.ndarray) -> np.ndarray:
         """(n, base dim) float32 vectors of ``base`` → (n, width) vectors of this encoder."""
-        raise NotImplementedError
 
 
 class HashedEncoder(DerivedEncoder):

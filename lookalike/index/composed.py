@@ -263,10 +263,7 @@ class ProjectedIndex:
         projected = self.project(queries, "queries")
         found, present = flat.vectors(pool.reshape(-1))
         found = found.reshape(*pool.shape, -1)
-        if len(projected) <= _FEW:
-            scores = np.einsum("qnd,qd->qn", found, projected)
-        else:
-            scores = np.matmul(found, projected[:, :, None])[:, :, 0]
+        scores = _batched_dot(found, projected)
         return np.where(present.reshape(pool.shape) & (pool != PAD_KEY), scores, -np.inf).astype(np.float32)
 
 
@@ -366,16 +363,21 @@ class RefineIndex:
             return
         found, present = self.refine.vectors(block.reshape(-1))
         found = found.reshape(block.shape[0], block.shape[1], -1)
-        if self.refine.metric == "cosine" and len(q) <= _FEW:
-            # not BLAS: its gemv of a few hundred rows starts a thread per core, which then spin for ~50 ms and took
-            # the cores from whatever ran next (a 1M-item catalogue's search: 13 ms against 9; catalog_scale.py)
-            scores = np.einsum("qnd,qd->qn", found, q)
-        elif self.refine.metric == "cosine":
-            scores = np.matmul(found, q[:, :, None])[:, :, 0]
+        if self.refine.metric == "cosine":
+            scores = _batched_dot(found, q)
         else:
             bits = np.bitwise_count(found ^ q[:, None, :]).sum(axis=2, dtype=np.int64)
             scores = (1.0 - bits / np.float64(self.refine.dim)).astype(np.float32)
         out[start : start + step] = np.where(present.reshape(block.shape) & (block != PAD_KEY), scores, -np.inf)
+
+
+def _batched_dot(found: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(nq, m) inner products of each query (nq, d) with its candidates' rows (nq, m, d). A few queries' without
+    BLAS: its gemv of a few hundred rows starts a thread per core, which then spin for ~50 ms and took the cores from
+    whatever ran next (a 1M-item catalogue's search: 13 ms against 9; catalog_scale.py)."""
+    if len(queries) <= _FEW:
+        return np.einsum("qnd,qd->qn", found, queries)
+    return np.matmul(found, queries[:, :, None])[:, :, 0]
 
 
 def _top(scores: np.ndarray, pool: np.ndarray, k: int) -> Neighbors:
