@@ -6,7 +6,7 @@ At most two chunks are in flight, so memory stays bounded however long the input
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
 from typing import TypeVar
@@ -16,7 +16,14 @@ R = TypeVar("R")
 
 
 def pipelined(jobs: Iterable[T], fn: Callable[[T], R], chunk_size: int, workers: int = 2) -> Iterator[list[R]]:
-    """Yield ``[fn(job) for job in chunk]`` chunk by chunk, computing the next chunk while the caller works."""
+    """Yield ``[fn(job) for job in chunk]`` chunk by chunk, computing the next chunk while the caller works.
+
+    One job (a query) runs on the caller's thread: starting a pool and handing the job to it cost more than the
+    job (0.3-1 ms against a 0.2 ms resize, on 2 busy cores)."""
+    if isinstance(jobs, Sequence) and len(jobs) <= 1:
+        if jobs:
+            yield [fn(jobs[0])]
+        return
     it = iter(jobs)
     with ThreadPoolExecutor(max_workers=workers) as pool:
 

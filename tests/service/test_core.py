@@ -59,3 +59,29 @@ def test_one_pixel_limit_for_the_library_the_cli_and_the_service(tmp_path: Path)
     library = ImageLimits().max_pixels
     assert ServiceConfig(tmp_path, read_only=True).max_pixels == library
     assert image_limits(argparse.Namespace()).max_pixels == library
+
+
+def test_every_dependency_of_every_route_runs_on_the_event_loop() -> None:
+    # FastAPI runs a plain `def` dependency on a worker thread: a thread hand-off per dependency per request,
+    # which cost the service's search by upload measurable time (benchmarks/service.py)
+    import inspect
+
+    from fastapi.routing import APIRoute
+
+    from lookalike.service.routes import duplicates, items, search, system
+
+    def calls(dependant: object) -> list[object]:
+        found = []
+        for sub in dependant.dependencies:  # type: ignore[attr-defined]
+            found.append(sub.call)
+            found.extend(calls(sub))
+        return found
+
+    routers = (search.router, items.router, duplicates.router, system.router, system.pages)
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    assert len(routes) > 10
+    deps = [(r.path, c) for r in routes for c in calls(r.dependant)]
+    assert len(deps) > 20
+    sync = {f"{path}: {getattr(c, '__qualname__', c)}" for path, c in deps
+            if not (inspect.iscoroutinefunction(c) or inspect.iscoroutinefunction(type(c).__call__))}
+    assert not sync
