@@ -77,9 +77,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _register_train(commands: Commands) -> None:
-    p = commands.add("train", cmd_train, "train a model: `train bingan --data DIR --bits 32 --epochs N --out MODEL`",
-                     with_results=False)
-    p.add_argument("model", choices=["bingan"], help="what to train (bingan: binary codes from pixels)")
+    p = commands.add("train", cmd_train, "train a model: `train bingan --data DIR --bits 32 --out MODEL` or "
+                     "`train triplet --data DIR_OR_CSV --out MODEL`", with_results=False)
+    models = p.add_subparsers(dest="model", required=True, metavar="MODEL",
+                              help="bingan (binary codes from pixels) or triplet (a 512-d embedding from triplets)")
+    _register_bingan(models.add_parser("bingan", parents=[commands.common], help="BinGAN binary codes from pixels",
+                                       description="train BinGAN: `train bingan --data DIR --bits 32 --out MODEL`"))
+    _register_triplet(models.add_parser(
+        "triplet", parents=[commands.common], help="a similarity embedding learned from triplets",
+        description="train a triplet embedding on efficientnet-lite0 features: "
+        "`train triplet --data DIR_OR_CSV --out MODEL`"))
+
+
+def _register_bingan(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(func=cmd_train)
     p.add_argument("--data", required=True, metavar="DIR", help="Fashion-MNIST IDX folder or a folder of images")
     p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (checkpoint: MODEL.ckpt)")
     p.add_argument("--bits", type=int, default=32, help="code length K, a multiple of 8 (default 32)")
@@ -133,4 +144,59 @@ def cmd_train(args: argparse.Namespace) -> int:
                     log=lambda line: print(line, flush=True))
     print(f"wrote {args.out} ({trainer.cfg.bits} bits, {trainer.epoch} epochs); index with "
           f"`lookalike index DIR --encoder bingan:{args.out}`")
+    return 0
+
+
+def _register_triplet(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(func=cmd_train_triplet)
+    p.add_argument("--data", required=True, metavar="DIR_OR_CSV",
+                   help="class subfolders (DIR/<class>/...), a CSV of query,positive,negative paths, or with --pairs "
+                   "a CSV of query,positive pairs (paths relative to the CSV's folder)")
+    p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (checkpoint: MODEL.ckpt)")
+    p.add_argument("--pairs", action="store_true", help="--data is a CSV of similar pairs; negatives from the batch")
+    p.add_argument("--epochs", type=int, default=20, help="total epochs (default 20)")
+    p.add_argument("--distance", default="euclidean", choices=["euclidean", "angular"],
+                   help="euclidean ||a-b|| (default) or angular 1-cos, both on unit vectors")
+    p.add_argument("--margin", type=float, default=None, help="hinge margin g (default 0.05 euclidean, 0.1 angular)")
+    p.add_argument("--mining", default="semi-hard", choices=["semi-hard", "hard", "all"],
+                   help="negatives chosen in the batch (default semi-hard)")
+    p.add_argument("--dim", type=int, default=512, help="embedding length (default 512)")
+    p.add_argument("--hidden", type=int, default=1024, help="hidden width of the head (0: one linear layer)")
+    p.add_argument("--fine-tune", type=int, default=0, metavar="N",
+                   help="also train the last N MBConv blocks of efficientnet-lite0 (default 0: frozen)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present, default), cpu or cuda[:N]")
+    p.add_argument("--resume", action="store_true", help="continue from MODEL.ckpt")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
+    p.add_argument("--per-class", type=int, default=8, help="images of one class drawn together (class folders)")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="triplets held out for accuracy (default 0.2)")
+    p.add_argument("--checkpoint-every", type=int, default=1, metavar="N")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars (default: when stderr is a terminal)")
+
+
+def cmd_train_triplet(args: argparse.Namespace) -> int:
+    from ..triplet.config import TripletConfig
+    from ..triplet.data import load_triplet_data
+
+    for dest, low in (("epochs", 1), ("checkpoint_every", 1), ("threads", 0)):
+        option_int(args, dest, low)
+    cfg = TripletConfig(dim=args.dim, hidden=args.hidden, distance=args.distance, margin=args.margin,
+                        mining=args.mining, fine_tune=args.fine_tune, batch_size=args.batch_size, lr=args.lr,
+                        weight_decay=args.weight_decay, per_class=args.per_class, val_fraction=args.val_fraction,
+                        seed=args.seed)
+    data = load_triplet_data(args.data, cfg, pairs=args.pairs)
+    from ..triplet.trainer import final_accuracy, train
+
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    trainer = train(cfg, data, args.epochs, args.out, device=args.device, resume=args.resume,
+                    checkpoint_every=args.checkpoint_every, progress=progress, threads=args.threads,
+                    log=lambda line: print(line, flush=True))
+    b = trainer.baseline
+    print(f"wrote {args.out} ({trainer.cfg.dim}-d, {trainer.epoch} epochs); validation triplet accuracy "
+          f"{b['untrained']:.4f} untrained -> {final_accuracy(trainer):.4f} trained ({trainer.cfg.backbone} "
+          f"features: {b['features']:.4f}); index with `lookalike index DIR --encoder triplet:{args.out}`")
     return 0

@@ -1,0 +1,271 @@
+"""Training the triplet embedding: cached backbone inputs, mined hinge loss, checkpoints, resume, accuracy.
+
+The backbone's work is done once: with a frozen backbone every image's efficientnet-lite0 features come from the
+``efficientnet-lite0`` encoder (ONNX Runtime, the very vectors the ``triplet:PATH`` encoder feeds its head), and
+with ``fine_tune = N`` the frozen prefix's activations are computed once by torch; an epoch then runs only the
+trained part. AdamW on the head (and the unfrozen blocks); one epoch is one pass over the training images (class
+folders) or rows (CSV). Everything is seeded by ``cfg.seed``: the same config and data give the same model, and a
+run resumed from its checkpoint continues exactly as the uninterrupted run would.
+
+Triplet accuracy is the share of validation triplets with ``D(q, p) < D(q, n)`` (the same for both distances on
+unit vectors); it is reported for the backbone's own features, for the untrained (seeded) head, and after every
+epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import InvalidParameterError
+from ..validation import check_int
+from .config import TripletConfig
+from .data import TripletData, batches
+from .losses import triplet_loss
+from .modelfile import FORMAT, load_checkpoint, save_checkpoint, write_model
+from .nets import FineTuneNet, ProjectionHead
+
+__all__ = ["Trainer", "backbone_inputs", "final_accuracy", "resolve_device", "train", "triplet_accuracy"]
+PREFIX_BUDGET = 4 << 30  # bytes of cached prefix activations (--fine-tune) before refusing
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` as given (checked)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InvalidParameterError(f"--device: expected auto, cpu or cuda[:N]. Got {device!r}.") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterError("--device cuda: no CUDA device is available here (use --device auto or cpu)")
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidParameterError(f"--device: expected auto, cpu or cuda[:N]. Got {device!r}.")
+    return dev
+
+
+def triplet_accuracy(vectors: np.ndarray, triplets: np.ndarray) -> float:
+    """Share of (q, p, n) rows of ``triplets`` with cos(q, p) > cos(q, n) for unit ``vectors`` (NaN if none)."""
+    if len(triplets) == 0:
+        return float("nan")
+    v = np.asarray(vectors, dtype=np.float64)
+    q, p, n = (v[triplets[:, i]] for i in range(3))
+    return float(np.mean(np.sum(q * p, axis=1) > np.sum(q * n, axis=1)))
+
+
+def backbone_inputs(data: TripletData, cfg: TripletConfig, *, progress: bool = False) -> np.ndarray:
+    """What the trained part reads, per image of ``data.paths``: efficientnet-lite0 features (frozen backbone) or
+    the frozen prefix's activations (``fine_tune > 0``), float32."""
+    from ..encoders import get_encoder
+
+    encoder = get_encoder(cfg.backbone)
+    if not cfg.fine_tune:
+        return encoder.encode(data.paths, progress=progress)
+    from ..images import load_image
+
+    net = FineTuneNet(cfg.fine_tune)
+    out: np.ndarray | None = None
+    step = 32
+    for start in range(0, len(data.paths), step):
+        images = np.stack([encoder.prepare(load_image(p, draft=encoder.input_size).image)
+                           for p in data.paths[start:start + step]])
+        x = net.prefix(torch.from_numpy(images)).numpy()
+        if out is None:
+            need = len(data.paths) * x[0].nbytes
+            if need > PREFIX_BUDGET:
+                raise InvalidParameterError(
+                    f"--fine-tune {cfg.fine_tune} on {len(data.paths):,} images would cache {need / 2**30:.1f} GiB "
+                    f"of activations (at most {PREFIX_BUDGET >> 30} GiB): unfreeze fewer blocks or use fewer images")
+            out = np.empty((len(data.paths), *x.shape[1:]), dtype=np.float32)
+        out[start:start + len(x)] = x
+    assert out is not None
+    return out
+
+
+class Trainer:
+    """The head (and the unfrozen blocks), the optimiser and the batch RNG. Seeded from ``cfg.seed``."""
+
+    def __init__(self, cfg: TripletConfig, device: str | torch.device = "auto") -> None:
+        self.cfg = cfg
+        self.device = device if isinstance(device, torch.device) else resolve_device(device)
+        torch.manual_seed(cfg.seed)
+        self.head = ProjectionHead(cfg).to(self.device)
+        self.net = FineTuneNet(cfg.fine_tune).to(self.device) if cfg.fine_tune else None
+        params = list(self.head.parameters()) + (self.net.suffix_parameters() if self.net is not None else [])
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.rng = np.random.default_rng([cfg.seed, 1])
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+        self.baseline: dict[str, float] = {}
+
+    def _embed(self, x: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+        return self.head(self.net.suffix(t) if self.net is not None else t)
+
+    @torch.no_grad()
+    def embed(self, inputs: np.ndarray, batch: int = 512) -> np.ndarray:
+        """(n, dim) unit embeddings of backbone inputs (see :func:`backbone_inputs`), in eval mode."""
+        self.head.eval()
+        step = batch if self.net is None else 32
+        out = [self._embed(inputs[i:i + step]).cpu().numpy() for i in range(0, len(inputs), step)]
+        self.head.train()
+        return np.concatenate(out) if out else np.empty((0, self.cfg.dim), dtype=np.float32)
+
+    @torch.no_grad()
+    def features(self, inputs: np.ndarray) -> np.ndarray:
+        """The backbone's own 1280-d features of the inputs (the untrained suffix for a fine-tuned model)."""
+        if self.net is None:
+            return inputs
+        return np.concatenate([self.net.suffix(torch.from_numpy(inputs[i:i + 32]).to(self.device)).cpu().numpy()
+                               for i in range(0, len(inputs), 32)])
+
+    def train_epoch(self, inputs: np.ndarray, data: TripletData, progress: bool = False) -> dict[str, float]:
+        """One pass over the training triplets; returns the mean loss and share of active triplets."""
+        cfg = self.cfg
+        self.head.train()
+        epoch_batches = list(batches(data, cfg, self.rng))
+        bar = _bar(len(epoch_batches), progress, f"epoch {self.epoch + 1}")
+        t0 = time.perf_counter()
+        loss_sum = active_sum = 0.0
+        steps = 0
+        for ids, pairs, negatives in epoch_batches:
+            x = self._embed(inputs[ids])
+            loss, stats = triplet_loss(x, torch.from_numpy(pairs).to(self.device),
+                                       torch.from_numpy(negatives).to(self.device), margin=cfg.g,
+                                       distance=cfg.distance, mining=cfg.mining)
+            if stats["triplets"]:
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+                loss_sum += loss.item()
+                active_sum += stats["active"]
+                steps += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({"loss": f"{loss_sum / max(steps, 1):.4f}"}, refresh=False)
+        if bar is not None:
+            bar.close()
+        if steps == 0:
+            raise InvalidParameterError("no batch held a valid triplet (a query, its positive and a negative); "
+                                        "use a larger --batch-size")
+        self.epoch += 1
+        record = {"epoch": float(self.epoch), "loss": loss_sum / steps, "active": active_sum / steps,
+                  "seconds": time.perf_counter() - t0}
+        self.history.append(record)
+        return record
+
+    def state(self) -> dict[str, Any]:
+        return {"format": FORMAT + "-checkpoint", "config": self.cfg.to_json(), "epoch": self.epoch,
+                "head": self.head.state_dict(), "net": self.net.suffix_state() if self.net is not None else {},
+                "opt": self.opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                "numpy_rng": json.dumps(self.rng.bit_generator.state), "history": json.dumps(self.history),
+                "baseline": json.dumps(self.baseline)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], device: str | torch.device = "auto") -> Trainer:
+        try:
+            trainer = cls(TripletConfig.from_json(state["config"]), device)
+            trainer.head.load_state_dict(state["head"])
+            if trainer.net is not None:
+                full = trainer.net.trunk.state_dict()
+                full.update(state["net"])
+                trainer.net.trunk.load_state_dict(full)
+            trainer.opt.load_state_dict(state["opt"])
+            torch.set_rng_state(state["torch_rng"])
+            trainer.rng.bit_generator.state = json.loads(state["numpy_rng"])
+            trainer.epoch = int(state["epoch"])
+            trainer.history = json.loads(state["history"])
+            trainer.baseline = json.loads(state["baseline"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise InvalidParameterError(f"the triplet checkpoint does not load: {err}") from err
+        return trainer
+
+
+def _bar(total: int, enabled: bool, desc: str) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False)
+
+
+def train(cfg: TripletConfig, data: TripletData, epochs: int, out: str | Path, *, device: str = "auto",
+          resume: bool = False, checkpoint_every: int = 1, progress: bool = False, threads: int = 0,
+          inputs: np.ndarray | None = None, log: Callable[[str], None] = print) -> Trainer:
+    """Train for ``epochs`` epochs in all (``resume`` continues ``OUT.ckpt``), writing ``out`` and ``OUT.ckpt``
+    every ``checkpoint_every`` epochs and at the end. ``inputs``: the precomputed :func:`backbone_inputs` of
+    ``data`` (computed here when None). ``threads`` > 0 sets torch's CPU threads for the run."""
+    check_int("epochs", epochs, 1)
+    check_int("checkpoint_every", checkpoint_every, 1)
+    check_int("threads", threads, 0)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _train(cfg, data, epochs, Path(out), device, resume, checkpoint_every, progress, inputs, log)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(cfg: TripletConfig, data: TripletData, epochs: int, out: Path, device: str, resume: bool,
+           checkpoint_every: int, progress: bool, inputs: np.ndarray | None, log: Callable[[str], None]) -> Trainer:
+    ckpt = out.with_name(out.name + ".ckpt")
+    if resume:
+        trainer = Trainer.from_state(load_checkpoint(ckpt), device)
+        if trainer.cfg != cfg:
+            log(f"resuming with the checkpoint's settings ({trainer.cfg.to_json()})")
+        log(f"resumed {ckpt} at epoch {trainer.epoch}")
+    else:
+        trainer = Trainer(cfg, device)
+    cfg = trainer.cfg
+    what = f"fine-tuning the last {cfg.fine_tune} blocks" if cfg.fine_tune else "frozen backbone"
+    log(f"training a {cfg.dim}-d triplet embedding ({cfg.distance} margin {cfg.g:g}, {cfg.mining} mining, {what}) "
+        f"on {data.source}: {len(data.train):,} training {_unit(data)}, {len(data.val):,} validation triplets, "
+        f"device {trainer.device}")
+    if inputs is None:
+        inputs = backbone_inputs(data, cfg, progress=progress)
+    if len(inputs) != len(data.paths):
+        raise InvalidParameterError(f"inputs has {len(inputs)} rows for {len(data.paths)} images")
+    if not trainer.baseline:
+        trainer.baseline = {"features": triplet_accuracy(trainer.features(inputs), data.val),
+                            "untrained": triplet_accuracy(trainer.embed(inputs), data.val)}
+    b = trainer.baseline
+    log(f"validation triplet accuracy before training: {cfg.backbone} features {b['features']:.4f}, "
+        f"untrained head {b['untrained']:.4f}")
+    t_start = time.perf_counter()
+    spent = sum(r.get("seconds", 0.0) for r in trainer.history)
+    while trainer.epoch < epochs:
+        rec = trainer.train_epoch(inputs, data, progress)
+        seconds = rec.pop("seconds")
+        rec["val_accuracy"] = triplet_accuracy(trainer.embed(inputs), data.val)
+        rec["seconds"] = seconds
+        e = trainer.epoch
+        log(f"epoch {e}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in rec.items() if k != "epoch"))
+        if e % checkpoint_every == 0 or e == epochs:
+            save_checkpoint(ckpt, trainer.state())
+            _write(out, trainer, data, spent + time.perf_counter() - t_start)
+    if not out.exists():
+        _write(out, trainer, data, spent)
+    return trainer
+
+
+def _unit(data: TripletData) -> str:
+    return {"classes": "images", "pairs": "pairs"}.get(data.kind, "triplets")
+
+
+def final_accuracy(trainer: Trainer) -> float:
+    """The last epoch's validation triplet accuracy (NaN before any epoch or without validation triplets)."""
+    return trainer.history[-1].get("val_accuracy", float("nan")) if trainer.history else float("nan")
+
+
+def _write(out: Path, trainer: Trainer, data: TripletData, seconds: float) -> None:
+    meta = {"epochs": trainer.epoch, "device": str(trainer.device), "train_seconds": round(seconds, 1),
+            "data": data.source, "baseline": trainer.baseline, "val_accuracy": final_accuracy(trainer),
+            "history": trainer.history}
+    write_model(out, trainer.head, trainer.cfg, meta, trainer.net)
