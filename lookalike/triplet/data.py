@@ -259,7 +259,8 @@ def _class_batches(data: TripletData, cfg: TripletConfig, rng: np.random.Generat
         members = ids[labels == c][rng.permutation(int(np.sum(labels == c)))]
         parts = [members[i:i + k] for i in range(0, len(members), k)]
         if len(parts) > 1 and len(parts[-1]) < 2:  # a lone image has no positive: it joins the chunk before
-            parts[-2] = np.concatenate([parts[-2], parts.pop()])
+            last = parts.pop()
+            parts[-1] = np.concatenate([parts[-1], last])
         chunks += parts
     batch: list[np.ndarray] = []
     size = 0

@@ -60,7 +60,7 @@ def export_onnx(head: Any, net: Any = None) -> tuple[str, bytes]:
     else:
         module, example, names = FullModel(net.trunk, head), torch.zeros((2, 224, 224, 3), dtype=torch.uint8), \
             ("images", "embedding")
-    was_training = module.training
+    modes = [(m, m.training) for m in module.modules()]  # each module's own mode (the trunk's stays eval)
     module = module.cpu().eval()
     buffer = io.BytesIO()
     try:
@@ -72,7 +72,8 @@ def export_onnx(head: Any, net: Any = None) -> tuple[str, bytes]:
                 dynamic_axes={names[0]: {0: "n"}, names[1]: {0: "n"}}, opset_version=17, dynamo=False,
             )
     finally:
-        module.train(was_training)
+        for m, training in modes:
+            m.training = training
     return ("head" if net is None else "full"), buffer.getvalue()
 
 
