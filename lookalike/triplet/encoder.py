@@ -76,6 +76,7 @@ class TripletEncoder(Encoder):
         return self._run_graph("features", np.ascontiguousarray(features, dtype=np.float32))
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
+        self.session()  # an unloadable graph fails before the backbone's work
         if self.graph == "head":
             return self.embed_features(self.backbone.run_prepared(list(batch)))
         return self._run_graph("images", np.ascontiguousarray(batch, dtype=np.uint8))

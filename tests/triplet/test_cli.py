@@ -121,9 +121,21 @@ def test_bad_data(fm_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "one", "t.csv"]
 
 
-def test_bad_model_files(trained: tuple[Path, str], fm_folder: Path, tmp_path: Path,
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained 8-d model file, written in a fraction of a second."""
+    from lookalike.triplet.config import TripletConfig
+    from lookalike.triplet.modelfile import write_model
+    from lookalike.triplet.nets import ProjectionHead
+
+    cfg = TripletConfig(dim=8, hidden=0)
+    return write_model(tmp_path_factory.mktemp("tiny") / "tiny.triplet", ProjectionHead(cfg), cfg, {})
+
+
+def test_bad_model_files(tiny_model: Path, fm_folder: Path, tmp_path: Path,
                          capsys: pytest.CaptureFixture[str]) -> None:
-    model, _ = trained
+    model = tiny_model
+    assert get_encoder(f"triplet:{model}").dim == 8
     images = sorted(fm_folder.rglob("*.png"))
     with pytest.raises(EncoderError, match="no such triplet model file"):
         get_encoder(f"triplet:{tmp_path / 'missing.triplet'}")

@@ -21,6 +21,7 @@ Inputs = Callable[[Any], np.ndarray]
 QUIET = {"log": lambda line: None}
 
 
+@pytest.mark.slow
 def test_training_raises_validation_triplet_accuracy(fm_folder: Path, inputs_of: Inputs, tmp_path: Path) -> None:
     cfg = TripletConfig(seed=0)
     data = load_triplet_data(fm_folder, cfg)
