@@ -66,7 +66,9 @@ def _is_fashion_mnist(folder: Path) -> bool:
 
 def load_training_data(data_dir: str | Path, cfg: BinGANConfig, *, queries: int = 1000,
                        query_seed: int = 0) -> TrainData:
-    """Read ``data_dir``: a folder of Fashion-MNIST IDX files, or a folder of images.
+    """Read ``data_dir``: a folder of Fashion-MNIST IDX files, a folder of images, a Brown / UBC Photo Tourism
+    folder (every patch of its sheets, unlabelled) or a ``.npy`` file of (N, H, W) uint8 grey patches (unlabelled;
+    ``lookalike.patches.training_patches`` makes one from scikit-image's photographs).
 
     - Fashion-MNIST folder: the 60,000 training images train; the queries are the retrieval protocol's
       (``lookalike.evaluation.protocol``): ``queries`` test images drawn with ``query_seed``.
@@ -77,6 +79,14 @@ def load_training_data(data_dir: str | Path, cfg: BinGANConfig, *, queries: int 
         DatasetNotFoundError: ``data_dir`` does not exist. DatasetError: not a folder, or no images in it.
     """
     folder = Path(data_dir)
+    if folder.suffix == ".npy" and folder.is_file():
+        return _patch_array(folder, cfg)
+    if folder.is_dir():
+        from ..patches.brown import is_brown_folder, load_brown_patches
+
+        if is_brown_folder(folder):
+            return TrainData(prepare_array(load_brown_patches(folder), cfg), None, None, None,
+                             f"the Brown / UBC patches of {folder}")
     if not folder.exists():
         raise DatasetNotFoundError(str(folder), "no such folder (--data expects Fashion-MNIST IDX files or images)")
     if not folder.is_dir():
@@ -101,6 +111,19 @@ def load_training_data(data_dir: str | Path, cfg: BinGANConfig, *, queries: int 
         held[np.random.default_rng(query_seed).choice(len(paths), n_q, replace=False)] = True
     return TrainData(arrays[~held], labels[~held], arrays[held] if n_q else None, labels[held] if n_q else None,
                      f"{len(paths)} images in {labels.max() + 1} classes under {folder}")
+
+
+def _patch_array(path: Path, cfg: BinGANConfig) -> TrainData:
+    """A ``.npy`` array of grey uint8 patches, (N, H, W) or (N, 1, H, W), as unlabelled training images."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DatasetError(str(path), f"not a NumPy array file: {err}") from err
+    if arr.ndim == 4 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 3 or arr.dtype != np.uint8 or len(arr) < 2 or min(arr.shape[1:]) < 4:
+        raise DatasetError(str(path), f"expected (N, H, W) uint8 grey patches, N >= 2. Got {arr.shape} {arr.dtype}")
+    return TrainData(prepare_array(arr, cfg), None, None, None, f"{len(arr):,} patches of {path}")
 
 
 def _list_images(folder: Path) -> tuple[list[Path], np.ndarray | None]:
