@@ -30,6 +30,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--bits", default="16,32,64", help="comma-separated code lengths")
     p.add_argument("--queries", type=int, default=1000, help="test queries, at most the 10,000 of the test split")
     p.add_argument("--seed", type=int, default=0)
+    _register_eval_patches(p, commands)
 
     p = commands.add("demo", cmd_demo, "export Fashion-MNIST, index it and search it with held-out images",
                      with_results=False)
@@ -62,6 +63,43 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run_protocol(dataset=args.dataset, root=args.root, feature_names=args.features.split(","),
                  hashers=args.hashers.split(","), bits=bits, queries=args.queries, seed=args.seed,
                  out=lambda line: print(line, flush=True))
+    return 0
+
+
+def _register_eval_patches(eval_parser: argparse.ArgumentParser, commands: Commands) -> None:
+    """``eval patches``: a sub-target of ``eval``; ``eval`` alone keeps running the hashing protocol."""
+    targets = eval_parser.add_subparsers(dest="target", metavar="TARGET", help="patches: FPR@95 of patch descriptors")
+    text = ("FPR at 95%% recall of patch descriptors (OpenCV's and a BinGAN model) on patch pairs: "
+            "`eval patches --set motorcycle --set warps --bingan MODEL`")
+    p = targets.add_parser("patches", parents=[commands.common], help=text, description=text)
+    p.set_defaults(func=cmd_eval_patches)
+    p.add_argument("--set", dest="sets", action="append", metavar="SET",
+                   help="motorcycle (stereo pair), warps (warped photographs) or brown:DIR (a Brown / UBC folder's "
+                   "100k test pairs); repeat for several (default: motorcycle and warps)")
+    p.add_argument("--descriptors", default="all", help="'all' (default) or comma-separated: brief, orb, brisk, "
+                   "latch, binboost64/128/256, beblid256/512, teblid256/512, freak, sift, bingan:MODEL")
+    p.add_argument("--bingan", metavar="MODEL", action="append", default=[],
+                   help="also a BinGAN model file (`train bingan --arch patch --bits 256 --fit resize`)")
+    p.add_argument("--pairs", type=int, default=10_000, help="matching (and as many non-matching) pairs of the "
+                   "generated sets (default 10,000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def cmd_eval_patches(args: argparse.Namespace) -> int:
+    import json
+
+    from ..patches.runner import format_table, parse_descriptors, run
+
+    option_int(args, "pairs", 1, 1_000_000)
+    option_int(args, "seed", 0)
+    names = parse_descriptors(args.descriptors) + [f"bingan:{m}" for m in args.bingan]
+    results = run(args.sets or ["motorcycle", "warps"], names, n=args.pairs, seed=args.seed,
+                  out=None if args.json else lambda line: print(line, flush=True))
+    if args.json:
+        print(json.dumps({"results": [r.to_dict() for r in results]}, indent=2))
+    else:
+        print(format_table(results))
     return 0
 
 
