@@ -90,6 +90,9 @@ class IndexSet:
     def _load(self, num: int) -> VectorIndex:
         enc = self.encoders.by_num(num)
         index = index_factory(enc.dim, self.spec, metric=self._shape(num)[1])
+        reserve = getattr(index, "reserve", None)  # the flat indexes: one allocation of the right size
+        if reserve is not None:
+            reserve(self.store.vector_count(num))
         for keys, blobs in self.store.iter_vectors(num):  # a chunk at a time: no second copy of every vector
             index.add(keys, np.frombuffer(b"".join(blobs), dtype=enc.dtype).reshape(len(keys), enc.width))
         return index

@@ -77,13 +77,16 @@ class _FlatIndex:
         """
         keys = check_new_keys(keys, type(self).__name__)
         vectors = self._check_vectors("vectors", vectors, rows=len(keys))
-        unique, last = np.unique(keys[::-1], return_index=True)
-        keys, vectors = unique, vectors[len(keys) - 1 - last]
+        if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):  # ascending keys (a load) need no copy
+            unique, last = np.unique(keys[::-1], return_index=True)
+            keys, vectors = unique, vectors[len(keys) - 1 - last]
         rows = self._rows(keys)
         old = rows >= 0
-        self._data[rows[old]] = vectors[old]
-        self._rewritten(rows[old])
-        self._append(keys[~old], vectors[~old])
+        if old.any():
+            self._data[rows[old]] = vectors[old]
+            self._rewritten(rows[old])
+            keys, vectors = keys[~old], vectors[~old]
+        self._append(keys, vectors)
 
     def remove(self, keys: Any) -> int:
         """Forget ``keys`` (m,); unknown keys are ignored. Returns how many were removed. O(m), not O(n)."""
@@ -105,6 +108,12 @@ class _FlatIndex:
         if len(self._keys) > 64 and 4 * len(self) < len(self._keys):  # give memory back, still amortised
             self._resize(2 * len(self))
         return removed
+
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` rows in all, so that adding up to that many grows nothing (loading a catalogue's
+        index in chunks otherwise doubled the arrays as it went: a transient old + new copy, then up to 2x slack)."""
+        if rows > len(self._keys):
+            self._resize(int(rows))
 
     def _append(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         start, stop = len(self), len(self) + len(keys)
