@@ -30,7 +30,7 @@ APPROXIMATE_FROM = 20_000  # catalogues this large search candidates in a reduce
 PROJECTED_DIMS = 128  # dimensions of that space
 _FIT_SAMPLE = 8192  # items the projection is fitted on
 _RERANK_BATCH = 256  # queries whose candidates are rescored at once (256 x depth x dim floats)
-_READ = 8192  # vectors read back at a time
+_READ = 2048  # vectors read back at a time (2048 x 1280 floats: 10 MB, and two copies of it in flight)
 
 
 def dedup(catalog: Catalog, *, k: int = 10, batch: int = 1024, approximate: bool | None = None,

@@ -7,6 +7,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lookalike.catalog import Catalog
 from lookalike.catalog.store import NewItem, Store
@@ -48,6 +49,26 @@ def test_loading_the_index_allocates_its_vectors_about_once(tmp_path: Path) -> N
         assert hits[0].id == "v17"
         # the store still answers after the one-pass read (its memory map is restored for random reads)
         assert cat.get("v5999").id == "v5999"
+
+
+def _rss_file_mib() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssFile")) // 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="resident file pages are read from Linux's /proc")
+def test_bulk_reads_leave_no_mapped_pages_behind(tmp_path: Path) -> None:
+    _catalogue(tmp_path / "cat")
+    size = (tmp_path / "cat" / "catalog.sqlite").stat().st_size // 2**20
+    assert size >= 20
+    with Catalog(tmp_path / "cat") as cat:
+        before = _rss_file_mib()
+        assert len(cat.vector_index("pixels")) == N  # the load: one pass over every vector
+        assert len(cat.items_by_key(list(range(1, N + 1)))) == N
+        grown = _rss_file_mib() - before
+        assert grown < size / 4, f"{grown} MiB of the {size} MiB database stayed mapped"
+        # a search's random reads still work (through the map)
+        assert cat.search_vectors(np.ones((1, DIM), dtype=np.float32) / 32, k=2)[0]
 
 
 def test_reserve_makes_room_once_and_changes_nothing_else() -> None:

@@ -37,6 +37,7 @@ _ITEM_COLUMNS = "key, id, path, sha256, width, height, added, updated, metadata"
 # SQLite reads pages through a memory map of up to this much of the file (its build caps it at ~2 GiB): random
 # reads of float vectors, the refine step of a search by codes, took 27 us a row so against 57 us by read().
 MMAP_BYTES = 1 << 34
+_ONE_PASS = 4096  # reads of at least this many rows go unmapped (Store._one_pass)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,22 @@ class Store:
         with self.lock:
             return self._db.execute(sql, params).fetchall()
 
+    @contextlib.contextmanager
+    def _one_pass(self, rows: int) -> Iterator[None]:
+        """Bulk reads of many rows read() their pages rather than map them: every mapped page they touched stayed
+        in the process's resident memory (a 100k-item dedup peaked at 2.5 GB for 0.5 GB of vectors). The random
+        reads of a re-ranked search keep the map (5 against 7.5 us a vector)."""
+        if rows < _ONE_PASS:
+            yield
+            return
+        with self.lock:  # not held in between: other threads' reads go on, unmapped meanwhile
+            self._db.execute("PRAGMA mmap_size=0")
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """The rows of one read for the store package's own modules (the index journal)."""
         return self._query(sql, params)
@@ -267,9 +284,10 @@ class Store:
 
     def items_by_key(self, keys: Sequence[int]) -> dict[int, Item]:
         out: dict[int, Item] = {}
-        for chunk in in_chunks(keys):
-            for row in self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE key IN ({marks(chunk)})", chunk):
-                out[int(row[0])] = _item(row)
+        with self._one_pass(len(keys)):
+            for chunk in in_chunks(keys):
+                for row in self._query(f"SELECT {_ITEM_COLUMNS} FROM items WHERE key IN ({marks(chunk)})", chunk):
+                    out[int(row[0])] = _item(row)
         return out
 
     def ids_of(self, keys: Sequence[int]) -> list[str]:
@@ -331,11 +349,7 @@ class Store:
                      ) -> Iterator[tuple[np.ndarray, list[bytes]]]:
         """(keys, vector blobs) of part ``part`` of one encoder's vectors, ``chunk`` rows at a time (the lock is
         held until the iterator is exhausted)."""
-        with self.lock:
-            # One pass over the table reads() its pages rather than mapping them: mapped, every page the load
-            # touched stayed in the process's resident memory (a 100k-item dedup peaked at 2.5 GB for 0.5 GB of
-            # vectors); the random reads of a re-ranked search keep the map.
-            self._db.execute("PRAGMA mmap_size=0")
+        with self.lock, self._one_pass(_ONE_PASS):
             cursor = self._db.execute("SELECT key, vec FROM vectors WHERE encoder = ? AND part = ? ORDER BY key",
                                       (encoder, part))
             try:
@@ -343,7 +357,6 @@ class Store:
                     yield np.array([r[0] for r in rows], dtype=np.int64), [r[1] for r in rows]
             finally:
                 cursor.close()
-                self._db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
 
     def vectors_by_key(self, encoder: int, keys: Sequence[int], *, part: int = 0) -> dict[int, bytes]:
         """key → the vector blob of part ``part`` of ``keys`` (absent keys are left out): the reads of a re-ranked
@@ -374,8 +387,9 @@ class Store:
             return {int(r[0]): bytes(r[1]) for r in self._query("SELECT key, value FROM features WHERE name = ?",
                                                                  (name,))}
         out: dict[int, bytes] = {}
-        for chunk in in_chunks(keys):
-            for row in self._query(f"SELECT key, value FROM features WHERE name = ? AND key IN ({marks(chunk)})",
-                                   [name, *chunk]):
-                out[int(row[0])] = bytes(row[1])
+        with self._one_pass(len(keys)):
+            for chunk in in_chunks(keys):
+                for row in self._query(f"SELECT key, value FROM features WHERE name = ? AND key IN "
+                                       f"({marks(chunk)})", [name, *chunk]):
+                    out[int(row[0])] = bytes(row[1])
         return out
