@@ -195,10 +195,53 @@ def export_onnx(path: Path, layer: str = "head", pool: str = "avg") -> Path:
     return path
 
 
+def feature_map_path(layer: str = "head") -> Path:
+    """The cached ONNX file of the spatial feature map at ``layer`` (see :func:`feature_map_session`)."""
+    key = _sha256_of(weights_path())[:16]
+    return cache_dir() / "models" / f"efficientnet-lite0-{key}-{layer}-map-v{_EXPORT_VERSION}.onnx"
+
+
+def feature_map_session(layer: str = "head", threads: int = 0) -> Any:
+    """An ONNX Runtime session of the network cut at ``layer`` *before* pooling: uint8 (n, H, W, 3) images of any
+    size (input ``images``) → the float32 feature map (n, C, H/s, W/s) (output ``map``; stride s = 32 at ``head``,
+    stage6 and stage7, 16 at stage4 and stage5, ...). Exported once (needs torch) and cached like the encoders'
+    graphs; one session per (layer, threads) per process. The localiser (``lookalike.localise``) reads it."""
+    choice_option("layer", layer, _LAYERS, owner="efficientnet-lite0")
+    path = feature_map_path(layer)
+    with _SESSIONS_LOCK:
+        if (path, threads) not in _SESSIONS:
+            if not path.exists():
+                export_feature_map(path, layer)
+            _SESSIONS[(path, threads)] = _open_session(path, threads)
+        return _SESSIONS[(path, threads)]
+
+
+def export_feature_map(path: Path, layer: str = "head") -> Path:
+    """Export the network cut at ``layer`` without pooling (dynamic batch, height and width) to ``path``."""
+    try:
+        import torch
+    except ImportError as err:
+        raise EncoderError(f"the ONNX model {path.name} is not cached yet and exporting it needs torch: "
+                           "pip install 'lookalike[torch]' (torch==2.13.0)") from err
+    model = build_torch_model(layer, "map")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (torch.zeros((2, _SIZE, _SIZE, 3), dtype=torch.uint8),), str(tmp), input_names=["images"],
+            output_names=["map"], dynamic_axes={"images": {0: "n", 1: "h", 2: "w"}, "map": {0: "n", 2: "y", 3: "x"}},
+            opset_version=17, dynamo=False,
+        )
+    os.replace(tmp, path)
+    return path
+
+
 def build_torch_model(layer: str = "head", pool: str = "avg") -> Any:
     """The pretrained torch network cut at ``layer`` with pooling and L2 normalisation (eval mode).
 
     Input: uint8 (n, 224, 224, 3). Output: float32 (n, dim), unit rows. Used for export and as the reference in tests.
+    ``pool="map"``: the feature map (n, C, h, w) itself, unpooled and unnormalised (:func:`export_feature_map`).
     """
     import torch
     from efficientnet_lite_pytorch import EfficientNet
@@ -234,6 +277,8 @@ def _trunk_class() -> type:
                 x = block(x)
             if self.head is not None:
                 x = self.head(x)
+            if self.pool == "map":  # the spatial feature map itself (export_feature_map)
+                return x
             n, c = x.shape[0], x.shape[1]
             if self.pool == "avg":
                 v = x.mean(dim=(2, 3))
