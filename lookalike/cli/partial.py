@@ -1,0 +1,58 @@
+"""Partial-image search on the command line: ``index DIR --partial[=SPEC]`` and ``search IMAGE --partial``.
+
+The ``index`` and ``search`` commands call the two hooks here, so their own modules stay as they are apart from
+one option and one call each.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..catalog import Catalog
+from ..images import Box
+from ..partial import PartialSearch
+from ..partial.retriever import DEFAULT_SPEC
+from ._common import print_json
+
+INDEX_HELP = (f"describe every image by keypoints and binary local descriptors for 'search --partial' (SPEC: "
+              f"orb, beblid or teblid and the keypoints per image, default {DEFAULT_SPEC}); kept as the catalogue's "
+              f"setting partial.descriptors, so later runs and searches describe new images too; on an existing "
+              f"catalogue it describes the images indexed before")
+SEARCH_HELP = ("find catalogue images that contain the query or part of it (the catalogue must be indexed with "
+               "--partial); prints the matched box in the catalogue image and in the query")
+
+
+def add_index_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--partial", nargs="?", const=DEFAULT_SPEC, metavar="SPEC", help=INDEX_HELP)
+
+
+def add_search_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--partial", action="store_true", help=SEARCH_HELP)
+
+
+def index_partial(cat: Catalog, args: argparse.Namespace) -> str | None:
+    """After ``index``: describe the catalogue's images when ``--partial`` was given; returns a summary line."""
+    spec = getattr(args, "partial", None)
+    if not spec:
+        return None
+    report = PartialSearch.enable(cat, spec)
+    line = f"partial search: described {len(report.described)} images"
+    if report.unavailable:
+        line += f", {len(report.unavailable)} could not be described"
+    return line
+
+
+def search_partial(cat: Catalog, args: argparse.Namespace, box: Box | None) -> int:
+    """``search IMAGE --partial``: verified matches with their boxes (``--where``/``--encoder``/``--rerank`` do not
+    apply and are refused by the caller)."""
+    answer = PartialSearch(cat).search(args.query, k=args.k, box=box)
+    if args.json:
+        print_json({"query": args.query, "partial": True, "reason": answer.reason,
+                    "query_keypoints": answer.query_keypoints, "results": [m.to_dict() for m in answer.results]})
+        return 0
+    if not answer.results:
+        print(f"no results: {answer.reason}")
+    for rank, m in enumerate(answer.results, 1):
+        print(f"{rank:>3}  {m.score:7.4f}  {m.inliers:>5} inliers  {m.id}  box {m.box}  query box {m.query_box}  "
+              f"{m.path or ''}")
+    return 0

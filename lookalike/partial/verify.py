@@ -1,0 +1,114 @@
+"""Geometric verification: match a query's descriptors to one catalogue image's, fit a homography by RANSAC and
+turn it into the two boxes.
+
+Matches are mutual-free nearest neighbours with Lowe's ratio test (the best Hamming distance below ``RATIO`` times
+the second best, and at most ``MAX_DISTANCE`` bits of 256). ``cv2.findHomography(..., USAC_DEFAULT)``
+(OpenCV's USAC RANSAC: PROSAC sampling, SPRT early exit, local optimisation; a plain ``RANSAC`` of 2,000
+iterations took 10-40 ms per candidate, USAC under 1 ms) fits the query →
+catalogue homography with a reprojection threshold of ``REPROJECTION`` (1% of the catalogue decode's long side,
+at least 3 px). A fit is kept when it has at least ``min_inliers`` inliers and is not degenerate (positive
+determinant, scale between 1/32 and 32, the mapped query frame convex). The catalogue box is the query frame
+mapped into the catalogue image, its bounding box clipped to the image; the query box is the catalogue frame
+mapped back into the query, clipped the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .features import LocalFeatures, _cv2
+
+__all__ = ["Verified", "match", "verify"]
+
+RATIO = 0.8
+MAX_DISTANCE = 80
+REPROJECTION = 0.01
+
+
+@dataclass(frozen=True)
+class Verified:
+    """One geometric match: ``inliers`` of ``matches``, the homography query → catalogue (in the two decodes'
+    pixels) and the two boxes as (x0, y0, x1, y1) floats in those pixels."""
+
+    inliers: int
+    matches: int
+    homography: np.ndarray
+    box: tuple[float, float, float, float]
+    query_box: tuple[float, float, float, float]
+
+
+def match(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(query row, ref row) pairs passing the ratio test, by brute-force Hamming distance."""
+    if len(query) == 0 or len(ref) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    cv2 = _cv2()
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(query, ref, k=2)
+    qi, ri = [], []
+    for pair in pairs:
+        if len(pair) == 2 and pair[0].distance <= MAX_DISTANCE and pair[0].distance < RATIO * pair[1].distance:
+            qi.append(pair[0].queryIdx)
+            ri.append(pair[0].trainIdx)
+    return np.array(qi, np.int64), np.array(ri, np.int64)
+
+
+def _corners(w: float, h: float) -> np.ndarray:
+    return np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+
+
+def _project(h: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    p = np.hstack([pts, np.ones((len(pts), 1))]) @ h.T
+    return p[:, :2] / p[:, 2:3]
+
+
+def _clip_box(pts: np.ndarray, w: float, h: float) -> tuple[float, float, float, float]:
+    x0, y0 = np.clip(pts.min(axis=0), 0, [w, h])
+    x1, y1 = np.clip(pts.max(axis=0), 0, [w, h])
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def _sane(h: np.ndarray, query: LocalFeatures) -> bool:
+    if not np.all(np.isfinite(h)):
+        return False
+    det = float(np.linalg.det(h[:2, :2]))
+    if not 1 / 1024 < det < 1024:
+        return False
+    corners = _corners(query.width, query.height)
+    p = np.hstack([corners, np.ones((4, 1))]) @ h.T
+    if np.any(p[:, 2] <= 1e-9):  # the query frame crosses the horizon
+        return False
+    q = p[:, :2] / p[:, 2:3]
+    edges = np.roll(q, -1, axis=0) - q
+    cross = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(edges, -1, axis=0)[:, 0]
+    return bool(np.all(cross > 0) or np.all(cross < 0))
+
+
+def verify(query: LocalFeatures, ref: LocalFeatures, *, min_inliers: int = 8, seed: int = 0,
+           matches: np.ndarray | None = None) -> Verified | None:
+    """The homography from ``query`` to ``ref`` with the most inliers, or None when there is no sane one.
+    ``matches``: (m, 2) putative (query row, ref row) pairs (the index's); default: :func:`match`'s."""
+    if matches is None:
+        qi, ri = match(query.desc, ref.desc)
+    else:
+        qi, ri = matches[:, 0], matches[:, 1]
+    if len(qi) < max(4, min_inliers):
+        return None
+    cv2 = _cv2()
+    cv2.setRNGSeed(seed)
+    src = query.xy[qi].astype(np.float32)
+    dst = ref.xy[ri].astype(np.float32)
+    threshold = max(3.0, REPROJECTION * max(ref.width, ref.height))
+    h, mask = cv2.findHomography(src, dst, cv2.USAC_DEFAULT, threshold, maxIters=2000, confidence=0.995)
+    if h is None or mask is None:
+        return None
+    inliers = int(mask.sum())
+    if inliers < min_inliers or not _sane(h, query):
+        return None
+    box = _clip_box(_project(h, _corners(query.width, query.height)), ref.width, ref.height)
+    back: Any = np.linalg.inv(h)
+    query_box = _clip_box(_project(back, _corners(ref.width, ref.height)), query.width, query.height)
+    if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+        return None
+    return Verified(inliers, len(qi), h, box, query_box)
