@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..validation import parameter_error, short_repr
 from ._common import Commands, option_int
@@ -214,14 +215,24 @@ def _register_triplet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars (default: when stderr is a terminal)")
+    p.add_argument("--suspects", metavar="FILE", help="also write the suspected label errors (class folders: "
+                   "images whose nearest neighbours mostly carry another class) to this CSV")
+    p.add_argument("--suspect-k", type=int, default=10, help="neighbours that vote (default 10; 0: do not look)")
+    p.add_argument("--suspect-share", type=float, default=0.8,
+                   help="share of them in another class that makes a suspect (default 0.8)")
 
 
 def cmd_train_triplet(args: argparse.Namespace) -> int:
     from ..triplet.config import TripletConfig
     from ..triplet.data import load_triplet_data
 
-    for dest, low in (("epochs", 1), ("checkpoint_every", 1), ("threads", 0)):
+    for dest, low in (("epochs", 1), ("checkpoint_every", 1), ("threads", 0), ("suspect_k", 0)):
         option_int(args, dest, low)
+    if not 0 < args.suspect_share <= 1:
+        raise parameter_error("--suspect-share", "a real number in (0, 1]", short_repr(args.suspect_share))
+    if args.suspects and (args.suspect_k == 0 or args.pairs or not Path(args.data).is_dir()):
+        raise parameter_error("--suspects", "used with class folders as --data and --suspect-k >= 1",
+                              short_repr(args.suspects))
     cfg = TripletConfig(dim=args.dim, hidden=args.hidden, distance=args.distance, margin=args.margin,
                         mining=args.mining, fine_tune=args.fine_tune, batch_size=args.batch_size, lr=args.lr,
                         weight_decay=args.weight_decay, per_class=args.per_class, val_fraction=args.val_fraction,
@@ -232,7 +243,13 @@ def cmd_train_triplet(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     trainer = train(cfg, data, args.epochs, args.out, device=args.device, resume=args.resume,
                     checkpoint_every=args.checkpoint_every, progress=progress, threads=args.threads,
+                    suspect_k=args.suspect_k, suspect_share=args.suspect_share,
                     log=lambda line: print(line, flush=True))
+    if args.suspects:
+        from ..triplet.suspects import write_suspects
+
+        write_suspects(args.suspects, trainer.suspects, paths=data.paths, classes=data.classes)
+        print(f"wrote {args.suspects} ({len(trainer.suspects):,} suspected label errors)")
     b = trainer.baseline
     print(f"wrote {args.out} ({trainer.cfg.dim}-d, {trainer.epoch} epochs); validation triplet accuracy "
           f"{b['untrained']:.4f} untrained -> {final_accuracy(trainer):.4f} trained ({trainer.cfg.backbone} "

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError, DatasetNotFoundError
+from ..errors import DatasetError, DatasetNotFoundError, InvalidParameterError
 from .config import TripletConfig
 
-__all__ = ["Batch", "TripletData", "batches", "load_triplet_data"]
+__all__ = ["Batch", "TripletData", "batches", "class_data", "load_triplet_data"]
 HEADER_WORDS = {"query", "anchor", "reference", "positive", "similar", "negative", "dissimilar"}
 VAL_PER_QUERY = 4  # validation triplets drawn per held-out query image (class folders)
 
@@ -53,6 +53,10 @@ class TripletData:
         train: ``"classes"``: (M,) ids of the training images; ``"pairs"``: (M, 2) rows; ``"triplets"``: (M, 3).
         val: (V, 3) held-out (query, positive, negative) image ids.
         source: what was read, for logs.
+        classes: the class names by label (class folders), else empty.
+
+    Data made by :func:`class_data` from labels alone has no ``paths`` (its items are rows of a feature array);
+    ``labels`` always has one entry per item.
     """
 
     kind: str
@@ -61,6 +65,7 @@ class TripletData:
     train: np.ndarray
     val: np.ndarray
     source: str
+    classes: tuple[str, ...] = ()
 
 
 def load_triplet_data(data: str | Path, cfg: TripletConfig, *, pairs: bool = False) -> TripletData:
@@ -115,17 +120,49 @@ def _from_folder(root: Path, fraction: float, rng: np.random.Generator) -> Tripl
     if len(folder.class_names) < 2:
         raise DatasetError(str(root), f"one class only ({folder.class_names[0]!r}); triplets need negatives from "
                            "a second class folder")
+    train, val = _split_classes(labels, fraction, rng)
+    skipped = f", {len(folder.skipped)} non-image file(s) skipped" if folder.skipped else ""
+    return TripletData("classes", list(folder.paths), labels, train, val,
+                       f"{len(labels)} images in {len(counts)} classes under {root}{skipped}",
+                       tuple(folder.class_names))
+
+
+def class_data(labels: np.ndarray, cfg: TripletConfig, *, classes: tuple[str, ...] = (),
+               source: str | None = None) -> TripletData:
+    """Triplet data of items known only by their class labels (rows of a feature array: no files), split into
+    training images and validation triplets exactly as :func:`load_triplet_data` splits class folders with the
+    same labels and ``cfg`` (so training on the folders' features gives the same model).
+
+    Raises:
+        InvalidParameterError: ``labels`` is not a 1-d array of non-negative integers, or a class has fewer than
+            2 items, or there is only one class.
+    """
+    lab = np.asarray(labels)
+    if lab.ndim != 1 or lab.dtype.kind not in "iu" or (lab.size and lab.min() < 0):
+        raise InvalidParameterError(f"labels must be a 1-d array of non-negative integers. Got an array of dtype "
+                                    f"{lab.dtype} and shape {lab.shape}.")
+    lab = lab.astype(np.int64)
+    counts = np.bincount(lab) if lab.size else np.zeros(0, dtype=np.int64)
+    present = np.flatnonzero(counts)
+    if len(present) < 2 or counts[present].min() < 2:
+        raise InvalidParameterError("triplets need at least 2 classes of at least 2 items each. Got class sizes "
+                                    f"{dict(zip(present.tolist(), counts[present].tolist(), strict=True))}.")
+    train, val = _split_classes(lab, cfg.val_fraction, np.random.default_rng(cfg.seed))
+    return TripletData("classes", [], lab, train, val,
+                       source or f"{len(lab):,} items in {len(present)} classes", tuple(classes))
+
+
+def _split_classes(labels: np.ndarray, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(training ids, validation triplets): ``fraction`` of each class held out (at least 2 items of a class, and
+    only while 2 stay to train), seeded by ``rng``."""
     held = np.zeros(len(labels), dtype=bool)
-    for c, count in enumerate(counts):
+    for c, count in enumerate(np.bincount(labels)):
         h = round(fraction * count) if fraction > 0 else 0
         h = 2 if h == 1 else h
         if h and count - h >= 2:
             members = np.flatnonzero(labels == c)
             held[rng.choice(members, h, replace=False)] = True
-    val = _class_triplets(np.flatnonzero(held), labels, rng)
-    skipped = f", {len(folder.skipped)} non-image file(s) skipped" if folder.skipped else ""
-    return TripletData("classes", list(folder.paths), labels, np.flatnonzero(~held), val,
-                       f"{len(labels)} images in {len(counts)} classes under {root}{skipped}")
+    return np.flatnonzero(~held), _class_triplets(np.flatnonzero(held), labels, rng)
 
 
 def _class_triplets(ids: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -9,7 +9,9 @@ run resumed from its checkpoint continues exactly as the uninterrupted run would
 
 Triplet accuracy is the share of validation triplets with ``D(q, p) < D(q, n)`` (the same for both distances on
 unit vectors); it is reported for the backbone's own features, for the untrained (seeded) head, and after every
-epoch.
+epoch. After training on class folders (or labelled feature rows, :func:`train_features`), the items whose nearest
+neighbours in the trained embedding mostly carry another class are logged as suspected label errors
+(:mod:`.suspects`) and kept on the trainer.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ import torch
 from ..errors import InvalidParameterError
 from ..validation import check_int
 from .config import TripletConfig
-from .data import TripletData, batches
+from .data import TripletData, batches, class_data
 from .losses import triplet_loss
 from .modelfile import FORMAT, load_checkpoint, save_checkpoint, write_model
 from .nets import FineTuneNet, ProjectionHead
+from .suspects import DEFAULT_K, DEFAULT_SHARE, Suspect, label_suspects
 
-__all__ = ["Trainer", "backbone_inputs", "final_accuracy", "resolve_device", "train", "triplet_accuracy"]
+__all__ = ["Trainer", "backbone_inputs", "final_accuracy", "resolve_device", "train", "train_features",
+           "triplet_accuracy"]
+SUSPECTS_SHOWN = 10  # suspected label errors named in the log (all of them go to the CSV)
 PREFIX_BUDGET = 4 << 30  # bytes of cached prefix activations (--fine-tune) before refusing
 
 
@@ -103,6 +108,8 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict[str, float]] = []
         self.baseline: dict[str, float] = {}
+        self.suspects: list[Suspect] = []  # set by train() after training on classes
+        self.train_seconds = 0.0  # set by train(): wall time of the epochs, this run and the resumed ones
 
     def _embed(self, x: np.ndarray) -> torch.Tensor:
         t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
@@ -116,6 +123,14 @@ class Trainer:
         out = [self._embed(inputs[i:i + step]).cpu().numpy() for i in range(0, len(inputs), step)]
         self.head.train()
         return np.concatenate(out) if out else np.empty((0, self.cfg.dim), dtype=np.float32)
+
+    def val_accuracy(self, inputs: np.ndarray, triplets: np.ndarray) -> float:
+        """Triplet accuracy of ``triplets`` (rows of item ids) in the current embedding, embedding only the items
+        they name."""
+        if len(triplets) == 0:
+            return float("nan")
+        used, local = np.unique(triplets, return_inverse=True)
+        return triplet_accuracy(self.embed(inputs[used]), local.reshape(triplets.shape))
 
     @torch.no_grad()
     def features(self, inputs: np.ndarray) -> np.ndarray:
@@ -195,28 +210,81 @@ def _bar(total: int, enabled: bool, desc: str) -> Any:
     return tqdm(total=total, desc=desc, unit="batch", leave=False)
 
 
-def train(cfg: TripletConfig, data: TripletData, epochs: int, out: str | Path, *, device: str = "auto",
+def train(cfg: TripletConfig, data: TripletData, epochs: int, out: str | Path | None, *, device: str = "auto",
           resume: bool = False, checkpoint_every: int = 1, progress: bool = False, threads: int = 0,
-          inputs: np.ndarray | None = None, log: Callable[[str], None] = print) -> Trainer:
+          inputs: np.ndarray | None = None, suspect_k: int = DEFAULT_K, suspect_share: float = DEFAULT_SHARE,
+          log: Callable[[str], None] = print) -> Trainer:
     """Train for ``epochs`` epochs in all (``resume`` continues ``OUT.ckpt``), writing ``out`` and ``OUT.ckpt``
-    every ``checkpoint_every`` epochs and at the end. ``inputs``: the precomputed :func:`backbone_inputs` of
-    ``data`` (computed here when None). ``threads`` > 0 sets torch's CPU threads for the run."""
+    every ``checkpoint_every`` epochs and at the end (``out`` None: nothing is written, no resume).
+    ``inputs``: the precomputed :func:`backbone_inputs` of ``data`` (computed here when None). ``threads`` > 0
+    sets torch's CPU threads for the run. On class data, the suspected label errors (``suspect_k`` neighbours,
+    ``suspect_share`` of them of another class; ``suspect_k = 0``: not looked for) are logged and kept in
+    ``trainer.suspects``."""
     check_int("epochs", epochs, 1)
     check_int("checkpoint_every", checkpoint_every, 1)
     check_int("threads", threads, 0)
+    check_int("suspect_k", suspect_k, 0)
+    if resume and out is None:
+        raise InvalidParameterError("resume needs the model file whose checkpoint it continues (out)")
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _train(cfg, data, epochs, Path(out), device, resume, checkpoint_every, progress, inputs, log)
+        trainer, inputs = _train(cfg, data, epochs, None if out is None else Path(out), device, resume,
+                                 checkpoint_every, progress, inputs, log)
+        if suspect_k and data.kind == "classes":
+            _find_suspects(trainer, data, inputs, suspect_k, suspect_share, log)
+        return trainer
     finally:
         torch.set_num_threads(before)
 
 
-def _train(cfg: TripletConfig, data: TripletData, epochs: int, out: Path, device: str, resume: bool,
-           checkpoint_every: int, progress: bool, inputs: np.ndarray | None, log: Callable[[str], None]) -> Trainer:
-    ckpt = out.with_name(out.name + ".ckpt")
+def train_features(features: np.ndarray, labels: np.ndarray, cfg: TripletConfig, epochs: int,
+                   out: str | Path | None = None, *, classes: tuple[str, ...] = (), **options: Any) -> Trainer:
+    """Train on rows of efficientnet-lite0 features (n, 1280) and their class labels (n,), without image files:
+    :func:`~.data.class_data` splits them as class folders are split, then :func:`train` runs (``options``: its
+    keyword arguments but ``inputs``). The same features and labels as a folder's give the same model as
+    ``train(cfg, load_triplet_data(folder, cfg), epochs, out, inputs=features)``. Frozen backbone only."""
+    if cfg.fine_tune:
+        raise InvalidParameterError("training on feature rows needs a frozen backbone (fine_tune 0): fine-tuning "
+                                    "reads the images")
+    x = np.asarray(features, dtype=np.float32)
+    if x.ndim != 2 or len(x) != len(np.asarray(labels)):
+        raise InvalidParameterError(f"features (n, d) and labels (n,) must match. Got {x.shape} and "
+                                    f"{np.shape(labels)}.")
+    data = class_data(labels, cfg, classes=classes, source=f"{len(x):,} feature rows")
+    return train(cfg, data, epochs, out, inputs=x, **options)
+
+
+def _find_suspects(trainer: Trainer, data: TripletData, inputs: np.ndarray, k: int, share: float,
+                   log: Callable[[str], None]) -> None:
+    if len(inputs) <= k:
+        log(f"suspected label errors: not looked for ({len(inputs)} items, {k} neighbours each)")
+        return
+    t0 = time.perf_counter()
+    trainer.suspects = label_suspects(trainer.embed(inputs), data.labels, k=k, share=share,
+                                      device=str(trainer.device))
+    n = len(trainer.suspects)
+    log(f"suspected label errors: {n:,} of {len(inputs):,} items have at least {share:.0%} of their {k} nearest "
+        f"neighbours in another class ({time.perf_counter() - t0:.1f} s)" + (":" if n else ""))
+
+    def name(label: int) -> str:
+        return data.classes[label] if label < len(data.classes) else str(label)
+
+    for s in trainer.suspects[:SUSPECTS_SHOWN]:
+        where = str(data.paths[s.item]) if s.item < len(data.paths) else f"item {s.item}"
+        log(f"  {where}: labelled {name(s.label)}, looks like {name(s.looks_like)} "
+            f"({s.disagreement:.0%} of neighbours, similarity {s.similarity:.3f})")
+    if n > SUSPECTS_SHOWN:
+        log(f"  ... and {n - SUSPECTS_SHOWN:,} more")
+
+
+def _train(cfg: TripletConfig, data: TripletData, epochs: int, out: Path | None, device: str, resume: bool,
+           checkpoint_every: int, progress: bool, inputs: np.ndarray | None, log: Callable[[str], None]
+           ) -> tuple[Trainer, np.ndarray]:
     if resume:
+        assert out is not None
+        ckpt = out.with_name(out.name + ".ckpt")
         trainer = Trainer.from_state(load_checkpoint(ckpt), device)
         if trainer.cfg != cfg:
             log(f"resuming with the checkpoint's settings ({trainer.cfg.to_json()})")
@@ -230,11 +298,11 @@ def _train(cfg: TripletConfig, data: TripletData, epochs: int, out: Path, device
         f"device {trainer.device}")
     if inputs is None:
         inputs = backbone_inputs(data, cfg, progress=progress)
-    if len(inputs) != len(data.paths):
-        raise InvalidParameterError(f"inputs has {len(inputs)} rows for {len(data.paths)} images")
+    if len(inputs) != len(data.labels):
+        raise InvalidParameterError(f"inputs has {len(inputs)} rows for {len(data.labels)} images")
     if not trainer.baseline:
         trainer.baseline = {"features": triplet_accuracy(trainer.features(inputs), data.val),
-                            "untrained": triplet_accuracy(trainer.embed(inputs), data.val)}
+                            "untrained": trainer.val_accuracy(inputs, data.val)}
     b = trainer.baseline
     log(f"validation triplet accuracy before training: {cfg.backbone} features {b['features']:.4f}, "
         f"untrained head {b['untrained']:.4f}")
@@ -243,16 +311,17 @@ def _train(cfg: TripletConfig, data: TripletData, epochs: int, out: Path, device
     while trainer.epoch < epochs:
         rec = trainer.train_epoch(inputs, data, progress)
         seconds = rec.pop("seconds")
-        rec["val_accuracy"] = triplet_accuracy(trainer.embed(inputs), data.val)
+        rec["val_accuracy"] = trainer.val_accuracy(inputs, data.val)
         rec["seconds"] = seconds
         e = trainer.epoch
         log(f"epoch {e}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in rec.items() if k != "epoch"))
-        if e % checkpoint_every == 0 or e == epochs:
-            save_checkpoint(ckpt, trainer.state())
+        if out is not None and (e % checkpoint_every == 0 or e == epochs):
+            save_checkpoint(out.with_name(out.name + ".ckpt"), trainer.state())
             _write(out, trainer, data, spent + time.perf_counter() - t_start)
-    if not out.exists():
+    if out is not None and not out.exists():
         _write(out, trainer, data, spent)
-    return trainer
+    trainer.train_seconds = spent + time.perf_counter() - t_start
+    return trainer, inputs
 
 
 def _unit(data: TripletData) -> str:
