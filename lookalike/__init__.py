@@ -8,6 +8,7 @@
 
 from . import bingan as _bingan  # noqa: F401  (registers the bingan:PATH encoder)
 from . import dedup as _dedup  # noqa: F401  (registers the duplicate detector and its per-item thumbnails)
+from . import localise as _localise  # noqa: F401  (registers the localiser of --crop auto)
 from . import triplet as _triplet  # noqa: F401  (registers the triplet:PATH encoder)
 from .catalog import BatchReport, Catalog, Item, SearchResult
 from .encoders import Encoder, available_encoders, get_encoder

@@ -15,7 +15,8 @@ from ..encoders import Encoder
 from ..encoders.hashed import DerivedEncoder
 from ..errors import ImageError
 from ..images import ImageLimits, ImageSource, describe_source, load_image, read_bytes
-from .extensions import registered_features
+from .crop import CROP_FEATURE, crop_loaded
+from .extensions import Localiser, registered_features
 from .store import NewItem
 
 
@@ -59,11 +60,14 @@ def prepare_image(
     *,
     draft: tuple[int, int] | None,
     known: dict[str, str] | None = None,
+    crop: Localiser | None = None,
 ) -> Outcome:
     """Read, hash, decode and prepare one source; an ImageError is returned, not raised, so a batch goes on.
 
     ``draft`` is the catalogue's decode hint (``EncoderSet.draft``, the same for queries). ``known`` maps file
-    paths to the sha256 the catalogue holds for them: a file with the same hash is Unchanged.
+    paths to the sha256 the catalogue holds for them: a file with the same hash is Unchanged. ``crop``: the
+    catalogue's localiser (setting ``crop.model``): the encoders see the image cut to the box it finds (kept as the
+    feature ``crop.box``), the registered features the whole image.
     """
     name = describe_source(source)
     try:
@@ -82,8 +86,11 @@ def prepare_image(
             loaded = load_image(source, limits=limits, draft=draft)
             raw = bytes(source) if isinstance(source, bytes | bytearray | memoryview) else None
             prepared = Prepared(name, None, raw, loaded.sha256, loaded.width, loaded.height, loaded.format)
-        prepared.arrays = {num: enc.prepare(loaded.image) for num, enc in encoders if _base_of(enc, encoders) is None}
         prepared.features = {name: fn(loaded.image) for name, fn in registered_features().items()}
+        if crop is not None:
+            loaded, box = crop_loaded(loaded, crop)
+            prepared.features[CROP_FEATURE] = b"" if box is None else str(box).encode()
+        prepared.arrays = {num: enc.prepare(loaded.image) for num, enc in encoders if _base_of(enc, encoders) is None}
         return prepared
     except ImageError as err:
         return err

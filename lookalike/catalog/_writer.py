@@ -15,7 +15,7 @@ from ..errors import DuplicateDetectionError, DuplicateImageError, DuplicateItem
 from ..images import ImageLimits, ImageSource, Skipped
 from ..prefetch import pipelined
 from ..validation import check_choice
-from . import _ingest
+from . import _ingest, crop
 from ._encoders import EncoderSet
 from ._indexes import IndexSet
 from .extensions import DuplicateDetector
@@ -37,7 +37,12 @@ class Writer:
 
     def prepare(self, source: ImageSource, known: dict[str, str] | None = None) -> _ingest.Outcome:
         return _ingest.prepare_image(source, self.encoders.pairs, self.limits, draft=self.encoders.draft,
-                                     known=known)
+                                     known=known, crop=self.localiser())
+
+    def localiser(self) -> crop.Localiser | None:
+        """The crop stage of ingest: the localiser of the setting ``crop.model`` (None: images are not cropped)."""
+        model = self.store.meta(crop.CROP_SETTING)
+        return crop.resolve("auto", model) if model else None
 
     def encode(self, ready: Sequence[_ingest.Prepared]) -> dict[int, np.ndarray]:
         return _ingest.run_encoders(ready, self.encoders.pairs)

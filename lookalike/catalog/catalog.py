@@ -196,26 +196,26 @@ class Catalog:
     # -- searching ----------------------------------------------------------------------------------------------
 
     def search(self, image: ImageSource, *, k: int = 10, box: Box | str | None = None,
-               where: dict[str, Any] | None = None, encoder: str | None = None, rerank: int | None = None
-               ) -> builtins.list[SearchResult]:
+               where: dict[str, Any] | None = None, encoder: str | None = None, rerank: int | None = None,
+               crop: str | None = None) -> builtins.list[SearchResult]:
         """The ``k`` items most similar to ``image`` (or to the region ``box`` of it), best first.
 
         Args:
-            image: path, bytes, array or PIL image.
-            k: number of results (at most the number of items).
+            image: path, bytes, array or PIL image; ``k``: number of results (at most the number of items).
             box: a region ``Box(x, y, w, h)`` or ``"x,y,w,h"`` in pixels of the (EXIF-oriented) image.
             where: equality filter on metadata keys, e.g. ``{"category": "shoes"}``.
             encoder: which of the catalogue's encoders to search (default: the first).
             rerank: with a search by learned codes, re-rank this many best candidates by exact cosine on their float
                 vectors (default: the setting ``search.rerank``, 400; 0: the codes' own order).
+            crop: ``"auto"``: cut to the box the localiser of setting crop.model finds (``"auto:MODEL"``: that file)
         """
-        return self.search_many([image], k=k, box=box, where=where, encoder=encoder, rerank=rerank)[0]
+        return self.search_many([image], k=k, box=box, where=where, encoder=encoder, rerank=rerank, crop=crop)[0]
 
     def search_many(self, images: Sequence[ImageSource], *, k: int = 10, box: Box | str | None = None,
-                    where: dict[str, Any] | None = None, encoder: str | None = None, rerank: int | None = None
-                    ) -> builtins.list[builtins.list[SearchResult]]:
+                    where: dict[str, Any] | None = None, encoder: str | None = None, rerank: int | None = None,
+                    crop: str | None = None) -> builtins.list[builtins.list[SearchResult]]:
         """:meth:`search` for several query images at once (one model call per batch)."""
-        return self.pipeline.run(images, k=k, box=box, where=where, encoder=encoder, rerank=rerank)
+        return self.pipeline.run(images, k=k, box=box, where=where, encoder=encoder, rerank=rerank, crop=crop)
 
     def similar(self, item_id: str, *, k: int = 10, where: dict[str, Any] | None = None, encoder: str | None = None,
                 rerank: int | None = None) -> builtins.list[SearchResult]:

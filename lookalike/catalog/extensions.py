@@ -3,6 +3,9 @@
 - **Per-item features**: a function of the decoded image whose bytes are stored with every item added from then
   on (:func:`register_feature`). The duplicate detector registers its thumbnails this way; a localiser or a
   local-descriptor extractor can do the same.
+- **The localiser**: the crop stage of ``--crop auto`` (:func:`register_localiser`: a factory from a model file's
+  path to an object with ``crop_box(image) -> Box | None``); :mod:`lookalike.localise` registers itself when
+  imported. The catalogue calls it through :mod:`.crop`, at ingest (``prepare``) and in the query's decode step.
 - **The duplicate detector**: the object behind ``Catalog.add(check_duplicates=...)``, ``find_duplicates``,
   ``calibrate_duplicates`` and ``dedup`` (:func:`register_duplicate_detector`); :mod:`lookalike.dedup` registers
   itself when imported, which ``import lookalike`` does.
@@ -17,15 +20,15 @@ import numpy as np
 from PIL import Image
 
 from ..errors import CatalogError, InvalidParameterError
-from ..images import ImageSource
+from ..images import Box, ImageSource
 from .types import DuplicateMatch
 
 if TYPE_CHECKING:
     from ..dedup import Calibration, DedupReport
     from .catalog import Catalog
 
-__all__ = ["DuplicateDetector", "FeatureFn", "detector_for", "register_duplicate_detector", "register_feature",
-           "registered_features"]
+__all__ = ["DuplicateDetector", "FeatureFn", "Localiser", "detector_for", "localiser_for",
+           "register_duplicate_detector", "register_feature", "register_localiser", "registered_features"]
 
 FeatureFn = Callable[[Image.Image], bytes]
 _FEATURES: dict[str, FeatureFn] = {}
@@ -40,6 +43,27 @@ def register_feature(name: str, fn: FeatureFn) -> None:
 
 def registered_features() -> Mapping[str, FeatureFn]:
     return dict(_FEATURES)
+
+
+class Localiser(Protocol):
+    """What the crop stage asks of a localiser (implemented by :class:`lookalike.localise.Localiser`)."""
+
+    def crop_box(self, image: Image.Image) -> Box | None:
+        """The product's box in pixels of a decoded RGB image, or None when nothing looks like an object."""
+
+
+_LOCALISER: list[Callable[[str], Localiser]] = []
+
+
+def register_localiser(factory: Callable[[str], Localiser]) -> None:
+    """``factory(model_path)`` opens a localiser model (raising EncoderError for a file that is not one)."""
+    _LOCALISER[:] = [factory]
+
+
+def localiser_for(model: str) -> Localiser:
+    if not _LOCALISER:
+        raise CatalogError("no localiser is registered (import lookalike.localise)")
+    return _LOCALISER[0](model)
 
 
 class DuplicateDetector(Protocol):

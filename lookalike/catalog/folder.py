@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..encoders.base import progress_bar
+from ..errors import InvalidParameterError
 from ..images import Skipped, find_images
 from ..prefetch import pipelined
 from ..validation import check_int
 from . import _ingest
 from ._writer import CHUNK, Writer
+from .crop import CROP_SETTING
 from .store import Transaction
 from .types import BatchReport, Item
 
@@ -64,6 +66,9 @@ def _chunks(writer: Writer, paths: list[str], hashes: dict[str, str], ray: str |
         return
     from ._ray import RayEncoding
 
+    if writer.localiser() is not None:
+        raise InvalidParameterError(f"--ray does not crop yet: this catalogue crops with {CROP_SETTING} "
+                                    f"(index without --ray)")
     encoding = RayEncoding(writer.encoders.pairs, writer.limits, writer.encoders.draft, address=ray, workers=workers)
     try:
         for encoded in encoding.map((paths[i:i + CHUNK] for i in range(0, len(paths), CHUNK)), hashes):

@@ -24,6 +24,7 @@ from ..encoders.hashed import HashedEncoder
 from ..errors import InvalidParameterError, ItemNotFoundError
 from ..images import Box, ImageLimits, ImageSource, LoadedImage, load_image
 from ..validation import check_int
+from . import crop as crops
 from .types import SearchResult
 
 if TYPE_CHECKING:
@@ -51,11 +52,12 @@ class DecodedQuery:
 
     loaded: LoadedImage
     box: Box | None
+    crop: str | None = None  # "auto" when ``box`` was predicted by the localiser (None then: no object found)
 
     @property
     def info(self) -> dict[str, Any]:
         return {"width": self.loaded.width, "height": self.loaded.height, "format": self.loaded.format,
-                "box": None if self.box is None else str(self.box)}
+                "box": None if self.box is None else str(self.box), "crop": self.crop}
 
 
 @dataclass(frozen=True)
@@ -115,14 +117,27 @@ class QueryPipeline:
         """The encoder a search with ``encoder=spec`` uses (default: the catalogue's default)."""
         return self._engine.encoders.pick(spec)[1]
 
-    def decode(self, image: ImageSource, *, box: Box | str | None = None, limits: ImageLimits | None = None
-               ) -> DecodedQuery:
+    def decode(self, image: ImageSource, *, box: Box | str | None = None, limits: ImageLimits | None = None,
+               crop: str | None = None) -> DecodedQuery:
         """Decode a query as ingest decodes an item (the same draft hint), cropped to ``box`` if given, within
-        ``limits`` (default: the catalogue's; the service passes its own upload limits)."""
+        ``limits`` (default: the catalogue's; the service passes its own upload limits). ``crop="auto"`` (the
+        catalogue's localiser) or ``"auto:MODEL"``: cut to the product's predicted box (:mod:`.crop`), unless a
+        ``box`` is given: a manual box wins."""
         region = Box.parse(box) if isinstance(box, str) else box
+        spec = crops.parse_crop(crop)
+        localiser = self.localiser(spec) if region is None and spec else None
         draft = None if region is not None else self._engine.encoders.draft
         chosen = self._engine.limits if limits is None else limits
-        return DecodedQuery(load_image(image, limits=chosen, box=region, draft=draft), region)
+        loaded = load_image(image, limits=chosen, box=region, draft=draft)
+        if localiser is None:
+            return DecodedQuery(loaded, region)
+        cut, found = crops.crop_loaded(loaded, localiser)
+        return DecodedQuery(cut, found, "auto")
+
+    def localiser(self, crop: object) -> crops.Localiser | None:
+        """The localiser a search with ``crop`` uses (None: no crop); raises InvalidParameterError (a bad value, or
+        ``auto`` on a catalogue without the setting ``crop.model``) or EncoderError (not a localiser model)."""
+        return crops.resolve(crop, self._engine.store.meta(crops.CROP_SETTING) if crop == "auto" else None)
 
     def rerank_for(self, encoder: str | None, rerank: object) -> int | None:
         """The re-ranking depth a search with ``encoder`` and ``rerank`` uses: ``None`` (the default) is the
@@ -204,10 +219,12 @@ class QueryPipeline:
         return self.retrieve(batch, k=k, where=where, exclude=[item_id])[0]
 
     def run(self, images: Sequence[ImageSource], *, k: int = 10, box: Box | str | None = None,
-            where: dict[str, Any] | None = None, encoder: str | None = None, rerank: int | None = None
-            ) -> list[list[SearchResult]]:
+            where: dict[str, Any] | None = None, encoder: str | None = None, rerank: int | None = None,
+            crop: str | None = None) -> list[list[SearchResult]]:
         """Every stage at once: what :meth:`lookalike.catalog.Catalog.search_many` does."""
         k = check_k(k)
         self.rerank_for(encoder, rerank)  # a bad rerank fails before any image is decoded
-        decoded = [self.decode(image, box=box) for image in images]
+        if box is None:
+            self.localiser(crop)  # and so does a crop without a model
+        decoded = [self.decode(image, box=box, crop=crop) for image in images]
         return self.retrieve(self.encode(decoded, encoder=encoder, rerank=rerank), k=k, where=where)

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..catalog import DEFAULT_ENCODER, Catalog, DuplicateMatch, Item
+from ..catalog.crop import CROP_FEATURE
 from ..errors import DuplicateImageError, ImageError, InvalidParameterError
 from ..validation import Integer, check
 from ._common import EXIT_ERROR, Commands, open_catalog, parse_pairs, print_item, print_json, where_filter
+from .localise import index_crop
 
 
 def register(commands: Commands) -> None:
@@ -30,6 +32,8 @@ def register(commands: Commands) -> None:
                    help="decode and encode on Ray actors: a local Ray (no ADDRESS), or a cluster (ray://host:10001, "
                    "host:6379); results are committed here chunk by chunk, and a rerun resumes")
     p.add_argument("--ray-workers", type=int, metavar="N", help="Ray actors (default: one per CPU of the cluster)")
+    p.add_argument("--crop", metavar="auto:MODEL|none", help="crop every image to the product's box predicted by "
+                   "this localiser before encoding (kept as the setting crop.model, used by `search --crop auto`)")
     p.add_argument("--codes-at", metavar="N|off",
                    help="learn 64-bit codes by itself once the catalogue holds N items (stored as the setting "
                    "search.codes_at; default 100000; off: never)")
@@ -80,6 +84,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     with open_catalog(args, create=True, encoder=args.encoder, extra=args.extra_encoder) as cat:
         if codes_at is not None:
             cat.put_setting("search.codes_at", codes_at)
+        index_crop(cat, args.crop)
         before = cat.encoder.spec
         report = cat.index_folder(args.dir, progress=progress, ray=args.ray, ray_workers=args.ray_workers)
         total = cat.count()
@@ -190,7 +195,14 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_get(args: argparse.Namespace) -> int:
     with open_catalog(args) as cat:
-        print_item(cat.get(args.id), args.json)
+        item = cat.get(args.id)
+        cropped = cat.features(CROP_FEATURE, [item.key]).get(item.key)  # the box --crop auto encoded, if any
+    if args.json and cropped is not None:
+        print_json({**item.to_dict(), "crop_box": cropped.decode() or None})
+        return 0
+    print_item(item, args.json)
+    if cropped is not None:
+        print(f"cropped to {cropped.decode() or 'none (no object found: the whole image)'}")
     return 0
 
 

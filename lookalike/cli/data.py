@@ -119,13 +119,20 @@ def _register_train(commands: Commands) -> None:
     p = commands.add("train", cmd_train, "train a model: `train bingan --data DIR --bits 32 --out MODEL` or "
                      "`train triplet --data DIR_OR_CSV --out MODEL`", with_results=False)
     models = p.add_subparsers(dest="model", required=True, metavar="MODEL",
-                              help="bingan (binary codes from pixels) or triplet (a 512-d embedding from triplets)")
+                              help="bingan (binary codes from pixels), triplet (a 512-d embedding from triplets) or "
+                              "localiser (product boxes for --crop auto)")
     _register_bingan(models.add_parser("bingan", parents=[commands.common], help="BinGAN binary codes from pixels",
                                        description="train BinGAN: `train bingan --data DIR --bits 32 --out MODEL`"))
     _register_triplet(models.add_parser(
         "triplet", parents=[commands.common], help="a similarity embedding learned from triplets",
         description="train a triplet embedding on efficientnet-lite0 features: "
         "`train triplet --data DIR_OR_CSV --out MODEL`"))
+    from .localise import register_train as register_localiser
+
+    register_localiser(models.add_parser(
+        "localiser", parents=[commands.common], help="a product localiser for --crop auto (boxes from a CSV)",
+        description="train a crop classifier and box regressor on efficientnet-lite0's feature map: "
+        "`train localiser --boxes boxes.csv --out MODEL`"))
 
 
 def _register_bingan(p: argparse.ArgumentParser) -> None:

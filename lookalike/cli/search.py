@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..catalog.query import check_k
 from ..images import Box
-from ._common import Commands, open_catalog, print_results, where_filter
+from ._common import Commands, open_catalog, print_json, print_results, where_filter
+from .localise import CROP_HELP
 
 
 def register(commands: Commands) -> None:
@@ -22,6 +24,7 @@ def register(commands: Commands) -> None:
                        "without; 0: the codes' own order)")
         if name == "search":
             p.add_argument("--box", metavar="X,Y,W,H", help="search with this region of the image")
+            p.add_argument("--crop", metavar="auto|auto:MODEL|none", help=CROP_HELP)
 
 
 # k, rerank and the encoder are checked by the catalogue's query pipeline, before any image is decoded
@@ -31,7 +34,22 @@ def cmd_search(args: argparse.Namespace) -> int:
     box = Box.parse(args.box) if args.box else None
     where = where_filter(args)
     with open_catalog(args) as cat:
-        results = cat.search(args.query, k=args.k, box=box, where=where, encoder=args.encoder, rerank=args.rerank)
+        if args.crop is None or box is not None:
+            results = cat.search(args.query, k=args.k, box=box, where=where, encoder=args.encoder,
+                                 rerank=args.rerank, crop=args.crop)
+        else:  # the stages of Catalog.search, to show the box the query was cropped to
+            pipe = cat.pipeline
+            check_k(args.k)
+            pipe.rerank_for(args.encoder, args.rerank)
+            query = pipe.decode(args.query, crop=args.crop)
+            results = pipe.retrieve(pipe.encode([query], encoder=args.encoder, rerank=args.rerank), k=args.k,
+                                    where=where)[0]
+            shown = "none (no object found: the whole image)" if query.box is None else str(query.box)
+            if args.json:
+                print_json({"query": args.query, "box": None if query.box is None else str(query.box),
+                            "crop": "auto", "results": [r.to_dict() for r in results]})
+                return 0
+            print(f"cropped to {shown}")
     print_results(args.query, results, args.json)
     return 0
 

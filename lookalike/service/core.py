@@ -182,6 +182,15 @@ class Service:
             raise parameter_error("box", "a string 'x,y,w,h'", short_repr(value))
         return Box.parse(value)
 
+    @staticmethod
+    def parse_crop(value: object) -> str | None:
+        """``auto`` (the catalogue's localiser) or none: a client never names a model file on the server."""
+        if value is None or value in ("", "none"):
+            return None
+        if value != "auto":
+            raise parameter_error("crop", "'auto' (the catalogue's localiser) or 'none'", short_repr(value))
+        return "auto"
+
     def parse_object(self, text: object, what: str) -> dict[str, Any] | None:
         """A JSON object given as text (metadata, a filter); None for absent or empty."""
         if text is None or text == "":
@@ -210,15 +219,19 @@ class Service:
     # -- reading ------------------------------------------------------------------------------------------------
 
     def search(self, data: bytes, *, k: int, box: Box | None, where: dict[str, Any] | None,
-               encoder: str | None = None, rerank: int | None = None, prefix: str = "") -> dict[str, Any]:
-        """Search with uploaded image bytes (or the region ``box`` of them) by the catalogue's query pipeline:
-        decode, encode and the (batched) retrieval are timed as stages."""
+               encoder: str | None = None, rerank: int | None = None, prefix: str = "", crop: str | None = None
+               ) -> dict[str, Any]:
+        """Search with uploaded image bytes (or the region ``box`` of them, or with ``crop="auto"`` the box the
+        catalogue's localiser predicts) by the catalogue's query pipeline: decode (with the crop), encode and the
+        (batched) retrieval are timed as stages."""
         timings: dict[str, float] = {}
         pipe = self.cat.pipeline
         enc = pipe.encoder(encoder)  # an unknown encoder or a rerank without codes fails before any decoding
         pipe.rerank_for(enc.spec, rerank)
+        if box is None:
+            pipe.localiser(crop)  # and so does crop=auto without a localiser
         with self.metrics.stage("decode", timings):
-            query = pipe.decode(bytes(data), box=box, limits=self.limits)
+            query = pipe.decode(bytes(data), box=box, limits=self.limits, crop=crop)
         with self.metrics.stage("encode", timings):
             encoded = pipe.encode([query], encoder=enc.spec, rerank=rerank)
         with self.metrics.stage("search", timings):

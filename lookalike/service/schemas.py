@@ -54,7 +54,9 @@ class QueryInfo(BaseModel):
     width: int | None = None
     height: int | None = None
     format: str | None = None
-    box: str | None = Field(None, description="the region searched, 'x,y,w,h' in pixels")
+    box: str | None = Field(None, description="the region searched, 'x,y,w,h' in pixels (with crop=auto: the "
+                            "predicted box; null when nothing looked like an object and the whole image was searched)")
+    crop: str | None = Field(None, description="'auto' when the region was predicted by the localiser")
     item: str | None = Field(None, description="the item searched from (similar)")
 
 

@@ -15,11 +15,14 @@ router = APIRouter(tags=["search"])
 
 K_FIELD = {"k": {"type": "integer", "minimum": 1, "default": 10}}
 _RERANK = "with learned codes: re-rank this many best candidates by the codes by exact cosine"
+_CROP = ("auto: crop the query to the product's box predicted by the catalogue's localiser (setting crop.model; "
+         "a box wins); the box is returned as query.box")
 _ENCODER = "which of the catalogue's encoders to search (its spec; default: the catalogue's default)"
 SEARCH_BODY = image_body(
-    "The query image: a multipart form (field 'image', plus optional 'box', 'k', 'where', 'rerank', 'encoder'), or "
-    "the raw image bytes as the body (parameters then in the query string).",
+    "The query image: a multipart form (field 'image', plus optional 'box', 'crop', 'k', 'where', 'rerank', "
+    "'encoder'), or the raw image bytes as the body (parameters then in the query string).",
     {"box": {"type": "string", "description": "region 'x,y,w,h' in pixels", "example": "10,20,200,150"},
+     "crop": {"type": "string", "enum": ["auto", "none"], "description": _CROP},
      **K_FIELD, "where": {"type": "string", "description": "metadata filter, a JSON object"},
      "rerank": {"type": "integer", "minimum": 1, "description": _RERANK},
      "encoder": {"type": "string", "description": _ENCODER, "example": "efficientnet-lite0"}})
@@ -35,6 +38,7 @@ async def search(
     k: Annotated[str | None, Query(description="number of results (default 10)")] = None,
     box: Annotated[str | None, Query(description="region 'x,y,w,h' in pixels of the upright image")] = None,
     where: _Where = None, rerank: _Rerank = None, encoder: _Encoder = None,
+    crop: Annotated[str | None, Query(description=_CROP)] = None,
 ) -> Any:
     """The items most similar to an uploaded image, or to a region (box) of it, best first."""
     k_value = service.parse_k(upload.param("k", k))
@@ -42,8 +46,9 @@ async def search(
     where_value = service.parse_object(upload.param("where", where), "where")
     rerank_value = service.parse_rerank(upload.param("rerank", rerank))
     encoder_value = service.parse_encoder(upload.param("encoder", encoder))
+    crop_value = service.parse_crop(upload.param("crop", crop))
     return await run_in_threadpool(service.search, upload.data, k=k_value, box=box_value, where=where_value,
-                                   encoder=encoder_value, rerank=rerank_value, prefix=prefix)
+                                   encoder=encoder_value, rerank=rerank_value, prefix=prefix, crop=crop_value)
 
 
 @router.get("/items/{item_id:path}/similar", response_model=schemas.SearchResponse, responses=ERRORS)

@@ -1,0 +1,139 @@
+"""``--crop auto`` end to end through the library, the CLI and the HTTP API: a composite query finds its product
+higher with the crop than without; the crop at ingest keeps its box; hostile input gets the usual errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lookalike import Catalog
+from lookalike.catalog.crop import CROP_FEATURE, CROP_SETTING
+from lookalike.cli import main
+from lookalike.errors import EncoderError, InvalidParameterError
+
+from .conftest import live_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def _shop_catalog(shop: tuple[Path, list[Path]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("loc-cat") / "cat"
+    with Catalog(path, create=True) as cat:
+        cat.index_folder(shop[0])
+    return path
+
+
+@pytest.fixture
+def shop_catalog(_shop_catalog: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(_shop_catalog, tmp_path / "cat"))
+
+
+def _rank(hits: list, product: str) -> int:
+    return next((r for r, h in enumerate(hits, 1) if h.id == product), 41)
+
+
+def test_crop_auto_finds_composite_queries_products_higher(shop: tuple[Path, list[Path]], shop_catalog: Path,
+                                                            small_model: Path) -> None:
+    with Catalog(shop_catalog) as cat:
+        cat.put_setting(CROP_SETTING, str(small_model))
+        plain = [_rank(cat.search(q, k=40), q.name) for q in shop[1]]
+        cropped = [_rank(cat.search(q, k=40, crop="auto"), q.name) for q in shop[1]]
+        assert [_rank(cat.search(q, k=40, crop=f"auto:{small_model}"), q.name) for q in shop[1]] == cropped
+        manual = cat.search(shop[1][0], k=40, crop="auto", box="0,0,64,64")  # a manual box wins
+        assert [h.id for h in manual] == [h.id for h in cat.search(shop[1][0], k=40, box="0,0,64,64")]
+    # more products in the top 3 with the crop, and most queries at least as high (seeded: ranks [2, 2, 1, 1, 18,
+    # 3] cropped against [7, 13, 1, 1, 1, 4] whole, when written)
+    assert sum(r <= 3 for r in cropped) > sum(r <= 3 for r in plain), (cropped, plain)
+    assert sum(c <= p for c, p in zip(cropped, plain, strict=True)) >= 4, (cropped, plain)
+
+
+def test_cli_index_with_crop_keeps_boxes_and_search_shows_its_box(shop: tuple[Path, list[Path]], tmp_path: Path,
+                                                                   small_model: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    cat_path = tmp_path / "cropped"
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for q in shop[1][:3]:
+        shutil.copy(q, folder / q.name)
+    assert main(["index", str(folder), "--catalog", str(cat_path), "--crop", f"auto:{small_model}"]) == 0
+    capsys.readouterr()
+    with Catalog(cat_path) as cat:
+        assert cat.setting(CROP_SETTING) == str(small_model.resolve())
+        boxes = cat.features(CROP_FEATURE)
+        assert len(boxes) == 3 and all(b.count(b",") == 3 for b in boxes.values())
+        own = cat.search(folder / shop[1][0].name, k=1, crop="auto")[0]  # its own crop: its own vector
+        assert own.id == shop[1][0].name and own.score == pytest.approx(1.0, abs=1e-5)
+    assert main(["get", shop[1][0].name, "--catalog", str(cat_path)]) == 0
+    assert "cropped to " in capsys.readouterr().out
+    code = main(["search", str(folder / shop[1][1].name), "--catalog", str(cat_path), "--crop", "auto", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["crop"] == "auto" and out["results"][0]["id"] == shop[1][1].name
+    assert out["box"] is None or len(out["box"].split(",")) == 4
+    # a catalogue indexed with a crop does not take another one
+    code = main(["index", str(folder), "--catalog", str(cat_path), "--crop", "none"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("lookalike: error: ") and err.count("\n") == 1 and "mix crops" in err
+
+
+def test_cli_crop_errors_are_one_line(shop: tuple[Path, list[Path]], shop_catalog: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.localiser"
+    junk.write_bytes(b"not a model")
+    for extra, words in ((["--crop", "auto"], "crop=auto needs a localiser model"),
+                         (["--crop", f"auto:{junk}"], "not a localiser model file"),
+                         (["--crop", "sometimes"], "The 'crop' parameter must be")):
+        code = main(["search", str(shop[1][0]), "--catalog", str(shop_catalog), *extra])
+        err = capsys.readouterr().err
+        assert code == 1 and err.startswith("lookalike: error: ") and err.count("\n") == 1 and words in err, err
+    code = main(["index", str(tmp_path), "--catalog", str(tmp_path / "new"), "--crop", f"auto:{junk}"])
+    err = capsys.readouterr().err
+    assert code == 1 and "not a localiser model file" in err and err.count("\n") == 1
+
+
+def test_library_crop_errors(shop: tuple[Path, list[Path]], shop_catalog: Path, tmp_path: Path) -> None:
+    with Catalog(shop_catalog) as cat:
+        with pytest.raises(InvalidParameterError, match="crop=auto needs a localiser model"):
+            cat.search(shop[1][0], crop="auto")
+        with pytest.raises(EncoderError, match="no such localiser model file"):
+            cat.search(shop[1][0], crop=f"auto:{tmp_path / 'gone'}")
+        with pytest.raises(InvalidParameterError, match="'crop'"):
+            cat.search(shop[1][0], crop="auto:")
+
+
+@pytest.fixture
+def http(shop_catalog: Path, small_model: Path) -> Iterator[httpx.Client]:
+    with Catalog(shop_catalog) as cat:
+        cat.put_setting(CROP_SETTING, str(small_model))
+    with live_server(shop_catalog) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client
+
+
+def test_http_crop_auto_returns_the_query_box(http: httpx.Client, shop: tuple[Path, list[Path]]) -> None:
+    query = shop[1][2]
+    files = {"image": (query.name, query.read_bytes(), "image/png")}
+    plain = http.post("/search", files=files, data={"k": "40"}).json()
+    cropped = http.post("/search", files=files, data={"k": "40", "crop": "auto"}).json()
+    assert plain["query"]["box"] is None and plain["query"]["crop"] is None
+    assert cropped["query"]["crop"] == "auto" and len(cropped["query"]["box"].split(",")) == 4
+    raw = http.post("/search?crop=auto&k=40", content=query.read_bytes()).json()
+    assert raw["query"]["box"] == cropped["query"]["box"]
+    ranks = [next(r for r, h in enumerate(x["results"], 1) if h["id"] == query.name) for x in (plain, cropped)]
+    assert ranks[1] <= ranks[0]
+
+
+def test_http_crop_errors_are_422(http: httpx.Client, shop: tuple[Path, list[Path]], shop_catalog: Path,
+                                  small_model: Path) -> None:
+    data = shop[1][0].read_bytes()
+    for value in (f"auto:{small_model}", "yes", "auto:/etc/passwd"):  # a client never names a file on the server
+        answer = http.post("/search", files={"image": ("q.png", data, "image/png")}, data={"crop": value})
+        assert answer.status_code == 422 and "'crop'" in answer.json()["error"]["message"], answer.text
+    with Catalog(shop_catalog) as cat:
+        cat.put_setting(CROP_SETTING, None)
+    answer = http.post("/search", files={"image": ("q.png", data, "image/png")}, data={"crop": "auto"})
+    assert answer.status_code == 422 and "crop=auto needs a localiser model" in answer.json()["error"]["message"]
