@@ -39,7 +39,7 @@ def test_no_crop_passes_the_best_stands_alone_and_nothing_below_min_score() -> N
 
 
 def test_crops_cover_the_grid_within_the_aspect_limit() -> None:
-    cfg = LocaliserConfig(size=128, max_aspect=2.0)  # head: 4 x 4 cells
+    cfg = LocaliserConfig(layer="head", size=128, max_aspect=2.0)  # 4 x 4 cells
     cells = crop_cells(cfg)
     w, h = cells[:, 2] - cells[:, 0], cells[:, 3] - cells[:, 1]
     assert (np.maximum(w, h) <= 2 * np.minimum(w, h)).all()
