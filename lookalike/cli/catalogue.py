@@ -14,6 +14,7 @@ from ..errors import DuplicateImageError, ImageError, InvalidParameterError
 from ..validation import Integer, check
 from ._common import EXIT_ERROR, Commands, open_catalog, parse_pairs, print_item, print_json, where_filter
 from .localise import index_crop
+from .partial import add_index_option, index_partial
 
 
 def register(commands: Commands) -> None:
@@ -34,6 +35,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--ray-workers", type=int, metavar="N", help="Ray actors (default: one per CPU of the cluster)")
     p.add_argument("--crop", metavar="auto:MODEL|none", help="crop every image to the product's box predicted by "
                    "this localiser before encoding (kept as the setting crop.model, used by `search --crop auto`)")
+    add_index_option(p)
     p.add_argument("--codes-at", metavar="N|off",
                    help="learn 64-bit codes by itself once the catalogue holds N items (stored as the setting "
                    "search.codes_at; default 100000; off: never)")
@@ -92,10 +94,13 @@ def cmd_index(args: argparse.Namespace) -> int:
         if args.hash:
             found = None if args.refit else cat.find_hashed(args.hash, args.bits)
             hashed = (found or cat.fit_hasher(args.hash, args.bits)).spec
+        partial = index_partial(cat, args)
     if args.json:
-        print_json({**report.to_dict(), "items": total, "search": hashed})
+        print_json({**report.to_dict(), "items": total, "search": hashed, "partial": partial})
         return 0
     print(f"{report.summary()}; {total} items in the catalogue" + (f"; searching {hashed}" if hashed else ""))
+    if partial:
+        print(partial)
     for s in report.skipped:
         print(f"skipped {s.source}: {s.reason}")
     return 0

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 
 from ..catalog.query import check_k
+from ..errors import InvalidParameterError
 from ..images import Box
 from ._common import Commands, open_catalog, print_json, print_results, where_filter
 from .localise import CROP_HELP
+from .partial import add_search_option, search_partial
 
 
 def register(commands: Commands) -> None:
@@ -25,6 +27,7 @@ def register(commands: Commands) -> None:
         if name == "search":
             p.add_argument("--box", metavar="X,Y,W,H", help="search with this region of the image")
             p.add_argument("--crop", metavar="auto|auto:MODEL|none", help=CROP_HELP)
+            add_search_option(p)
 
 
 # k, rerank and the encoder are checked by the catalogue's query pipeline, before any image is decoded
@@ -33,6 +36,14 @@ def register(commands: Commands) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     box = Box.parse(args.box) if args.box else None
     where = where_filter(args)
+    if args.partial:
+        given = [f"--{name}" for name, value in (("where", where), ("encoder", args.encoder), ("rerank", args.rerank),
+                                                 ("crop", args.crop)) if value]
+        if given:
+            raise InvalidParameterError(f"search --partial matches local descriptors; it takes no {', '.join(given)}")
+        check_k(args.k)
+        with open_catalog(args) as cat:
+            return search_partial(cat, args, box)
     with open_catalog(args) as cat:
         if args.crop is None or box is not None:
             results = cat.search(args.query, k=args.k, box=box, where=where, encoder=args.encoder,

@@ -45,7 +45,7 @@ from .config import ServiceConfig
 from .core import Service
 from .errors import error_body, install_handlers
 from .metrics import BodyLimitMiddleware, MetricsMiddleware
-from .routes import duplicates, items, search, system
+from .routes import duplicates, items, partial, search, system
 
 __all__ = ["create_app"]
 
@@ -81,7 +81,7 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
                        timeout=config.body_timeout)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     install_handlers(app)
-    for router in (search.router, items.router, duplicates.router, system.router, system.pages):
+    for router in (search.router, partial.router, items.router, duplicates.router, system.router, system.pages):
         app.include_router(router)
     system.mount_files(app)
     return app

@@ -19,7 +19,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -31,7 +31,10 @@ from ..images import Box, ImageLimits, load_image, sniff_format
 from ..validation import Integer, check_choice, check_int, check_real, parameter_error, short_repr
 from .config import ServiceConfig
 from .metrics import Metrics
-from .output import hit_out, item_out, match_out
+from .output import hit_out, item_out, match_out, urls
+
+if TYPE_CHECKING:
+    from ..partial import PartialSearch
 
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "BMP": "image/bmp",
                "GIF": "image/gif", "TIFF": "image/tiff", "HEIC": "image/heic", "HEIF": "image/heif",
@@ -120,6 +123,7 @@ class Service:
         self.batcher = SearchBatcher(self.cat)
         self._thumbs: OrderedDict[tuple[str, int], tuple[bytes, str]] = OrderedDict()
         self._thumbs_lock = threading.Lock()
+        self._partial: PartialSearch | None = None
 
     def warm_up(self) -> None:
         """Open the encoder's model and load the index now, not on the first request."""
@@ -237,6 +241,24 @@ class Service:
         with self.metrics.stage("search", timings):
             hits = self.batcher.search(encoded, k, where)[0]
         return self._response(query.info, k, enc.spec, hits, timings, prefix)
+
+    def search_partial(self, data: bytes, *, k: int, box: Box | None, prefix: str = "") -> dict[str, Any]:
+        """Partial-image search (:class:`~lookalike.partial.PartialSearch`, one per service: its descriptor index
+        is built on the first call and follows the store after)."""
+        from ..partial import PartialSearch
+
+        timings: dict[str, float] = {}
+        with self._write_lock:  # a writable catalogue describes items added since on the way
+            if self._partial is None:
+                self._partial = PartialSearch(self.cat)
+            partial = self._partial
+        with self.metrics.stage("search", timings):
+            answer = partial.search(bytes(data), k=k, box=box)
+        results = [{"rank": rank, **{key: v for key, v in m.to_dict().items() if key != "path"},  # no paths out
+                    **urls(m.id, None, prefix)} for rank, m in enumerate(answer.results, 1)]
+        query = {"box": None if box is None else str(box)}
+        return {"query": query, "k": k, "keypoints": answer.query_keypoints, "reason": answer.reason,
+                "results": results, "timings_ms": timings}
 
     def similar(self, item_id: str, *, k: int, where: dict[str, Any] | None, encoder: str | None = None,
                 rerank: int | None = None, prefix: str = "") -> dict[str, Any]:

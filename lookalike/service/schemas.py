@@ -68,6 +68,37 @@ class SearchResponse(BaseModel):
     timings_ms: dict[str, float] = Field(description="time per stage: decode, encode, search")
 
 
+class BoxOut(BaseModel):
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+class PartialHit(BaseModel):
+    rank: int
+    id: str
+    score: float = Field(description="RANSAC inliers / the query's keypoints: the share of the query explained")
+    inliers: int
+    matches: int = Field(description="descriptor matches before geometric verification")
+    box: BoxOut = Field(description="where the query matched, in the catalogue image's pixels")
+    query_box: BoxOut = Field(description="the part of the query that lies on the item, in the query's pixels")
+    metadata: dict[str, Any]
+    image_url: str
+    thumbnail_url: str
+    similar_url: str
+
+
+class PartialResponse(BaseModel):
+    query: QueryInfo
+    k: int
+    keypoints: int = Field(description="keypoints described in the query")
+    reason: str | None = Field(None, description="why there are no results (tiny or featureless query, no "
+                               "candidate, none verified)")
+    results: list[PartialHit]
+    timings_ms: dict[str, float] = Field(description="time per stage: search (describe, vote, verify)")
+
+
 class Deleted(BaseModel):
     deleted: str
 

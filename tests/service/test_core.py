@@ -68,7 +68,7 @@ def test_every_dependency_of_every_route_runs_on_the_event_loop() -> None:
 
     from fastapi.routing import APIRoute
 
-    from lookalike.service.routes import duplicates, items, search, system
+    from lookalike.service.routes import duplicates, items, partial, search, system
 
     def calls(dependant: object) -> list[object]:
         found = []
@@ -77,7 +77,7 @@ def test_every_dependency_of_every_route_runs_on_the_event_loop() -> None:
             found.extend(calls(sub))
         return found
 
-    routers = (search.router, items.router, duplicates.router, system.router, system.pages)
+    routers = (search.router, partial.router, items.router, duplicates.router, system.router, system.pages)
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     assert len(routes) > 10
     deps = [(r.path, c) for r in routes for c in calls(r.dependant)]

@@ -1,0 +1,149 @@
+"""Partial-image search from the command line (`index --partial`, `search --partial`) and over HTTP
+(`POST /search/partial`): the same answer as the library, boxes in both, and clear errors for broken input."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from lookalike import Catalog
+from lookalike.cli import main
+from lookalike.partial import PartialSearch
+
+from .conftest import photo
+
+API_KEY = "partial-test-key-0123"
+CROP = (150, 100, 256, 256)  # x, y, w, h in the astronaut
+
+
+def _crop(path: Path) -> Path:
+    x, y, w, h = CROP
+    Image.fromarray(photo("astronaut")[y : y + h, x : x + w]).save(path)
+    return path
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_index_partial_then_search_partial_prints_the_boxes(tmp_path: Path, photo_folder: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    cat = tmp_path / "cat"
+    code, out, err = _cli(capsys, "--catalog", cat, "index", photo_folder, "--encoder", "phash", "--partial")
+    assert code == 0, err
+    assert "partial search: described 8 images" in out
+    query = _crop(tmp_path / "q.png")
+    code, out, err = _cli(capsys, "--catalog", cat, "search", query, "--partial", "-k", "3", "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    top = answer["results"][0]
+    assert top["id"] == "astronaut.png" and top["inliers"] >= 10
+    box = top["box"]
+    assert abs(box["x"] - CROP[0]) < 16 and abs(box["y"] - CROP[1]) < 16 and abs(box["w"] - CROP[2]) < 24
+    with Catalog(cat) as opened:  # the library's answer
+        assert [m.id for m in PartialSearch(opened).search(query, k=3).results] == [r["id"] for r in answer["results"]]
+    code, out, err = _cli(capsys, "--catalog", cat, "search", query, "--partial")
+    assert code == 0 and "astronaut.png" in out and "box 1" in out and "query box 0,0," in out
+
+
+def test_search_partial_on_a_catalogue_without_descriptors_is_one_error_line(
+        tmp_path: Path, photo_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cat = tmp_path / "cat"
+    assert _cli(capsys, "--catalog", cat, "index", photo_folder, "--encoder", "phash")[0] == 0
+    code, out, err = _cli(capsys, "--catalog", cat, "search", _crop(tmp_path / "q.png"), "--partial")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("lookalike: error:") and "--partial" in err
+
+
+@pytest.mark.parametrize("extra", [["--where", "a=1"], ["--rerank", "5"], ["--encoder", "phash"], ["-k", "0"]])
+def test_search_partial_refuses_options_that_do_not_apply(partial_catalog: Path, tmp_path: Path, extra: list[str],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(capsys, "--catalog", partial_catalog, "search", _crop(tmp_path / "q.png"), "--partial",
+                          *extra)
+    assert code == 1 and out == "" and err.startswith("lookalike: error:") and err.count("\n") == 1
+
+
+def test_a_featureless_query_is_no_result_with_a_reason(partial_catalog: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(flat)
+    code, out, _ = _cli(capsys, "--catalog", partial_catalog, "search", flat, "--partial")
+    assert code == 0 and out.startswith("no results:")
+
+
+# -- HTTP ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(partial_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from lookalike.service import ServiceConfig, create_app
+    from tests.service.conftest import LiveServer
+
+    copy = tmp_path_factory.mktemp("partial-http") / "cat"
+    shutil.copytree(partial_catalog, copy)
+    with LiveServer(create_app(ServiceConfig(copy, api_key=API_KEY, max_upload_bytes=2**20))) as live:
+        yield live.url
+
+
+def _png(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_http_partial_search_answers_with_the_boxes(server: str) -> None:
+    x, y, w, h = CROP
+    body = _png(photo("astronaut")[y : y + h, x : x + w])
+    r = httpx.post(f"{server}/search/partial", files={"image": ("q.png", body, "image/png")}, data={"k": "2"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    top = answer["results"][0]
+    assert top["rank"] == 1 and top["id"] == "astronaut.png" and "path" not in top
+    assert abs(top["box"]["x"] - x) < 16 and top["query_box"]["x"] == 0
+    assert top["image_url"].endswith("/items/astronaut.png/image") and answer["keypoints"] > 100
+    raw = httpx.post(f"{server}/search/partial?k=2&box=20,20,220,220", content=body,
+                     headers={"content-type": "image/png"})
+    assert raw.status_code == 200 and raw.json()["query"]["box"] == "20,20,220,220"
+    assert raw.json()["results"][0]["id"] == "astronaut.png", raw.json()["reason"]
+    assert raw.json()["results"][0]["query_box"]["x"] >= 20  # the region's box, in the whole query's pixels
+
+
+@pytest.mark.parametrize("form, status", [({"k": "0"}, 422), ({"k": "x"}, 422), ({"box": "1,2,3"}, 422),
+                                          ({"box": "0,0,9999,9999"}, 422)])
+def test_http_partial_search_refuses_bad_parameters(server: str, form: dict[str, str], status: int) -> None:
+    body = _png(photo("astronaut")[:200, :200])
+    r = httpx.post(f"{server}/search/partial", files={"image": ("q.png", body, "image/png")}, data=form)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["status"] == status
+
+
+def test_http_partial_search_refuses_what_is_not_an_image(server: str) -> None:
+    r = httpx.post(f"{server}/search/partial", files={"image": ("q.png", b"not an image at all", "image/png")})
+    assert r.status_code in (400, 415, 422) and "error" in r.json()
+
+
+def test_http_partial_search_of_a_flat_image_is_empty_with_a_reason(server: str) -> None:
+    body = _png(np.full((120, 120, 3), 128, dtype=np.uint8))
+    r = httpx.post(f"{server}/search/partial", files={"image": ("q.png", body, "image/png")})
+    assert r.status_code == 200 and r.json()["results"] == [] and r.json()["reason"]
+
+
+def test_http_partial_search_without_descriptors_is_422(tmp_path: Path, photo_folder: Path) -> None:
+    from lookalike.service import ServiceConfig, create_app
+    from tests.service.conftest import LiveServer
+
+    with Catalog(tmp_path / "cat", "phash", create=True) as cat:
+        cat.index_folder(photo_folder)
+    with LiveServer(create_app(ServiceConfig(tmp_path / "cat", read_only=True))) as live:
+        r = httpx.post(f"{live.url}/search/partial", files={"image": ("q.png", _png(photo("coffee")), "image/png")})
+    assert r.status_code == 422 and "--partial" in r.json()["error"]["message"]
