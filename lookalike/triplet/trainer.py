@@ -304,8 +304,11 @@ def _train(cfg: TripletConfig, data: TripletData, epochs: int, out: Path | None,
         trainer.baseline = {"features": triplet_accuracy(trainer.features(inputs), data.val),
                             "untrained": trainer.val_accuracy(inputs, data.val)}
     b = trainer.baseline
-    log(f"validation triplet accuracy before training: {cfg.backbone} features {b['features']:.4f}, "
-        f"untrained head {b['untrained']:.4f}")
+    if len(data.val):
+        log(f"validation triplet accuracy before training: {cfg.backbone} features {b['features']:.4f}, "
+            f"untrained head {b['untrained']:.4f}")
+    else:
+        log("no validation triplets (val_fraction 0): no triplet accuracy is measured")
     t_start = time.perf_counter()
     spent = sum(r.get("seconds", 0.0) for r in trainer.history)
     while trainer.epoch < epochs:
@@ -314,7 +317,8 @@ def _train(cfg: TripletConfig, data: TripletData, epochs: int, out: Path | None,
         rec["val_accuracy"] = trainer.val_accuracy(inputs, data.val)
         rec["seconds"] = seconds
         e = trainer.epoch
-        log(f"epoch {e}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in rec.items() if k != "epoch"))
+        log(f"epoch {e}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in rec.items()
+                                                if k != "epoch" and not np.isnan(v)))
         if out is not None and (e % checkpoint_every == 0 or e == epochs):
             save_checkpoint(out.with_name(out.name + ".ckpt"), trainer.state())
             _write(out, trainer, data, spent + time.perf_counter() - t_start)

@@ -192,3 +192,13 @@ def test_suspects_need_class_folders(fm_folder: Path, tmp_path: Path, capsys: py
                  "--suspects", str(tmp_path / "s.csv")]) == 1
     assert "'--suspects' parameter must be used with class folders" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]
+
+
+def test_no_validation_triplets_logs_no_accuracy(fm_folder: Path, inputs_of: Inputs) -> None:
+    cfg = TripletConfig(dim=8, hidden=0, val_fraction=0.0)
+    data = load_triplet_data(fm_folder, cfg)
+    lines: list[str] = []
+    trainer = train(cfg, data, 1, None, inputs=inputs_of(data), suspect_k=0, log=lines.append)
+    assert len(data.val) == 0 and np.isnan(trainer.history[-1]["val_accuracy"])
+    assert "no validation triplets (val_fraction 0): no triplet accuracy is measured" in lines
+    assert [line for line in lines if line.startswith("epoch 1/1")][0].count("nan") == 0
