@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 
 from ..encoders import Encoder, get_encoder
 from ..encoders.hashed import SKETCH, DerivedEncoder, HashedEncoder, SketchEncoder, state_from_bytes
+from ..encoders.registry import parse_spec
 from ..errors import IncompatibleCatalogError, InvalidParameterError
 from .store import Store
 
@@ -60,10 +61,16 @@ class EncoderSet:
         exact = next((pair for pair in pairs if pair[1].spec == wanted), None)
         if exact is not None:
             return exact
+        spec = wanted
         try:
-            spec = get_encoder(wanted).spec  # the canonical spelling of "name:key=value" options
+            name, options = parse_spec(wanted)
+            ours = {parse_spec(enc.spec)[0] for _, enc in pairs}
+            # the canonical spelling of "name:key=value" options, for an encoder of a kind this catalogue has; never
+            # built from a file the caller names (a service passes its clients' specs here)
+            if name in ours and "path" not in options:
+                spec = get_encoder(wanted).spec
         except InvalidParameterError:
-            spec = wanted  # e.g. a hashed spec that this catalogue does not have
+            pass  # e.g. a hashed spec that this catalogue does not have
         for pair in pairs:
             if pair[1].spec == spec:
                 return pair

@@ -16,8 +16,8 @@ from ._common import print_json
 
 INDEX_HELP = (f"describe every image by keypoints and binary local descriptors for 'search --partial' (SPEC: "
               f"orb, beblid or teblid and the keypoints per image, default {DEFAULT_SPEC}); kept as the catalogue's "
-              f"setting partial.descriptors, so later runs and searches describe new images too; on an existing "
-              f"catalogue it describes the images indexed before")
+              f"setting partial.descriptors: images added later are described by the next 'search --partial' or "
+              f"'index --partial'; on an existing catalogue it describes the images indexed before")
 SEARCH_HELP = ("find catalogue images that contain the query or part of it (the catalogue must be indexed with "
                "--partial); prints the matched box in the catalogue image and in the query")
 

@@ -3,7 +3,7 @@
 For each image: resize to ``size`` x ``size``, run efficientnet-lite0 up to the config's layer (its cached ONNX
 graph of the unpooled feature map), build the features of every crop of the map (:mod:`.windows`), run the model
 file's graph for p(object) and the regressed box of each crop, and combine them by TiefVision's rule: the mean of
-the boxes of the crops with ``p >= threshold`` (0.8); when none passes, the best crop's box if its p reaches
+the boxes of the crops with ``p >= threshold`` (0.995); when none passes, the best crop's box if its p reaches
 ``min_score``; otherwise nothing looks like an object and there is no box (``--crop auto`` then searches or indexes
 the whole image).
 

@@ -55,6 +55,15 @@ class LocalFeatures:
         return int(self.desc.shape[0])
 
 
+def working_scale(width: int, height: int) -> float:
+    """The scale an image is described at: down to MAX_SIDE on the long side; a small one up towards MIN_SIDE on
+    the short side (at most 4x), never past MAX_SIDE on the long side (a 16 x 4M strip would be 1 GB of grey)."""
+    scale = min(1.0, MAX_SIDE / max(width, height))
+    if min(width, height) * scale < MIN_SIDE:
+        scale = min(MIN_SIDE / min(width, height), 4.0, max(1.0, MAX_SIDE / max(width, height)))
+    return scale
+
+
 def pack(f: LocalFeatures) -> bytes:
     sha = bytes.fromhex(f.sha256) if f.sha256 else bytes(32)
     head = _HEAD.pack(_MAGIC, f.kind.encode().ljust(8, b"\0"), len(f), f.width, f.height, sha)
@@ -121,9 +130,7 @@ class Extractor:
         """Keypoints and descriptors of a decoded image (any mode; described in grey at the working size)."""
         grey = np.asarray(image.convert("L"))
         h, w = grey.shape
-        scale = min(1.0, MAX_SIDE / max(w, h))
-        if min(w, h) * scale < MIN_SIDE:
-            scale = min(MIN_SIDE / min(w, h), 4.0)
+        scale = working_scale(w, h)
         cv2 = _cv2()
         if scale != 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ImageError, IncompatibleCatalogError
-from ..images import Box, ImageSource, load_image
+from ..images import Box, ImageLimits, ImageSource, load_image
 from ..validation import Integer, check
 from .features import MAX_SIDE, Extractor, LocalFeatures, pack, unpack
 from .index import DescriptorIndex
@@ -111,6 +111,7 @@ class PartialSearch:
         self._seen: dict[int, str] = {}  # key -> sha256 the index holds (or tried and could not describe)
         self._lock = threading.RLock()
         self._extractor: Extractor | None = None
+        self._built_for: str | None = None  # the descriptor spec the in-memory index holds
 
     # -- enabling and describing ---------------------------------------------------------------------------------
 
@@ -122,7 +123,7 @@ class PartialSearch:
         current = catalog.setting(SETTING)
         if current != extractor.spec:
             catalog.put_setting(SETTING, extractor.spec)
-        return cls(catalog).sync()
+        return cls(catalog).sync(force=current is not None and current != extractor.spec)
 
     @property
     def extractor(self) -> Extractor:
@@ -141,8 +142,9 @@ class PartialSearch:
         loaded = load_image(item.path, limits=self.catalog.limits, draft=(MAX_SIDE, MAX_SIDE))
         return self.extractor.describe(loaded.image, item.sha256)
 
-    def sync(self, items: Sequence[Item] | None = None) -> SyncReport:
-        """Describe the items (default: every item with a file) whose stored feature is missing or stale."""
+    def sync(self, items: Sequence[Item] | None = None, *, force: bool = False) -> SyncReport:
+        """Describe the items (default: every item with a file) whose stored feature is missing or stale (every one
+        with ``force``: the descriptor spec changed)."""
         report = SyncReport()
         kind = self.extractor.kind
         items = list(self.catalog.items_with_files() if items is None else items)
@@ -150,7 +152,7 @@ class PartialSearch:
         fresh: dict[int, bytes] = {}
         for item in items:
             blob = stored.get(item.key)
-            if blob is not None:
+            if blob is not None and not force:
                 f = unpack(blob)
                 if f.sha256 == item.sha256 and f.kind == kind:
                     continue
@@ -176,7 +178,12 @@ class PartialSearch:
         """Bring the descriptor index in step with the store: drop removed items, (re)load added or replaced ones,
         describing them first when the catalogue is writable."""
         with self._lock:
-            kind = self.extractor.kind
+            extractor = self.extractor
+            kind = extractor.kind
+            if self._built_for != extractor.spec:  # the spec changed (enable, another process): start again
+                self.index, self._built_for = DescriptorIndex(), extractor.spec
+                self._features.clear()
+                self._seen.clear()
             items = {i.key: i for i in self.catalog.items_with_files()}
             gone = [k for k in self._seen if k not in items]
             self.index.remove(gone)
@@ -210,13 +217,14 @@ class PartialSearch:
     # -- searching -----------------------------------------------------------------------------------------------
 
     def search(self, image: ImageSource, *, k: int = 10, box: Box | str | None = None,
-               refresh: bool = True) -> PartialAnswer:
+               refresh: bool = True, limits: ImageLimits | None = None) -> PartialAnswer:
         """The ``k`` catalogue items that contain part of ``image`` (or of its region ``box``), verified, best
-        first, each with the matched boxes. IncompatibleCatalogError: the catalogue has no partial descriptors."""
+        first, each with the matched boxes; the query is decoded within ``limits`` (default: the catalogue's; the
+        service passes its upload limits). IncompatibleCatalogError: the catalogue has no partial descriptors."""
         k = check("k", k, Integer(1, 10000), owner="search")
         region = Box.parse(box) if isinstance(box, str) else box
         extractor = self.extractor
-        loaded = load_image(image, limits=self.catalog.limits, box=region)
+        loaded = load_image(image, limits=self.catalog.limits if limits is None else limits, box=region)
         if min(loaded.image.size) < 16:
             return PartialAnswer([], f"the query is {loaded.image.size[0]}x{loaded.image.size[1]} pixels: too small "
                                  f"to describe (16 a side at least)")

@@ -253,7 +253,7 @@ class Service:
                 self._partial = PartialSearch(self.cat)
             partial = self._partial
         with self.metrics.stage("search", timings):
-            answer = partial.search(bytes(data), k=k, box=box)
+            answer = partial.search(bytes(data), k=k, box=box, limits=self.limits)
         results = [{"rank": rank, **{key: v for key, v in m.to_dict().items() if key != "path"},  # no paths out
                     **urls(m.id, None, prefix)} for rank, m in enumerate(answer.results, 1)]
         query = {"box": None if box is None else str(box)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -95,9 +96,14 @@ def error_body(status: int, message: str, kind: str) -> bytes:
     return json.dumps({"error": {"type": kind, "message": message, "status": status}}).encode()
 
 
+# an absolute path on the server: a model file in a server-side error's message (a localiser, a trained encoder)
+_SERVER_PATH = re.compile(r"(?<![\w.~])/(?:[\w.\-]+/)*[\w.\-]+")
+
+
 def message_of(err: BaseException, request: Request | None = None) -> str:
     """The message a client reads: the error's own, with the hint how to calibrate for a CalibrationRequiredError
-    and the server's catalogue path replaced by 'the catalogue'."""
+    and the server's catalogue path replaced by 'the catalogue'; a server-side error (5xx: a model that cannot be
+    loaded or run) names no file of the server."""
     message = str(err)
     if isinstance(err, E.CalibrationRequiredError):
         message = f"{message} ({CALIBRATE_HINT})"
@@ -106,6 +112,8 @@ def message_of(err: BaseException, request: Request | None = None) -> str:
         path = service.cat.path
         for text in sorted({str(path), str(path.absolute()), str(path.resolve())}, key=len, reverse=True):
             message = message.replace(f"catalogue {text}", "the catalogue").replace(text, "<catalogue>")
+    if status_of(err) >= 500:
+        message = _SERVER_PATH.sub("<server file>", message)
     return message
 
 

@@ -85,3 +85,21 @@ def test_reserve_makes_room_once_and_changes_nothing_else() -> None:
         np.testing.assert_array_equal(ka, kb)
         np.testing.assert_array_equal(va, vb)
     assert len(reserved) == 50
+
+
+def test_overlapping_bulk_reads_map_again_only_when_the_last_ends(tmp_path: Path) -> None:
+    with Catalog(tmp_path / "cat", "pixels", create=True):
+        pass
+    store = Store(tmp_path / "cat", create=False)
+    try:
+        mapped = store.rows("PRAGMA mmap_size")[0][0]
+        assert mapped > 0
+        with store._one_pass(10_000):
+            with store._one_pass(10_000):  # another thread's bulk read, overlapping
+                assert store.rows("PRAGMA mmap_size")[0][0] == 0
+            assert store.rows("PRAGMA mmap_size")[0][0] == 0  # the first one is still reading
+        assert store.rows("PRAGMA mmap_size")[0][0] == mapped
+        with store._one_pass(10):  # a few rows keep the map
+            assert store.rows("PRAGMA mmap_size")[0][0] == mapped
+    finally:
+        store.close()

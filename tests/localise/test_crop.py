@@ -137,3 +137,17 @@ def test_http_crop_errors_are_422(http: httpx.Client, shop: tuple[Path, list[Pat
         cat.put_setting(CROP_SETTING, None)
     answer = http.post("/search", files={"image": ("q.png", data, "image/png")}, data={"crop": "auto"})
     assert answer.status_code == 422 and "crop=auto needs a localiser model" in answer.json()["error"]["message"]
+
+
+def test_http_a_broken_localiser_names_no_server_file(http: httpx.Client, shop: tuple[Path, list[Path]],
+                                                      shop_catalog: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "secret-dir" / "broken.localiser"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a model")
+    data = shop[1][0].read_bytes()
+    for model in (broken, tmp_path / "secret-dir" / "missing.localiser"):
+        with Catalog(shop_catalog) as cat:
+            cat.put_setting(CROP_SETTING, str(model))
+        answer = http.post("/search", files={"image": ("q.png", data, "image/png")}, data={"crop": "auto"})
+        assert answer.status_code >= 400 and "error" in answer.json()
+        assert "secret-dir" not in answer.text and str(tmp_path) not in answer.text, answer.text

@@ -147,3 +147,38 @@ def test_http_partial_search_without_descriptors_is_422(tmp_path: Path, photo_fo
     with LiveServer(create_app(ServiceConfig(tmp_path / "cat", read_only=True))) as live:
         r = httpx.post(f"{live.url}/search/partial", files={"image": ("q.png", _png(photo("coffee")), "image/png")})
     assert r.status_code == 422 and "--partial" in r.json()["error"]["message"]
+
+
+def test_the_working_size_never_passes_the_long_side_limit() -> None:
+    from lookalike.partial.features import MAX_SIDE, MIN_SIDE, working_scale
+
+    assert working_scale(16, 4_000_000) <= 1.0  # a hostile strip is not blown up to 64 x 16M
+    assert max(16, 600) * working_scale(16, 600) <= MAX_SIDE
+    assert min(100, 120) * working_scale(100, 120) >= MIN_SIDE  # a small query is still scaled up
+    assert working_scale(4000, 3000) * 4000 == pytest.approx(MAX_SIDE)
+
+
+def test_a_live_search_follows_a_change_of_descriptor(tmp_path: Path, photo_folder: Path) -> None:
+    from lookalike.partial import FEATURE
+    from lookalike.partial.features import unpack
+
+    query = _crop(tmp_path / "q.png")
+    with Catalog(tmp_path / "cat", "phash", create=True) as cat:
+        cat.index_folder(photo_folder)
+        PartialSearch.enable(cat, "orb:500")
+        live = PartialSearch(cat)  # a service's: its index outlives the setting
+        assert live.search(query, k=1).results[0].id == "astronaut.png"
+        PartialSearch.enable(cat, "teblid:1000")  # as another process would
+        key = cat.get("astronaut.png").key
+        stored = unpack(cat.features(FEATURE, [key])[key])
+        assert stored.kind == "teblid" and len(stored.desc) > 500  # re-described, the count too
+        answer = live.search(query, k=1)
+        assert answer.results and answer.results[0].id == "astronaut.png", answer.reason
+
+
+def test_http_search_never_builds_an_encoder_from_a_file_the_client_names(server: str) -> None:
+    body = _png(photo("coffee")[:200, :200])
+    for spec in ("triplet:/etc/passwd", "bingan:/etc/hostname", "triplet:~/nothing-here"):
+        r = httpx.post(f"{server}/search", files={"image": ("q.png", body, "image/png")}, data={"encoder": spec})
+        assert r.status_code == 422, r.text
+        assert "no such" not in r.json()["error"]["message"] and "not a" not in r.json()["error"]["message"]

@@ -96,6 +96,7 @@ class Store:
         if self.read_only:
             self._db = self._open_read_only()
         self.lock = threading.RLock()
+        self._passes = 0  # bulk reads in progress (_one_pass)
         if exists:
             self._check_version()
 
@@ -174,13 +175,17 @@ class Store:
         if rows < _ONE_PASS:
             yield
             return
-        with self.lock:  # not held in between: other threads' reads go on, unmapped meanwhile
-            self._db.execute("PRAGMA mmap_size=0")
+        with self.lock:  # not held in between: other threads' reads go on (unmapped meanwhile)
+            self._passes += 1
+            if self._passes == 1:
+                self._db.execute("PRAGMA mmap_size=0")
         try:
             yield
         finally:
-            with self.lock:
-                self._db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            with self.lock:  # the last pass to end maps again
+                self._passes -= 1
+                if self._passes == 0:
+                    self._db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """The rows of one read for the store package's own modules (the index journal)."""
