@@ -20,14 +20,15 @@ import io
 import json
 import os
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import EncoderError, InvalidParameterError
+from .. import modelfiles
+from ..errors import EncoderError
+from ..modelfiles import read_archive, read_config, read_onnx, read_weights, save_checkpoint
 from .config import SIZE, BinGANConfig
 
 FORMAT = "lookalike-bingan"
@@ -97,36 +98,9 @@ def read_model(path: str | Path) -> ModelFile:
         EncoderError: missing, unreadable, not a BinGAN model file, another version, or a config that does not
             parse or does not match the weights.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise EncoderError(f"{path}: no such BinGAN model file" + (" (a folder)" if path.is_dir() else ""))
-    try:
-        with open(path, "rb") as f:
-            loaded = np.load(f, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise ValueError("a single array, not an archive")
-            with loaded as npz:
-                arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        raise EncoderError(f"{path}: not a BinGAN model file ({type(err).__name__}: {err})") from err
-    if str(arrays.get("format", "")) != FORMAT:
-        raise EncoderError(f"{path}: not a BinGAN model file (no '{FORMAT}' format marker)")
-    version = arrays.get("version")
-    if version is None or version.shape != () or version.dtype.kind not in "iu" or int(version) != VERSION:
-        raise EncoderError(f"{path}: BinGAN model file version {version!r}; this lookalike reads version {VERSION}")
-    try:
-        cfg = BinGANConfig.from_json(str(arrays["config"]))
-        meta = json.loads(str(arrays.get("meta", "{}")))
-    except (KeyError, TypeError, ValueError, InvalidParameterError) as err:
-        raise EncoderError(f"{path}: bad BinGAN config: {err}") from err
-    onnx = arrays.get("onnx")
-    if onnx is None or onnx.dtype != np.uint8 or onnx.ndim != 1 or onnx.size == 0:
-        raise EncoderError(f"{path}: the BinGAN model file has no ONNX graph")
-    weights = {k[2:]: v for k, v in arrays.items() if k.startswith("d/")}
-    if any(v.dtype != np.float32 for v in weights.values()):
-        raise EncoderError(f"{path}: BinGAN weights must be float32")
-    return ModelFile(cfg, onnx.tobytes(), weights, meta if isinstance(meta, dict) else {})
-
+    path, arrays = read_archive(path, FORMAT, VERSION, "BinGAN")
+    cfg, meta = read_config(path, arrays, BinGANConfig.from_json, "BinGAN")
+    return ModelFile(cfg, read_onnx(path, arrays, "BinGAN"), read_weights(path, arrays, "d/", "BinGAN"), meta)
 
 def load_discriminator(model: ModelFile) -> Any:
     """A torch Discriminator with the file's weights (eval mode). Needs torch."""
@@ -142,31 +116,6 @@ def load_discriminator(model: ModelFile) -> Any:
     return disc.eval()
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file, then rename (a crash never leaves half a checkpoint)."""
-    import torch
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` (tensors and plain containers only).
-
-    Raises:
-        InvalidParameterError: missing, unreadable or not a BinGAN checkpoint.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidParameterError(f"{path}: no checkpoint to resume from")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load raises many types on a malformed file (struct.error, UnpicklingError…)
-        raise InvalidParameterError(f"{path}: not a readable BinGAN checkpoint ({err})") from err
-    if not isinstance(state, dict) or state.get("format") != FORMAT + "-checkpoint":
-        raise InvalidParameterError(f"{path}: not a BinGAN checkpoint")
-    return state
+    """Read a BinGAN checkpoint (InvalidParameterError: missing, unreadable or not one)."""
+    return modelfiles.load_checkpoint(path, FORMAT, "BinGAN")

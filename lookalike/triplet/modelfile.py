@@ -22,14 +22,15 @@ import io
 import json
 import os
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import EncoderError, InvalidParameterError
+from .. import modelfiles
+from ..errors import EncoderError
+from ..modelfiles import read_archive, read_config, read_onnx, read_weights, save_checkpoint
 from .config import FEATURE_DIM, TripletConfig
 
 FORMAT = "lookalike-triplet"
@@ -103,45 +104,15 @@ def read_model(path: str | Path) -> ModelFile:
         EncoderError: missing, unreadable, truncated, not a triplet model file, another version, or a config that
             does not parse.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise EncoderError(f"{path}: no such triplet model file" + (" (a folder)" if path.is_dir() else ""))
-    try:
-        with open(path, "rb") as f:
-            loaded = np.load(f, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise ValueError("a single array, not an archive")
-            with loaded as npz:
-                arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        raise EncoderError(f"{path}: not a triplet model file, or a truncated one ({type(err).__name__}: "
-                           f"{err})") from err
-    except Exception as err:  # zlib.error and friends from a damaged member
-        raise EncoderError(f"{path}: a damaged triplet model file ({type(err).__name__}: {err})") from err
-    fmt = str(arrays.get("format", ""))
-    if fmt != FORMAT:
-        other = f" (its format is {fmt[:40]!r})" if fmt else f" (no '{FORMAT}' format marker)"
-        raise EncoderError(f"{path}: not a triplet model file{other}")
-    version = arrays.get("version")
-    if version is None or version.shape != () or version.dtype.kind not in "iu" or int(version) != VERSION:
-        raise EncoderError(f"{path}: triplet model file version {version!r}; this lookalike reads version {VERSION}")
-    try:
-        cfg = TripletConfig.from_json(str(arrays["config"]))
-        meta = json.loads(str(arrays.get("meta", "{}")))
-    except (KeyError, TypeError, ValueError, InvalidParameterError) as err:
-        raise EncoderError(f"{path}: bad triplet config: {err}") from err
+    path, arrays = read_archive(path, FORMAT, VERSION, "triplet")
+    cfg, meta = read_config(path, arrays, TripletConfig.from_json, "triplet")
     graph = str(arrays.get("graph", ""))
     if graph not in GRAPHS or (graph == "full") != (cfg.fine_tune > 0):
         raise EncoderError(f"{path}: the triplet model file's graph kind {graph[:20]!r} does not match its config")
-    onnx = arrays.get("onnx")
-    if onnx is None or onnx.dtype != np.uint8 or onnx.ndim != 1 or onnx.size == 0:
-        raise EncoderError(f"{path}: the triplet model file has no ONNX graph")
-    head = {k[2:]: v for k, v in arrays.items() if k.startswith("h/")}
-    backbone = {k[2:]: v for k, v in arrays.items() if k.startswith("b/")}
-    if any(v.dtype != np.float32 for v in (*head.values(), *backbone.values())):
-        raise EncoderError(f"{path}: triplet model weights must be float32")
-    return ModelFile(cfg, graph, onnx.tobytes(), head, backbone, meta if isinstance(meta, dict) else {})
-
+    onnx = read_onnx(path, arrays, "triplet")
+    head = read_weights(path, arrays, "h/", "triplet model")
+    backbone = read_weights(path, arrays, "b/", "triplet model")
+    return ModelFile(cfg, graph, onnx, head, backbone, meta)
 
 def load_head(model: ModelFile) -> tuple[Any, Any]:
     """(ProjectionHead, FineTuneNet or None) with the file's weights, in eval mode. Needs torch."""
@@ -162,31 +133,6 @@ def load_head(model: ModelFile) -> tuple[Any, Any]:
     return head.eval(), (net.eval() if net is not None else None)
 
 
-def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file, then rename (a crash never leaves half a checkpoint)."""
-    import torch
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True`` (tensors and plain containers only).
-
-    Raises:
-        InvalidParameterError: missing, unreadable or not a triplet checkpoint.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidParameterError(f"{path}: no checkpoint to resume from")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load raises many types on a malformed file (struct.error, UnpicklingError…)
-        raise InvalidParameterError(f"{path}: not a readable triplet checkpoint ({err})") from err
-    if not isinstance(state, dict) or state.get("format") != FORMAT + "-checkpoint":
-        raise InvalidParameterError(f"{path}: not a triplet checkpoint")
-    return state
+    """Read a triplet checkpoint (InvalidParameterError: missing, unreadable or not one)."""
+    return modelfiles.load_checkpoint(path, FORMAT, "triplet")
