@@ -102,6 +102,7 @@ def read_model(path: str | Path) -> ModelFile:
     cfg, meta = read_config(path, arrays, BinGANConfig.from_json, "BinGAN")
     return ModelFile(cfg, read_onnx(path, arrays, "BinGAN"), read_weights(path, arrays, "d/", "BinGAN"), meta)
 
+
 def load_discriminator(model: ModelFile) -> Any:
     """A torch Discriminator with the file's weights (eval mode). Needs torch."""
     import torch

@@ -97,6 +97,7 @@ def read_model(path: str | Path) -> ModelFile:
     cfg, meta = read_config(path, arrays, LocaliserConfig.from_json, "localiser")
     return ModelFile(cfg, read_onnx(path, arrays, "localiser"), read_weights(path, arrays, "w/", "localiser"), meta)
 
+
 def load_net(model: ModelFile) -> Any:
     """The :class:`~.nets.LocaliserNet` with the file's weights, in eval mode. Needs torch."""
     import torch

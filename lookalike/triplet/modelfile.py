@@ -114,6 +114,7 @@ def read_model(path: str | Path) -> ModelFile:
     backbone = read_weights(path, arrays, "b/", "triplet model")
     return ModelFile(cfg, graph, onnx, head, backbone, meta)
 
+
 def load_head(model: ModelFile) -> tuple[Any, Any]:
     """(ProjectionHead, FineTuneNet or None) with the file's weights, in eval mode. Needs torch."""
     import torch
