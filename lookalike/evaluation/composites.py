@@ -186,15 +186,16 @@ def write_composites(out_dir: str | os.PathLike[str], split: str, n: int, seed: 
 def read_composites(boxes_csv: str | os.PathLike[str]) -> CompositeSet:
     """A composites folder written by :func:`write_composites` (with its label and product columns)."""
     path = Path(boxes_csv)
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
     try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
         boxes = tuple(Box(int(r["x"]), int(r["y"]), int(r["w"]), int(r["h"])) for r in rows)
         labels = np.array([int(r["label"]) for r in rows], dtype=np.int64)
         index = np.array([int(r["product"]) for r in rows], dtype=np.int64)
-    except (KeyError, TypeError, ValueError) as err:
-        raise DatasetError(str(path), f"not a composites boxes.csv ({err})") from err
-    return CompositeSet(path.parent, tuple(str(path.parent / r["path"]) for r in rows), boxes, labels, index)
+        files = tuple(str(path.parent / r["path"]) for r in rows)
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as err:
+        raise DatasetError(str(path), f"not a composites boxes.csv ({type(err).__name__}: {err})") from err
+    return CompositeSet(path.parent, files, boxes, labels, index)
 
 
 def _check_split(split: str) -> str:

@@ -60,3 +60,13 @@ def test_bad_arguments_are_refused() -> None:
         generate("holdout", 3)
     with pytest.raises(InvalidParameterError, match="'n'"):
         generate("train", 0)
+
+
+def test_a_broken_composites_csv_is_a_dataset_error(tmp_path: Path) -> None:
+    from lookalike.errors import DatasetError
+
+    no_path = tmp_path / "boxes.csv"
+    no_path.write_text("x,y,w,h,label,product\n1,2,3,4,5,6\n")
+    for csv_file in (no_path, tmp_path / "missing.csv"):
+        with pytest.raises(DatasetError, match="not a composites boxes.csv"):
+            read_composites(csv_file)
