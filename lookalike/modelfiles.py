@@ -1,6 +1,6 @@
-"""What the trained models' files share (BinGAN, the triplet embedding, the localiser): an ``.npz`` archive read
-without pickle, checked for its format marker and version, holding a JSON config, an ONNX graph and float32 weights;
-and torch checkpoints written atomically and read with ``weights_only=True``.
+"""What the trained models share (BinGAN, the triplet embedding, the localiser): model files, an ``.npz`` archive
+read without pickle, checked for its format marker and version, holding a JSON config, an ONNX graph and float32
+weights; torch checkpoints written atomically and read with ``weights_only=True``; and the training device.
 
 Each model package keeps its own format name, version, config class and weight layout; the checks and their
 messages ("<path>: not a triplet model file ...") are the same for all, with the model's name in them.
@@ -19,7 +19,8 @@ import numpy as np
 
 from .errors import EncoderError, InvalidParameterError
 
-__all__ = ["load_checkpoint", "read_archive", "read_config", "read_onnx", "read_weights", "save_checkpoint"]
+__all__ = ["load_checkpoint", "read_archive", "read_config", "read_onnx", "read_weights", "resolve_device",
+           "save_checkpoint"]
 
 
 def read_archive(path: str | Path, fmt: str, version: int, noun: str) -> tuple[Path, dict[str, np.ndarray]]:
@@ -108,3 +109,21 @@ def load_checkpoint(path: str | Path, fmt: str, noun: str) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != fmt + "-checkpoint":
         raise InvalidParameterError(f"{path}: not a {noun} checkpoint")
     return state
+
+
+def resolve_device(device: str = "auto") -> Any:
+    """The torch device to train on: ``"auto"`` → CUDA when available, else CPU; ``"cpu"``, ``"cuda"``,
+    ``"cuda:1"`` as given (checked). Raises InvalidParameterError."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise InvalidParameterError(f"--device: expected auto, cpu or cuda[:N]. Got {device!r}.") from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterError("--device cuda: no CUDA device is available here (use --device auto or cpu)")
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidParameterError(f"--device: expected auto, cpu or cuda[:N]. Got {device!r}.")
+    return dev

@@ -21,6 +21,7 @@ import torch
 
 from ..errors import InvalidParameterError
 from ..hashing.bingan_losses import bre_loss, discriminator_loss, dmr_loss, feature_matching_loss, softsign
+from ..modelfiles import resolve_device
 from ..validation import check_int
 from .config import BinGANConfig
 from .data import TrainData
@@ -29,21 +30,6 @@ from .nets import DiscOutput, build, data_init
 
 __all__ = ["Trainer", "evaluate", "resolve_device", "train"]
 TERMS = ("d_unl", "dmr", "me", "mac", "g_fm")
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` as given (checked)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise InvalidParameterError(f"--device: expected auto, cpu or cuda[:N]. Got {device!r}.") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidParameterError("--device cuda: no CUDA device is available here (use --device auto or cpu)")
-    if dev.type not in ("cpu", "cuda"):
-        raise InvalidParameterError(f"--device: expected auto, cpu or cuda[:N]. Got {device!r}.")
-    return dev
 
 
 class Trainer:

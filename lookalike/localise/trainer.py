@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InvalidParameterError
-from ..triplet.trainer import resolve_device
+from ..modelfiles import resolve_device
 from ..validation import check_int
 from .config import LocaliserConfig
 from .data import BoxData, sample_crops

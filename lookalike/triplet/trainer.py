@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import InvalidParameterError
+from ..modelfiles import resolve_device
 from ..validation import check_int
 from .config import TripletConfig
 from .data import TripletData, batches, class_data
@@ -38,21 +39,6 @@ __all__ = ["Trainer", "backbone_inputs", "final_accuracy", "resolve_device", "tr
            "triplet_accuracy"]
 SUSPECTS_SHOWN = 10  # suspected label errors named in the log (all of them go to the CSV)
 PREFIX_BUDGET = 4 << 30  # bytes of cached prefix activations (--fine-tune) before refusing
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` as given (checked)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise InvalidParameterError(f"--device: expected auto, cpu or cuda[:N]. Got {device!r}.") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidParameterError("--device cuda: no CUDA device is available here (use --device auto or cpu)")
-    if dev.type not in ("cpu", "cuda"):
-        raise InvalidParameterError(f"--device: expected auto, cpu or cuda[:N]. Got {device!r}.")
-    return dev
 
 
 def triplet_accuracy(vectors: np.ndarray, triplets: np.ndarray) -> float:
