@@ -153,19 +153,27 @@ _SESSIONS: dict[tuple[Path, int], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
-def _open_session(path: Path, threads: int) -> Any:
+def onnx_session(model: str | bytes, threads: int, failure: str) -> Any:
+    """An ONNX Runtime CPU session of ``model`` (a path or the graph's bytes) with ``threads`` intra-op threads
+    (0: its choice), for every model lookalike runs. Raises EncoderError(``failure: <why>``).
+
+    No spinning: ONNX Runtime's threads otherwise spin ~50 ms after each run, taking the cores from the search that
+    follows (the compiled Hamming scan, SQLite); the run itself is no slower without (8.5 against 9.3 ms).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
-    # No spinning: ONNX Runtime's threads otherwise spin ~50 ms after each run, taking the cores from the search
-    # that follows (the compiled Hamming scan, SQLite); the run itself is no slower without (8.5 against 9.3 ms).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as err:
-        raise EncoderError(f"cannot load the ONNX model {path}: {err}; delete it to re-export") from err
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime's own exception types
+        raise EncoderError(f"{failure}: {err}") from err
+
+
+def _open_session(path: Path, threads: int) -> Any:
+    return onnx_session(str(path), threads, f"cannot load the ONNX model {path} (delete it to re-export)")
 
 
 def export_onnx(path: Path, layer: str = "head", pool: str = "avg") -> Path:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..encoders.efficientnet import onnx_session
 from ..errors import EncoderError
 from ..images import DEFAULT_LIMITS, Box, ImageLimits, ImageSource, load_image
 from ..validation import check_real
@@ -77,15 +78,8 @@ class Localiser:
     def session(self) -> Any:
         with self._lock:
             if self._session is None:
-                import onnxruntime as ort
-
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = self.threads
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                try:
-                    self._session = ort.InferenceSession(self._onnx, options, providers=["CPUExecutionProvider"])
-                except Exception as err:  # onnxruntime's own exception types
-                    raise EncoderError(f"{self.path}: the localiser's ONNX graph does not load: {err}") from err
+                self._session = onnx_session(self._onnx, self.threads,
+                                             f"{self.path}: the localiser's ONNX graph does not load")
             return self._session
 
     def crops(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:

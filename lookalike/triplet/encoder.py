@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..encoders.base import Encoder
+from ..encoders.efficientnet import onnx_session
 from ..errors import EncoderError, InvalidParameterError
 
 
@@ -96,13 +97,6 @@ class TripletEncoder(Encoder):
     def session(self) -> Any:
         with self._lock:
             if self._session is None:
-                import onnxruntime as ort
-
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = self.threads
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # see efficientnet.py
-                try:
-                    self._session = ort.InferenceSession(self._onnx, options, providers=["CPUExecutionProvider"])
-                except Exception as err:
-                    raise EncoderError(f"{self.path}: the triplet model's ONNX graph does not load: {err}") from err
+                self._session = onnx_session(self._onnx, self.threads,
+                                             f"{self.path}: the triplet model's ONNX graph does not load")
             return self._session
