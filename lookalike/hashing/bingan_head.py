@@ -11,6 +11,11 @@ small MLP is the code layer, trained on the catalogue's own vectors with no labe
 
 with ``target="sign"`` the DMR target is sign(x − mean), as the paper binarises its high-dimensional layer, and
 with ``target="cosine"`` (the default, better in our measurements) the cosine similarity of the centred vectors.
+``target="neighbours"`` replaces the L1 DMR by a neighbourhood-structure term: per image of the batch, the KL
+divergence from the softmax over the other images' cosines / τ to the softmax over their b̃_i·b̃_j / (K τ).
+With ``init="itq"`` (or ``"pca"``; needs ``hidden=0``) the code layer starts from ITQ's (or PCA's) projection of
+the same data instead of random weights: W2 = components_ᵀ · rotation_ · c (c makes the outputs' RMS 1), b2 = 0,
+so before the first step the bits are ITQ's, and DMR + BRE then fine-tune them (issue 16).
 The bits are ``f > 0``. ``transform`` is numpy only; ``fit`` imports torch (CPU; one epoch over 60,000 1280-d
 vectors takes about 10 s on 2 busy cores).
 
@@ -33,7 +38,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["BinGANHead"]
-_TARGETS = ("sign", "cosine")
+_TARGETS = ("sign", "cosine", "neighbours")
+_INITS = ("random", "pca", "itq")
 
 
 class BinGANHead(Hasher):
@@ -47,7 +53,12 @@ class BinGANHead(Hasher):
         gamma: softsign γ. beta: β of the L_MAC pair weights.
         lambda_dmr, lambda_bre: the regulariser weights (>= 0).
         target: ``"cosine"`` (default; better in our measurements, see BENCHMARKS.md) or ``"sign"`` (the paper's
-            binarised high-dimensional layer).
+            binarised high-dimensional layer) or ``"neighbours"`` (the softmax-KL neighbourhood term, ``tau``).
+        tau: the temperature τ of ``target="neighbours"``.
+        init: ``"random"`` (default: PyTorch's initialisation), ``"itq"`` or ``"pca"``: the code layer starts
+            from ITQ's rotated (or PCA's) projection fitted on the same data, ITQ drawing its random start from
+            ``random_state`` first (so with both λ = 0 the codes are ``ITQ(random_state=…)``'s). Needs ``hidden=0``.
+        itq_iter: ITQ iterations of ``init="itq"``.
         random_state: seeds the initial weights and the minibatch order.
 
     Learned attributes:
@@ -58,14 +69,15 @@ class BinGANHead(Hasher):
     name = "bingan-head"
     _constraints = {
         "hidden": Integer(0), "epochs": Integer(1), "min_steps": Integer(0), "batch_size": Integer(2),
-        "lr": Real(0.0), "gamma": Real(0.0), "beta": Real(0.0),
-        "lambda_dmr": Real(0.0, inclusive=True), "lambda_bre": Real(0.0, inclusive=True),
+        "lr": Real(0.0), "gamma": Real(0.0), "beta": Real(0.0), "tau": Real(0.0),
+        "lambda_dmr": Real(0.0, inclusive=True), "lambda_bre": Real(0.0, inclusive=True), "itq_iter": Integer(0),
     }
     _learned = ("scale_", "w1_", "b1_", "w2_", "b2_", "loss_")
 
     def __init__(self, n_bits: int = 64, *, hidden: int = 1024, epochs: int = 5, min_steps: int = 500,
                  batch_size: int = 256, lr: float = 1e-3, gamma: float = 0.1, beta: float = 2.0,
                  lambda_dmr: float = 1.0, lambda_bre: float = 0.01, target: str = "cosine",
+                 tau: float = 0.1, init: str = "random", itq_iter: int = 50,
                  random_state: int | np.random.Generator | None = None) -> None:
         self.n_bits = n_bits
         self.hidden = hidden
@@ -78,6 +90,9 @@ class BinGANHead(Hasher):
         self.lambda_dmr = lambda_dmr
         self.lambda_bre = lambda_bre
         self.target = target
+        self.tau = tau
+        self.init = init
+        self.itq_iter = itq_iter
         self.random_state = random_state
 
     def _validate_params(self) -> None:
@@ -86,6 +101,34 @@ class BinGANHead(Hasher):
             raise InvalidParameterError(
                 f"The 'target' parameter of BinGANHead must be one of {', '.join(_TARGETS)}. Got {self.target!r}."
             )
+        if self.init not in _INITS:
+            raise InvalidParameterError(
+                f"The 'init' parameter of BinGANHead must be one of {', '.join(_INITS)}. Got {self.init!r}."
+            )
+        if self.init != "random" and self.hidden:
+            raise InvalidParameterError(
+                f"The 'init' parameter of BinGANHead can be {self.init!r} only with hidden=0. Got hidden={self.hidden}."
+            )
+
+    def _max_bits(self, n_samples: int, n_features: int) -> tuple[int, str] | None:
+        return None if self.init == "random" else (n_features, f"the number of features (init={self.init!r})")
+
+    def _initial_code_layer(self, X: np.ndarray, mean: np.ndarray, rng: np.random.Generator,
+                            scale: float) -> np.ndarray:
+        """(d, n_bits) float32 weights W with ``((X − mean) · scale) @ W`` = ITQ's (PCA's) projection, RMS 1."""
+        from .base import centred_dot
+        from .pca import ITQ, principal_components
+
+        if self.init == "itq":
+            itq = ITQ(self.n_bits, n_iter=self.itq_iter)
+            itq._fit(X, mean, rng)
+            w = itq.components_.T.astype(np.float64) @ itq.rotation_.astype(np.float64)
+        else:
+            components, _ = principal_components(X, mean, self.n_bits)
+            w = components.T.astype(np.float64)
+        v = centred_dot(X, mean, w.astype(np.float32))
+        rms = max(float(np.sqrt(np.square(v, dtype=np.float64).mean())), 1e-12)
+        return (w / (rms * scale)).astype(np.float32)
 
     def _fit(self, X: np.ndarray, mean: np.ndarray, rng: np.random.Generator) -> None:
         import torch
@@ -94,6 +137,7 @@ class BinGANHead(Hasher):
 
         centred = X - mean
         scale = 1.0 / max(float(np.sqrt(np.square(centred, dtype=np.float64).sum(axis=1).mean())), 1e-12)
+        w_init = None if self.init == "random" else self._initial_code_layer(X, mean, rng, scale)
         data = torch.from_numpy(centred * np.float32(scale))
         n, d = data.shape
         gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
@@ -105,6 +149,11 @@ class BinGANHead(Hasher):
         layers.append(torch.nn.Linear(self.hidden or d, self.n_bits))
         net = torch.nn.Sequential(*layers)
         torch.set_rng_state(torch_state)
+        code_layer = layers[-1]
+        if w_init is not None and isinstance(code_layer, torch.nn.Linear):
+            with torch.no_grad():
+                code_layer.weight.copy_(torch.from_numpy(w_init.T.copy()))
+                code_layer.bias.zero_()
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         bs = min(self.batch_size, n)
         losses = []
@@ -140,6 +189,14 @@ class BinGANHead(Hasher):
         if self.target == "sign":
             return dmr_loss(b, x)
         u = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        if self.target == "neighbours":
+            import torch
+
+            eye = torch.eye(len(b), dtype=torch.bool)
+            t = ((u @ u.T) / self.tau).masked_fill(eye, -torch.inf)
+            s = ((b @ b.T) / (b.shape[1] * self.tau)).masked_fill(eye, -torch.inf)
+            log_p, log_q = torch.log_softmax(t, dim=1), torch.log_softmax(s, dim=1)
+            return (log_p.exp() * (log_p - log_q).masked_fill(eye, 0.0)).sum(dim=1).mean()
         diff = ((u @ u.T) - (b @ b.T) / b.shape[1]).abs()
         return (diff.sum() - diff.diagonal().sum()) / (len(b) * (len(b) - 1))
 
