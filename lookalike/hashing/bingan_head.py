@@ -120,8 +120,7 @@ class BinGANHead(Hasher):
         from .pca import ITQ, principal_components
 
         if self.init == "itq":
-            itq = ITQ(self.n_bits, n_iter=self.itq_iter)
-            itq._fit(X, mean, rng)
+            itq = ITQ(self.n_bits, n_iter=self.itq_iter, random_state=rng).fit(X)  # the same mean, the same rng
             w = itq.components_.T.astype(np.float64) @ itq.rotation_.astype(np.float64)
         else:
             components, _ = principal_components(X, mean, self.n_bits)
