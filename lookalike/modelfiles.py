@@ -19,8 +19,8 @@ import numpy as np
 
 from .errors import EncoderError, InvalidParameterError
 
-__all__ = ["load_checkpoint", "read_archive", "read_config", "read_onnx", "read_weights", "resolve_device",
-           "save_checkpoint"]
+__all__ = ["config_fields", "load_checkpoint", "read_archive", "read_config", "read_onnx", "read_weights",
+           "resolve_device", "save_checkpoint"]
 
 
 def read_archive(path: str | Path, fmt: str, version: int, noun: str) -> tuple[Path, dict[str, np.ndarray]]:
@@ -52,6 +52,28 @@ def read_archive(path: str | Path, fmt: str, version: int, noun: str) -> tuple[P
     if stored is None or stored.shape != () or stored.dtype.kind not in "iu" or int(stored) != version:
         raise EncoderError(f"{path}: {noun} model file version {stored!r}; this lookalike reads version {version}")
     return path, arrays
+
+
+def config_fields(cls: type, text: str, noun: str, floats: tuple[str, ...]) -> dict[str, Any]:
+    """The fields of a config dataclass ``cls`` stored as JSON ``text``, for ``cls(**fields)`` (which checks their
+    values): refuses what is not a JSON object and unknown keys; integers in the ``floats`` fields become floats
+    (JSON writes 1.0 as 1). Raises InvalidParameterError."""
+    import dataclasses
+
+    try:
+        raw = json.loads(text)
+    except (ValueError, TypeError) as err:
+        raise InvalidParameterError(f"the {noun} config is not valid JSON: {err}") from err
+    if not isinstance(raw, dict):
+        raise InvalidParameterError(f"the {noun} config must be a JSON object")
+    unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise InvalidParameterError(f"the {noun} config has unknown keys: {', '.join(unknown)}")
+    for key in floats:
+        value = raw.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            raw[key] = float(value)
+    return raw
 
 
 def read_config(path: Path, arrays: dict[str, np.ndarray], from_json: Callable[[str], Any],

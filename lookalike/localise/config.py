@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidParameterError
+from ..modelfiles import config_fields
 
 LAYERS = ("stage5", "stage6", "stage7", "head")
 STRIDE = {"stage5": 16, "stage6": 32, "stage7": 32, "head": 32}
@@ -106,19 +107,8 @@ class LocaliserConfig:
     @classmethod
     def from_json(cls, text: str) -> LocaliserConfig:
         """Parse a stored config, refusing unknown keys and wrong types with InvalidParameterError."""
-        try:
-            raw = json.loads(text)
-        except (ValueError, TypeError) as err:
-            raise InvalidParameterError(f"the localiser config is not valid JSON: {err}") from err
-        if not isinstance(raw, dict):
-            raise InvalidParameterError("the localiser config must be a JSON object")
-        unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise InvalidParameterError(f"the localiser config has unknown keys: {', '.join(unknown)}")
-        for key in ("max_aspect", "pos_iou", "neg_iou", "threshold", "min_score", "lr", "weight_decay"):
-            if _int(raw.get(key)):
-                raw[key] = float(raw[key])
-        return cls(**raw)
+        floats = ("max_aspect", "pos_iou", "neg_iou", "threshold", "min_score", "lr", "weight_decay")
+        return cls(**config_fields(cls, text, "localiser", floats))
 
 
 def _int(value: object) -> bool:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidParameterError
+from ..modelfiles import config_fields
 
 DISTANCES = ("euclidean", "angular")
 MINING = ("semi-hard", "hard", "all")
@@ -100,20 +101,7 @@ class TripletConfig:
     @classmethod
     def from_json(cls, text: str) -> TripletConfig:
         """Parse a stored config, refusing unknown keys and wrong types with InvalidParameterError."""
-        try:
-            raw = json.loads(text)
-        except (ValueError, TypeError) as err:
-            raise InvalidParameterError(f"the triplet config is not valid JSON: {err}") from err
-        if not isinstance(raw, dict):
-            raise InvalidParameterError("the triplet config must be a JSON object")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise InvalidParameterError(f"the triplet config has unknown keys: {', '.join(unknown)}")
-        for key in ("lr", "weight_decay", "val_fraction", "margin"):
-            if _int(raw.get(key)):
-                raw[key] = float(raw[key])
-        return cls(**raw)
+        return cls(**config_fields(cls, text, "triplet", ("lr", "weight_decay", "val_fraction", "margin")))
 
 
 def _int(value: object) -> bool:
