@@ -1,7 +1,7 @@
 """The catalogue: items, metadata and vectors in one directory, with search.
 
 - :class:`Catalog` (``catalog``): the façade;
-- :mod:`.store`: the SQLite repository (typed rows, transactions, schema v4 and migrations);
+- :mod:`.store`: the SQLite repository (typed rows, transactions, schema v5 and migrations);
 - :mod:`.query`: the one query pipeline (decode → region → encode → retrieve → hydrate);
 - :mod:`.extensions`: registered per-item features and the duplicate detector;
 - :mod:`.types`: the records handed out.

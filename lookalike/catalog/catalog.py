@@ -38,6 +38,7 @@ from ._indexes import IndexSet, LiveIndex
 from ._writer import Writer
 from .extensions import detector_for
 from .folder import index_folder as _index_folder
+from .judgements import Judgements
 from .query import QueryPipeline, check_k
 from .store import Store
 from .types import BatchReport, DuplicateMatch, Item, Refuse, SearchResult
@@ -72,14 +73,14 @@ class Catalog:
     def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH, encoder: str | None = None, *,
                  extra_encoders: Sequence[str] = (), create: bool = True, limits: ImageLimits = DEFAULT_LIMITS,
                  index: str = "Flat", read_only: bool | None = None, backend: str | None = None) -> None:
-        self.path = Path(path)
-        self.limits = limits
+        self.path, self.limits = Path(path), limits
         self._db = Store(self.path, create=create, read_only=read_only)
         if not self._db.is_initialised():
             specs = [get_encoder(s) for s in [encoder or DEFAULT_ENCODER, *extra_encoders]]
             self._db.initialise([(e.spec, e.kind, e.dim) for e in specs])
         self._set = EncoderSet(self._db, str(self.path), encoder)
         self._indexes = IndexSet(self._db, self._set, index, backend)
+        self.judgements = Judgements(self._db)  # people's similarity judgements: the triplets of deep ranking
         self._wire()
 
     def _wire(self) -> None:
@@ -229,8 +230,8 @@ class Catalog:
 
     def fit_hasher(self, name: str = "itq", n_bits: int = 64, *, encoder: str | None = None, random_state: int = 0
                    ) -> Encoder:
-        """Learn binary codes (``"itq"``, ``"lsh"``, ``"pcah"``, ...) on the float vectors, hash every item and search
-        by them by default (re-ranked); a refit replaces the fit of that name and size. Returns the hashed encoder."""
+        """Learn codes (``"itq"``, ``"lsh"``, ...) on the float vectors and search by them (re-ranked); a refit replaces
+        the fit of that name and size. Returns the hashed encoder."""
         hashed = fit_hasher(self._db, self._set, name, n_bits, encoder=encoder, random_state=random_state)
         self._set = EncoderSet(self._db, str(self.path))
         self._indexes.reset(self._set)
@@ -238,10 +239,9 @@ class Catalog:
         return hashed
 
     def learn_codes_if_large(self) -> Encoder | None:
-        """Fit 64-bit ITQ codes and search by them (re-ranked) once the catalogue is large: see
-        :func:`~._hashing.wants_codes`. Returns the hashed encoder when it fitted one now, else None."""
-        codes_at = self.setting("search.codes_at")
-        return self.fit_hasher("itq", 64) if wants_codes(self._set, self.read_only, codes_at, self.count) else None
+        """Fit 64-bit ITQ codes once the catalogue is large (:func:`~._hashing.wants_codes`): the encoder or None."""
+        large = wants_codes(self._set, self.read_only, self.setting("search.codes_at"), self.count)
+        return self.fit_hasher("itq", 64) if large else None
 
     def _then_learn(self, report: BatchReport) -> BatchReport:  # add_many, index_folder: learn codes when large
         learn_or_warn(self.learn_codes_if_large, self.path)

@@ -1,5 +1,5 @@
-"""Catalogues written by earlier versions (schema 1, 2 and 3, fixtures made by those versions' own code with
-tests/catalog/fixtures/make_fixture.py) open, migrate in place to schema 4 and search exactly as they did."""
+"""Catalogues written by earlier versions (schema 1, 2, 3 and 4, fixtures made by those versions' own code with
+tests/catalog/fixtures/make_fixture.py) open, migrate in place to schema 5 and search exactly as they did."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from lookalike.catalog.store import SCHEMA_VERSION, THUMB_FEATURE
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture(params=["v1", "v2", "v3"])
+@pytest.fixture(params=["v1", "v2", "v3", "v4"])
 def old(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, dict]:
     src = FIXTURES / request.param
     shutil.copytree(src / "catalog", tmp_path / "catalog")
@@ -32,7 +32,7 @@ def test_old_catalogues_migrate_in_place_and_search_identically(old: tuple[Path,
     path, expected = old
     queries = sorted((FIXTURES / "v2" / "queries").iterdir())
     with Catalog(path) as cat:
-        assert cat.info()["schema_version"] == SCHEMA_VERSION == 4
+        assert cat.info()["schema_version"] == SCHEMA_VERSION == 5
         assert len(cat) == expected["items"]
         assert cat.encoder.spec == expected["hashed_spec"]  # the fitted codes stay the default search
         for q in queries:
@@ -53,11 +53,12 @@ def test_old_catalogues_migrate_in_place_and_search_identically(old: tuple[Path,
     assert "WITHOUT ROWID" not in db.execute("SELECT sql FROM sqlite_master WHERE name = 'vectors'").fetchone()[0]
     assert db.execute("SELECT count(*) FROM vectors WHERE part != 0").fetchone()[0] == 0
     assert not db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'thumbs'").fetchone()[0]
+    assert db.execute("SELECT count(*) FROM judgements").fetchone()[0] == 0  # v5: the (empty) judgements table
     features = db.execute("SELECT count(*) FROM features WHERE name = ?", (THUMB_FEATURE,)).fetchone()[0]
     assert features == (0 if "v1" in str(expected["root"]) else expected["items"])  # v1 had no thumbnails
     db.close()
     with Catalog(path) as cat:  # opening a migrated catalogue again changes nothing
-        assert cat.info()["schema_version"] == 4 and len(cat) == expected["items"]
+        assert cat.info()["schema_version"] == 5 and len(cat) == expected["items"]
 
 
 def test_a_migrated_catalogue_takes_new_items(old: tuple[Path, dict]) -> None:

@@ -25,7 +25,7 @@ def test_items_come_back_as_typed_rows(store: Store) -> None:
     item = store.item("a")
     assert isinstance(item, Item) and item.key == key and item.metadata == {"k": 1} and item.width == 10
     assert store.items_by_key([key, 999]) == {key: item}
-    assert [e.spec for e in store.encoders()] == ["pixels", "phash"] and store.schema_version() == 4
+    assert [e.spec for e in store.encoders()] == ["pixels", "phash"] and store.schema_version() == 5
 
 
 def test_a_failing_transaction_writes_nothing(store: Store) -> None:

@@ -4,8 +4,9 @@
   :class:`EncoderRow`, :class:`HasherRow`), and hands out write transactions;
 - :class:`Transaction`: every write statement (``with store.transaction() as tx: tx.insert_item(...)``);
 - :class:`IndexJournal` (:mod:`.journal`): the changed keys an external index backend has not applied yet;
-- :mod:`.schema`: the schema (version 4: vectors keyed by encoder, item and part, in a rowid table; per-item
-  features) and the migrations from versions 1, 2 and 3.
+- :mod:`.schema`: the schema (version 5: vectors keyed by encoder, item and part, in a rowid table; per-item
+  features; people's similarity judgements) and the migrations from versions 1 to 4;
+- :mod:`.judgements`: the judgements' SQL (``Catalog.judgements``).
 """
 
 from .journal import IndexJournal

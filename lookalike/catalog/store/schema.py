@@ -1,4 +1,4 @@
-"""The catalogue database's schema (version 4) and the in-place migrations from older versions.
+"""The catalogue database's schema (version 5) and the in-place migrations from older versions.
 
 Version history:
 
@@ -13,11 +13,15 @@ Version history:
    vector (1280 float32) was a chain of overflow pages, and reading 400 candidates' vectors for a re-rank took
    18.8 ms against 3.3 ms in the rowid table (300k rows, ``/tmp`` script, the same machine; issue 12). Same
    columns, same statements.
+5. ``judgements``: people's similarity judgements (issue 14): item ``item`` is (1) or is not (0) similar to the
+   reference item ``reference``. Each reference's similar x not-similar items are its triplets (reference,
+   positive, negative) for ``lookalike train triplet --from-catalog``. Both keys cascade: a removed item takes its
+   judgements with it.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_NAME = "catalog.sqlite"
 THUMB_FEATURE = "dedup.thumb"  # the v2 thumbs table migrates into this feature
 
@@ -61,6 +65,18 @@ CREATE TABLE features (
     PRIMARY KEY (name, key)
 ) WITHOUT ROWID"""
 
+_JUDGEMENTS = [
+    """CREATE TABLE judgements (
+    reference INTEGER NOT NULL REFERENCES items(key) ON DELETE CASCADE,
+    item      INTEGER NOT NULL REFERENCES items(key) ON DELETE CASCADE,
+    similar   INTEGER NOT NULL CHECK (similar IN (0, 1)),
+    added     REAL NOT NULL,
+    PRIMARY KEY (reference, item),
+    CHECK (reference != item)
+) WITHOUT ROWID""",
+    "CREATE INDEX judgements_item ON judgements(item)",
+]
+
 SCHEMA: list[str] = [
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     _ITEMS,
@@ -73,6 +89,7 @@ SCHEMA: list[str] = [
     _VECTORS_V4,
     "CREATE INDEX vectors_key ON vectors(key)",
     _FEATURES,
+    *_JUDGEMENTS,
 ]
 
 # from version -> the statements that make it the next one (each step runs in one transaction)
@@ -97,4 +114,5 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE vectors_v4 RENAME TO vectors",
         "CREATE INDEX vectors_key ON vectors(key)",
     ],
+    4: list(_JUDGEMENTS),
 }
