@@ -27,6 +27,9 @@ adding it; ``GET /duplicates`` groups the whole catalogue (a kNN pass over every
 thousands of items, and writes wait for it); ``POST /duplicates/calibrate`` (a write) fits the near-duplicate
 threshold the verdicts need; ``POST /items`` takes ``check_duplicates`` and ``refuse``.
 
+Similarity judgements (``/triplets``): ``POST /triplets`` (a write) marks items as similar or not similar to a
+reference item; ``GET /triplets`` lists them, or exports every triplet as CSV (``format=csv``).
+
 Item ids may contain '/' (folder-indexed items are ``class/name.png``); in URLs they are percent-encoded.
 """
 
@@ -45,7 +48,7 @@ from .config import ServiceConfig
 from .core import Service
 from .errors import error_body, install_handlers
 from .metrics import BodyLimitMiddleware, MetricsMiddleware
-from .routes import duplicates, items, partial, search, system
+from .routes import duplicates, items, partial, search, system, triplets
 
 __all__ = ["create_app"]
 
@@ -81,7 +84,8 @@ def create_app(config: ServiceConfig | str | Path, *, catalog: Catalog | None = 
                        timeout=config.body_timeout)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     install_handlers(app)
-    for router in (search.router, partial.router, items.router, duplicates.router, system.router, system.pages):
+    for router in (search.router, partial.router, items.router, duplicates.router, triplets.router, system.router,
+                   system.pages):
         app.include_router(router)
     system.mount_files(app)
     return app

@@ -358,6 +358,11 @@ class Service:
         with self._write_lock, self.metrics.stage("write"):
             self.cat.remove(item_id)
 
+    def judge(self, reference: str, **lists: Any) -> dict[str, int]:
+        """Store similarity judgements about ``reference`` (:meth:`lookalike.catalog.judgements.Judgements.judge`)."""
+        with self._write_lock, self.metrics.stage("write"):
+            return self.cat.judgements.judge(reference, **lists)
+
     # -- duplicates (a CalibrationRequiredError gets the hint how to calibrate in the error handler) ------------
 
     def calibration(self) -> dict[str, Any] | None:

@@ -214,3 +214,39 @@ class DedupReportOut(BaseModel):
     pairs_checked: int
     seconds: float
     calibration: CalibrationOut
+
+
+class JudgementOut(BaseModel):
+    reference: str
+    item: str
+    similar: bool = Field(description="true: similar to the reference; false: not similar")
+    added: float
+
+
+class JudgementCounts(BaseModel):
+    judgements: int
+    references: int = Field(description="items judged against")
+    triplets: int = Field(description="(reference, similar, not similar) triplets: similar x not similar per "
+                                      "reference")
+
+
+class JudgementPage(BaseModel):
+    judgements: list[JudgementOut]
+    counts: JudgementCounts = Field(description="of the reference asked about, or of the whole catalogue")
+    offset: int
+    limit: int
+
+
+class JudgeIn(BaseModel):
+    """Judgements about one reference item (each replaces an earlier one of the same pair)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reference: str = Field(description="the reference item's id")
+    similar: list[str] = Field(default=[], description="ids of items similar to the reference")
+    dissimilar: list[str] = Field(default=[], description="ids of items not similar to it")
+    clear: list[str] = Field(default=[], description="ids whose judgement to forget")
+
+
+class Judged(BaseModel):
+    reference: str
+    counts: JudgementCounts = Field(description="the reference's, after this write")
