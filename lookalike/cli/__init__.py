@@ -1,8 +1,9 @@
 """The ``lookalike`` command line: each subcommand is a thin call into the library.
 
 One module per command group registers its subcommands: :mod:`.catalogue` (index, add, update, remove, get, list,
-info), :mod:`.search` (search, similar), :mod:`.dedup`, :mod:`.serve` and :mod:`.data` (export, eval, demo, train);
-:mod:`._common` holds what they share (opening the catalogue, ``KEY=VALUE`` pairs, printing).
+info), :mod:`.search` (search, similar), :mod:`.triplets` (judge, triplets), :mod:`.dedup`, :mod:`.serve` and
+:mod:`.data` (export, eval, demo, train); :mod:`._common` holds what they share (opening the catalogue,
+``KEY=VALUE`` pairs, printing).
 
 Errors a user can cause print one line (``lookalike: error: …``) and exit with status 1; usage errors exit with 2.
 A closed stdout (``lookalike list | head -1``) ends the command quietly with status 0. Set ``LOOKALIKE_DEBUG=1`` to
@@ -19,12 +20,12 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import LookalikeError
-from . import catalogue, data, dedup, search, serve
+from . import catalogue, data, dedup, search, serve, triplets
 from ._common import EXIT_ERROR, Commands, common_options, parse_pairs
 
 __all__ = ["EXIT_ERROR", "build_parser", "main", "parse_pairs"]
 
-GROUPS = (catalogue, search, dedup, serve, data)
+GROUPS = (catalogue, search, triplets, dedup, serve, data)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
