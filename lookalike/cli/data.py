@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..validation import parameter_error, short_repr
-from ._common import Commands, option_int
+from ._common import Commands, open_catalog, option_int
 
 DATASETS = ["fashion-mnist", "cifar10"]
 
@@ -69,7 +70,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _register_eval_patches(eval_parser: argparse.ArgumentParser, commands: Commands) -> None:
     """``eval patches``: a sub-target of ``eval``; ``eval`` alone keeps running the hashing protocol."""
-    targets = eval_parser.add_subparsers(dest="target", metavar="TARGET", help="patches: FPR@95 of patch descriptors")
+    targets = eval_parser.add_subparsers(dest="target", metavar="TARGET", help="patches: FPR@95 of patch "
+                                         "descriptors; triplets: the catalogue's encoders on its judged triplets")
+    _register_eval_triplets(targets, commands)
     text = ("FPR at 95%% recall of patch descriptors (OpenCV's and a BinGAN model) on patch pairs: "
             "`eval patches --set motorcycle --set warps --bingan MODEL`")
     p = targets.add_parser("patches", parents=[commands.common], help=text, description=text)
@@ -85,6 +88,44 @@ def _register_eval_patches(eval_parser: argparse.ArgumentParser, commands: Comma
                    "generated sets (default 10,000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _register_eval_triplets(targets: Any, commands: Commands) -> None:  # the add_subparsers() of eval
+    text = ("triplet accuracy (the reference closer to the similar item than to the not-similar one) of the "
+            "catalogue's encoders on the triplets people judged, and of trained models: `eval triplets --model M`")
+    p = targets.add_parser("triplets", parents=[commands.common, commands.results], help=text, description=text)
+    p.set_defaults(func=cmd_eval_triplets)
+    p.add_argument("--model", action="append", default=[], metavar="MODEL",
+                   help="a `train triplet` model file (repeatable); one trained --from-catalog also scores its "
+                   "held-out triplets next to the catalogue's default encoder")
+
+
+def cmd_eval_triplets(args: argparse.Namespace) -> int:
+    import json
+    import math
+
+    from ..triplet.from_catalog import score_triplets
+
+    with open_catalog(args) as cat:
+        scores = score_triplets(cat, args.model)
+        default = cat.encoder.spec
+    if args.json:
+        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in vars(s).items()}
+                for s in scores]
+        print(json.dumps({"default": default, "scores": rows}, indent=2))
+        return 0
+    if not scores:
+        print("no encoder's vectors could be read back (an external index backend) and no --model given")
+        return 0
+    print(f"{scores[0].triplets} triplets judged in the catalogue")
+    print("| encoder | triplet accuracy | held-out triplets | held-out accuracy | default encoder on them |")
+    print("|---|---:|---:|---:|---:|")
+    for s in scores:
+        held = (f"{s.held_out} | {s.held_out_accuracy:.4f} | {s.baseline_held_out:.4f}" if s.held_out else
+                "- | - | -")
+        mark = " (default)" if s.encoder == default else ""
+        print(f"| {s.encoder}{mark} | {s.accuracy:.4f} | {held} |")
+    return 0
 
 
 def cmd_eval_patches(args: argparse.Namespace) -> int:
@@ -126,7 +167,7 @@ def _register_train(commands: Commands) -> None:
     _register_triplet(models.add_parser(
         "triplet", parents=[commands.common], help="a similarity embedding learned from triplets",
         description="train a triplet embedding on efficientnet-lite0 features: "
-        "`train triplet --data DIR_OR_CSV --out MODEL`"))
+        "`train triplet --data DIR_OR_CSV --out MODEL` or `train triplet --from-catalog --catalog CAT --out MODEL`"))
     from .localise import register_train as register_localiser
 
     register_localiser(models.add_parser(
@@ -195,9 +236,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _register_triplet(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_train_triplet)
-    p.add_argument("--data", required=True, metavar="DIR_OR_CSV",
-                   help="class subfolders (DIR/<class>/...), a CSV of query,positive,negative paths, or with --pairs "
-                   "a CSV of query,positive pairs (paths relative to the CSV's folder)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", metavar="DIR_OR_CSV",
+                        help="class subfolders (DIR/<class>/...), a CSV of query,positive,negative paths, or with "
+                        "--pairs a CSV of query,positive pairs (paths relative to the CSV's folder)")
+    source.add_argument("--from-catalog", action="store_true",
+                        help="the triplets people marked in the catalogue of --catalog (the web page's similar / not "
+                        "similar, POST /triplets, `lookalike judge`); whole reference items are held out")
     p.add_argument("--out", required=True, metavar="MODEL", help="model file to write (checkpoint: MODEL.ckpt)")
     p.add_argument("--pairs", action="store_true", help="--data is a CSV of similar pairs; negatives from the batch")
     p.add_argument("--epochs", type=int, default=20, help="total epochs (default 20)")
@@ -237,20 +282,29 @@ def cmd_train_triplet(args: argparse.Namespace) -> int:
         option_int(args, dest, low)
     if not 0 < args.suspect_share <= 1:
         raise parameter_error("--suspect-share", "a real number in (0, 1]", short_repr(args.suspect_share))
-    if args.suspects and (args.suspect_k == 0 or args.pairs or not Path(args.data).is_dir()):
+    if args.from_catalog and args.pairs:
+        raise parameter_error("--pairs", "used with --data (a CSV of pairs)", "--from-catalog")
+    if args.suspects and (args.suspect_k == 0 or args.pairs or not args.data or not Path(args.data).is_dir()):
         raise parameter_error("--suspects", "used with class folders as --data and --suspect-k >= 1",
                               short_repr(args.suspects))
     cfg = TripletConfig(dim=args.dim, hidden=args.hidden, distance=args.distance, margin=args.margin,
                         mining=args.mining, fine_tune=args.fine_tune, batch_size=args.batch_size, lr=args.lr,
                         weight_decay=args.weight_decay, per_class=args.per_class, val_fraction=args.val_fraction,
                         seed=args.seed)
-    data = load_triplet_data(args.data, cfg, pairs=args.pairs)
+    inputs = None
+    if args.from_catalog:
+        from ..triplet.from_catalog import catalog_data
+
+        with open_catalog(args) as cat:
+            data, inputs = catalog_data(cat, cfg)
+    else:
+        data = load_triplet_data(args.data, cfg, pairs=args.pairs)
     from ..triplet.trainer import final_accuracy, train
 
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     trainer = train(cfg, data, args.epochs, args.out, device=args.device, resume=args.resume,
                     checkpoint_every=args.checkpoint_every, progress=progress, threads=args.threads,
-                    suspect_k=args.suspect_k, suspect_share=args.suspect_share,
+                    suspect_k=args.suspect_k, suspect_share=args.suspect_share, inputs=inputs,
                     log=lambda line: print(line, flush=True))
     if args.suspects:
         from ..triplet.suspects import write_suspects

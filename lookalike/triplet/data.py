@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import DatasetError, DatasetNotFoundError, InvalidParameterError
 from .config import TripletConfig
 
-__all__ = ["Batch", "TripletData", "batches", "class_data", "load_triplet_data"]
+__all__ = ["Batch", "TripletData", "batches", "class_data", "load_triplet_data", "triplet_accuracy"]
 HEADER_WORDS = {"query", "anchor", "reference", "positive", "similar", "negative", "dissimilar"}
 VAL_PER_QUERY = 4  # validation triplets drawn per held-out query image (class folders)
 
@@ -54,6 +54,8 @@ class TripletData:
         val: (V, 3) held-out (query, positive, negative) image ids.
         source: what was read, for logs.
         classes: the class names by label (class folders), else empty.
+        names: the catalogue item id of each image (``--from-catalog``), else empty; the model file then records
+            its held-out triplets by item id (``lookalike eval triplets`` scores them).
 
     Data made by :func:`class_data` from labels alone has no ``paths`` (its items are rows of a feature array);
     ``labels`` always has one entry per item.
@@ -66,6 +68,18 @@ class TripletData:
     val: np.ndarray
     source: str
     classes: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+
+def triplet_accuracy(vectors: np.ndarray, triplets: np.ndarray, *, binary: bool = False) -> float:
+    """Share of (q, p, n) rows of ``triplets`` with cos(q, p) > cos(q, n) for unit ``vectors`` (NaN if none);
+    ``binary``: packed codes (uint8 rows), compared by Hamming distance (fewer differing bits is closer)."""
+    if len(triplets) == 0:
+        return float("nan")
+    v = np.unpackbits(np.asarray(vectors, dtype=np.uint8), axis=1) * 2.0 - 1.0 if binary else \
+        np.asarray(vectors, dtype=np.float64)
+    q, p, n = (v[triplets[:, i]] for i in range(3))
+    return float(np.mean(np.sum(q * p, axis=1) > np.sum(q * n, axis=1)))
 
 
 def load_triplet_data(data: str | Path, cfg: TripletConfig, *, pairs: bool = False) -> TripletData:

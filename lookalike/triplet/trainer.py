@@ -29,7 +29,7 @@ from ..errors import InvalidParameterError
 from ..modelfiles import resolve_device
 from ..validation import check_int
 from .config import TripletConfig
-from .data import TripletData, batches, class_data
+from .data import TripletData, batches, class_data, triplet_accuracy
 from .losses import triplet_loss
 from .modelfile import FORMAT, load_checkpoint, save_checkpoint, write_model
 from .nets import FineTuneNet, ProjectionHead
@@ -39,15 +39,6 @@ __all__ = ["Trainer", "backbone_inputs", "final_accuracy", "resolve_device", "tr
            "triplet_accuracy"]
 SUSPECTS_SHOWN = 10  # suspected label errors named in the log (all of them go to the CSV)
 PREFIX_BUDGET = 4 << 30  # bytes of cached prefix activations (--fine-tune) before refusing
-
-
-def triplet_accuracy(vectors: np.ndarray, triplets: np.ndarray) -> float:
-    """Share of (q, p, n) rows of ``triplets`` with cos(q, p) > cos(q, n) for unit ``vectors`` (NaN if none)."""
-    if len(triplets) == 0:
-        return float("nan")
-    v = np.asarray(vectors, dtype=np.float64)
-    q, p, n = (v[triplets[:, i]] for i in range(3))
-    return float(np.mean(np.sum(q * p, axis=1) > np.sum(q * n, axis=1)))
 
 
 def backbone_inputs(data: TripletData, cfg: TripletConfig, *, progress: bool = False) -> np.ndarray:
@@ -327,4 +318,6 @@ def _write(out: Path, trainer: Trainer, data: TripletData, seconds: float) -> No
     meta = {"epochs": trainer.epoch, "device": str(trainer.device), "train_seconds": round(seconds, 1),
             "data": data.source, "baseline": trainer.baseline, "val_accuracy": final_accuracy(trainer),
             "history": trainer.history}
+    if data.names:  # catalogue triplets: which ones were held out, by item id
+        meta["held_out"] = [[data.names[i] for i in row] for row in data.val.tolist()]
     write_model(out, trainer.head, trainer.cfg, meta, trainer.net)
