@@ -14,6 +14,7 @@ takes its judgements with it. ``lookalike train triplet --from-catalog`` trains 
 
 from __future__ import annotations
 
+import builtins
 import csv
 from collections import Counter
 from collections.abc import Sequence
@@ -122,7 +123,7 @@ class Judgements:
         n, refs, triplets = judgement_counts(self._store, ref)
         return {"judgements": n, "references": refs, "triplets": triplets}
 
-    def triplets(self) -> list[tuple[Item, Item, Item]]:
+    def triplets(self) -> builtins.list[tuple[Item, Item, Item]]:
         """Every (reference, positive, negative) as items (their keys, ids and image paths)."""
         rows = triplet_keys(self._store)
         items = self._store.items_by_key(sorted({k for row in rows for k in row}))

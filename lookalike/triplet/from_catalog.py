@@ -22,7 +22,7 @@ from .config import TripletConfig
 from .data import TripletData, _n_held, triplet_accuracy
 
 if TYPE_CHECKING:
-    from ..catalog import Catalog
+    from ..catalog import Catalog, Item
 
 __all__ = ["TripletScore", "catalog_data", "score_triplets"]
 
@@ -34,7 +34,7 @@ def _triplet_rows(cat: Catalog) -> tuple[list[str], list[Path], list[int], np.nd
         raise DatasetError(str(cat.path), "the catalogue holds no triplets: mark, for a reference item, at least one "
                            "item similar and one not similar (the web page, POST /triplets or `lookalike judge`)")
     index: dict[int, int] = {}
-    items = []
+    items: list[Item] = []
     rows = []
     for triplet in triplets:
         row = []
