@@ -170,6 +170,75 @@ def test_browse_add_and_delete(serve: ServerFactory, catalog_copy: Path, page: A
 
 
 
+def wait_judged(page: Any, n: int) -> None:
+    page.wait_for_selector(f'body[data-judged="{n}"]', timeout=20_000)
+
+
+def marked(page: Any) -> dict[str, str]:
+    return page.eval_on_selector_all(
+        "#results .result.similar, #results .result.dissimilar",
+        "tiles => Object.fromEntries(tiles.map(t => [t.dataset.id, t.classList.contains('similar') ? 'similar' : "
+        "'not']))")
+
+
+def test_mark_results_as_similar_and_not_the_triplets_are_stored(serve: ServerFactory, catalog_copy: Path,
+                                                                 page: Any) -> None:
+    """TiefVision's similarity editor: pick a reference item, mark its results, the judgements are saved with the
+    catalogue (with the API key) and shown again on the next visit; toggling a mark off forgets it."""
+    import httpx
+
+    server = serve(catalog_copy)
+    page.goto(server.url + "/browse")
+    page.fill("#api-key", API_KEY)
+    page.click('#catalog .tile[data-id="coffee/whole"]')
+    ids = wait_for_search(page, 1)
+    assert page.is_visible("#judge") and "0 marked similar" in page.inner_text("#marks-info")
+    similar, other = [i for i in ids if i.startswith("coffee/")][:2], [i for i in ids if i.startswith("rocket/")][:1]
+    for n, (item, button) in enumerate([(similar[0], "similar"), (similar[1], "similar"), (other[0], "dissimilar")]):
+        page.click(f'#results .result[data-id="{item}"] .mark-{button}')
+        wait_judged(page, n + 1)
+    assert marked(page) == {similar[0]: "similar", similar[1]: "similar", other[0]: "not"}
+    info = page.inner_text("#marks-info")
+    assert "2 marked similar, 1 not similar" in info and "about coffee/whole: 2 triplets" in info
+    stored = httpx.get(server.url + "/triplets", params={"reference": "coffee/whole"}).json()
+    assert {(j["item"], j["similar"]) for j in stored["judgements"]} == {
+        (similar[0], True), (similar[1], True), (other[0], False)}
+    assert httpx.get(server.url + "/triplets?format=csv").text.count("\n") == 3  # header + 2 triplets
+    assert page.get_attribute("#triplets-csv", "href") == "/triplets?format=csv"
+
+    # a new page visit shows the stored marks; clicking a mark again forgets it
+    page.goto(server.url + "/browse")
+    page.click('#catalog .tile[data-id="coffee/whole"]')
+    wait_for_search(page, 1)
+    page.wait_for_function("() => document.querySelectorAll('#results .result.similar').length === 2")
+    assert marked(page) == {similar[0]: "similar", similar[1]: "similar", other[0]: "not"}
+    page.fill("#api-key", API_KEY)
+    page.click(f'#results .result[data-id="{similar[1]}"] .mark-similar')
+    wait_judged(page, 1)
+    page.click(f'#results .result[data-id="{other[0]}"] .mark-similar')  # changed my mind: similar after all
+    wait_judged(page, 2)
+    stored = httpx.get(server.url + "/triplets").json()
+    assert {(j["item"], j["similar"]) for j in stored["judgements"]} == {(similar[0], True), (other[0], True)}
+    assert stored["counts"]["triplets"] == 0
+
+    # without the key, marks stay in the page (for "more like these") and nothing is written
+    page.fill("#api-key", "")
+    page.click(f'#results .result[data-id="{similar[1]}"] .mark-dissimilar')
+    wait_judged(page, 3)
+    assert "enter the API key" in page.inner_text("#marks-info")
+    assert httpx.get(server.url + "/triplets").json()["counts"]["judgements"] == 2
+    # a wrong key shows the service's error and keeps the mark unchanged
+    page.fill("#api-key", "a-wrong-key-123")
+    page.click(f'#results .result[data-id="{similar[0]}"] .mark-similar')
+    wait_judged(page, 4)
+    assert "invalid API key" in page.inner_text("#judge-status")
+    assert marked(page)[similar[0]] == "similar"
+    page.fill("#api-key", API_KEY)
+    page.click("#clear-marks")
+    wait_judged(page, 5)
+    assert marked(page) == {} and httpx.get(server.url + "/triplets").json()["counts"]["judgements"] == 0
+
+
 def test_review_duplicates_delete_the_copies_and_check_an_upload(serve: ServerFactory, dup_catalog: Path,
                                                                  page: Any, tmp_path: Path) -> None:
     server = serve(Path(shutil.copytree(dup_catalog, tmp_path / "catalog")))
@@ -260,7 +329,9 @@ def test_the_page_on_a_phone(browser: Any, serve: ServerFactory, dup_catalog: Pa
         page.set_input_files("#file", str(query))
         first = wait_for_search(page, 1)
         assert first[0] == "coffee"
-        page.wait_for_function("() => [...document.querySelectorAll('#results img')].every(i => i.naturalWidth > 0)")
+        # every thumbnail on the screen is loaded (those further down load lazily, when scrolled to)
+        page.wait_for_function("() => [...document.querySelectorAll('#results img')].every("
+                               "i => i.getBoundingClientRect().top > innerHeight || i.naturalWidth > 0)")
         _fits_the_screen(page)
         tiles = page.eval_on_selector_all("#results .result", "ts => ts.map(t => t.getBoundingClientRect().width)")
         assert min(tiles) >= 100  # a thumbnail a finger can hit, several per row

@@ -1,5 +1,6 @@
 // lookalike web page: search by upload or by a region of it, browse the catalogue, add and delete with an API key,
-// review the catalogue's duplicate groups.
+// review the catalogue's duplicate groups; mark results as similar / not similar to the query (saved as triplets
+// when the query is a catalogue item and the API key is given) and search again "more like these".
 // Plain JavaScript, no dependencies; everything is served by the lookalike service itself.
 "use strict";
 
@@ -15,6 +16,10 @@ const state = {
   reviews: 0,        // duplicate reports shown (likewise)
   calibrated: null,  // the duplicate calibration's summary, once loaded (null: none)
   checkSet: false,   // the upload's "check duplicates" box was ticked for a calibrated catalogue
+  marks: new Map(),  // result id -> true (similar to the query) / false (not similar)
+  marksOf: null,     // the reference item the marks are about (saved with the catalogue), or null (kept here)
+  saved: null,       // the reference's stored counts {judgements, references, triplets}
+  judged: 0,         // finished mark clicks (the browser tests wait on it)
 };
 const PATHS = { search: "/", browse: "/browse", review: "/review" };
 
@@ -47,7 +52,7 @@ function setStatus(el, text, isError = false) {
   el.classList.toggle("error", isError);
 }
 
-function tile(item, { score = null, label = null, onDelete = null } = {}) {
+function tile(item, { score = null, label = null, onDelete = null, marks = false } = {}) {
   const div = document.createElement("div");
   div.className = "tile" + (score === null ? "" : " result");
   div.dataset.id = item.id;
@@ -73,6 +78,20 @@ function tile(item, { score = null, label = null, onDelete = null } = {}) {
   name.className = "id";
   name.textContent = item.id;
   div.append(name);
+  if (marks) {
+    const bar = document.createElement("div");
+    bar.className = "marks";
+    for (const [value, text, title] of [[true, "✓ similar", "similar to the query"], [false, "✗ not", "not similar to the query"]]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = value ? "mark-similar" : "mark-dissimilar";
+      b.textContent = text;
+      b.title = title;
+      b.addEventListener("click", (event) => { event.stopPropagation(); toggleMark(item.id, value); });
+      bar.append(b);
+    }
+    div.append(bar);
+  }
   if (onDelete) {
     const del = document.createElement("button");
     del.className = "delete";
@@ -105,11 +124,13 @@ function refreshWriteControls() {
   $("upload").hidden = !can;
   $("calibrate").hidden = !can;
   for (const b of document.querySelectorAll("#catalog .delete, #groups .drop-copies")) b.hidden = !can;
+  showMarks();
 }
 
 // -- the query image and its box ----------------------------------------------------------------------------
 
 function setQuery(blob, item) {
+  if (!item || !state.item || state.item.id !== item.id) resetMarks(item);
   state.blob = blob;
   state.item = item;
   state.box = null;
@@ -177,9 +198,12 @@ function setupBox() {
 
 function renderResults(data) {
   const grid = $("results");
-  grid.replaceChildren(...data.results.map((hit) => tile(hit, { score: hit.score })));
+  grid.replaceChildren(...data.results.map((hit) => tile(hit, { score: hit.score, marks: true })));
+  showMarks();
   const t = data.timings_ms, parts = Object.entries(t).map(([k, v]) => `${k} ${v.toFixed(1)} ms`);
   const what = data.query.box ? `for the region ${data.query.box}`
+    : data.query.like ? `more like ${data.query.like.join(", ")}`
+      + (data.query.unlike && data.query.unlike.length ? `, less like ${data.query.unlike.join(", ")}` : "")
     : data.query.item ? `like ${data.query.item}` : "for the whole image";
   setStatus($("status"), `${data.results.length} results ${what} (${data.encoder}; ${parts.join(", ")})`);
   state.searches += 1;
@@ -215,6 +239,7 @@ async function searchFromItem(item) {
     const params = new URLSearchParams({ k: $("k").value });
     if (filterParam()) params.set("where", filterParam());
     renderResults(await (await api(`${item.similar_url}?${params}`)).json());
+    await loadMarks();
   } catch (err) {
     setStatus($("status"), err.message, true);
   }
@@ -254,10 +279,126 @@ function setupSearch() {
     $("results").replaceChildren();
     setStatus($("status"), "");
     state.blob = null;
+    state.item = null;
+    resetMarks(null);
+    showMarks();
   });
   for (const id of ["k", "where"]) {
     $(id).addEventListener("change", () => (state.item && !state.box ? searchFromItem(state.item) : search()));
   }
+}
+
+// -- marks: similar / not similar to the query ----------------------------------------------------------------
+
+function saving() {  // marks about a catalogue item (searched whole) are saved with the catalogue when the page may write
+  return state.marksOf !== null && !state.box && state.writable && apiKey() !== "";
+}
+
+function resetMarks(item) {
+  state.marks = new Map();
+  state.marksOf = item ? item.id : null;
+  state.saved = null;
+}
+
+async function loadMarks() {  // the stored judgements about the reference item, shown on its results
+  if (state.marksOf === null) return;
+  try {
+    const params = new URLSearchParams({ reference: state.marksOf, limit: "1000" });
+    const data = await (await api(`/triplets?${params}`)).json();
+    state.marks = new Map(data.judgements.map((j) => [j.item, j.similar]));
+    state.saved = data.counts;
+    showMarks();
+  } catch (err) {
+    setStatus($("judge-status"), err.message, true);
+  }
+}
+
+function showMarks() {
+  for (const t of document.querySelectorAll("#results .result")) {
+    const mark = state.marks.get(t.dataset.id);
+    t.classList.toggle("similar", mark === true);
+    t.classList.toggle("dissimilar", mark === false);
+  }
+  const similar = [...state.marks.values()].filter((v) => v).length, other = state.marks.size - similar;
+  const counts = `${similar} marked similar, ${other} not similar`;
+  let where;
+  if (saving()) {
+    const t = state.saved ? state.saved.triplets : similar * other;
+    where = `saved with the catalogue as judgements about ${state.marksOf}: ${t} triplet${t === 1 ? "" : "s"}`;
+  } else if (state.box) {
+    where = "not saved: triplets are kept for a search with the whole item";
+  } else if (state.marksOf !== null && state.writable) {
+    where = "not saved: enter the API key to keep them as triplets";
+  } else if (state.marksOf === null) {
+    where = "not saved: triplets are kept for a search from a catalogue item";
+  } else {
+    where = "not saved: this service is read-only";
+  }
+  $("marks-info").textContent = `${counts} (${where}).`;
+  $("judge").hidden = $("results").childElementCount === 0 && state.marks.size === 0;
+  $("refine").disabled = similar === 0 && state.marksOf === null;
+  $("clear-marks").disabled = state.marks.size === 0;
+}
+
+async function saveMarks(body) {
+  const response = await api("/triplets", {
+    method: "POST", write: true, headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ reference: state.marksOf, ...body }),
+  });
+  state.saved = (await response.json()).counts;
+}
+
+async function toggleMark(id, value) {
+  const next = state.marks.get(id) === value ? undefined : value;
+  try {
+    if (saving()) {
+      await saveMarks(next === undefined ? { clear: [id] } : { [next ? "similar" : "dissimilar"]: [id] });
+    }
+    if (next === undefined) state.marks.delete(id); else state.marks.set(id, next);
+    setStatus($("judge-status"), "");
+  } catch (err) {
+    setStatus($("judge-status"), err.message, true);
+  }
+  showMarks();
+  state.judged += 1;
+  document.body.dataset.judged = String(state.judged);
+}
+
+async function clearMarks() {
+  try {
+    if (saving() && state.marks.size) await saveMarks({ clear: [...state.marks.keys()] });
+    state.marks = new Map();
+    setStatus($("judge-status"), "");
+  } catch (err) {
+    setStatus($("judge-status"), err.message, true);
+  }
+  showMarks();
+  state.judged += 1;
+  document.body.dataset.judged = String(state.judged);
+}
+
+async function refine() {  // more like the query item and the similar marks, less like the others
+  const like = [...state.marks].filter(([, v]) => v).map(([id]) => id);
+  const unlike = [...state.marks].filter(([, v]) => !v).map(([id]) => id);
+  if (state.marksOf !== null && !state.box) like.unshift(state.marksOf);
+  const body = { like, unlike, k: Number($("k").value) };
+  if (filterParam()) {
+    try { body.where = JSON.parse(filterParam()); } catch (_) { body.where = filterParam(); }
+  }
+  setStatus($("status"), "searching…");
+  try {
+    const response = await api("/similar", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    renderResults(await response.json());
+  } catch (err) {
+    setStatus($("status"), err.message, true);
+  }
+}
+
+function setupMarks() {
+  $("refine").addEventListener("click", refine);
+  $("clear-marks").addEventListener("click", clearMarks);
+  $("api-key").addEventListener("input", showMarks);
 }
 
 // -- browsing and managing ----------------------------------------------------------------------------------
@@ -467,6 +608,7 @@ document.addEventListener("DOMContentLoaded", () => {
   setupSearch();
   setupBrowse();
   setupReview();
+  setupMarks();
   for (const a of document.querySelectorAll("nav a")) {
     a.addEventListener("click", (event) => { event.preventDefault(); showView(a.dataset.view); });
   }
