@@ -251,7 +251,11 @@ def _register_triplet(p: argparse.ArgumentParser) -> None:
     p.add_argument("--margin", type=float, default=None, help="hinge margin g (default 0.05 euclidean, 0.1 angular)")
     p.add_argument("--mining", default="semi-hard", choices=["semi-hard", "hard", "all"],
                    help="negatives chosen in the batch (default semi-hard)")
-    p.add_argument("--dim", type=int, default=512, help="embedding length (default 512)")
+    p.add_argument("--dim", type=int, default=None, help="embedding length (default 512; 1280 with --residual)")
+    p.add_argument("--residual", action=argparse.BooleanOptionalAction, default=None,
+                   help="learn a correction of the features, normalize(x + head(x)), starting from them (dim 1280): "
+                   "for few triplets, e.g. people's judgements (default: on with --from-catalog, off otherwise; "
+                   "chosen on a validation split by benchmarks/judged.py)")
     p.add_argument("--hidden", type=int, default=1024, help="hidden width of the head (0: one linear layer)")
     p.add_argument("--fine-tune", type=int, default=0, metavar="N",
                    help="also train the last N MBConv blocks of efficientnet-lite0 (default 0: frozen)")
@@ -287,7 +291,9 @@ def cmd_train_triplet(args: argparse.Namespace) -> int:
     if args.suspects and (args.suspect_k == 0 or args.pairs or not args.data or not Path(args.data).is_dir()):
         raise parameter_error("--suspects", "used with class folders as --data and --suspect-k >= 1",
                               short_repr(args.suspects))
-    cfg = TripletConfig(dim=args.dim, hidden=args.hidden, distance=args.distance, margin=args.margin,
+    residual = args.from_catalog if args.residual is None else args.residual
+    dim = args.dim if args.dim is not None else (1280 if residual else 512)
+    cfg = TripletConfig(dim=dim, hidden=args.hidden, residual=residual, distance=args.distance, margin=args.margin,
                         mining=args.mining, fine_tune=args.fine_tune, batch_size=args.batch_size, lr=args.lr,
                         weight_decay=args.weight_decay, per_class=args.per_class, val_fraction=args.val_fraction,
                         seed=args.seed)

@@ -37,6 +37,10 @@ class TripletConfig:
     Attributes:
         dim: the embedding's length (512, the prototype's).
         hidden: width of the projection head's hidden layer (0: a single linear layer).
+        residual: the head adds a learned correction to the features, ``normalize(x + mlp(x))``, its last layer
+            initialised at zero: the untrained model *is* efficientnet-lite0, and weight decay pulls it back there.
+            For few triplets (people's judgements), where a head learned from scratch loses what the features knew
+            (``benchmarks/judged.py``). Needs ``dim`` 1280, the features' length.
         distance: ``"euclidean"`` or ``"angular"`` (see the module docstring).
         margin: the hinge's margin g; None takes the distance's default (0.05 Euclidean, 0.1 angular).
         mining: how each (query, positive) pair of a batch gets its negative: ``"semi-hard"`` (the closest negative
@@ -55,6 +59,7 @@ class TripletConfig:
 
     dim: int = 512
     hidden: int = 1024
+    residual: bool = False
     distance: str = "euclidean"
     margin: float | None = None
     mining: str = "semi-hard"
@@ -70,6 +75,9 @@ class TripletConfig:
     def __post_init__(self) -> None:
         _check(_int(self.dim) and 2 <= self.dim <= 4096, "dim", self.dim, "an integer in [2, 4096]")
         _check(_int(self.hidden) and 0 <= self.hidden <= 8192, "hidden", self.hidden, "an integer in [0, 8192]")
+        _check(isinstance(self.residual, bool), "residual", self.residual, "true or false")
+        _check(not self.residual or self.dim == FEATURE_DIM, "dim", self.dim,
+               f"{FEATURE_DIM} (the features' length) for a residual head")
         _check(self.distance in DISTANCES, "distance", self.distance, f"one of {', '.join(DISTANCES)}")
         _check(self.margin is None or (_real(self.margin) and 0 < self.margin <= 2), "margin", self.margin,
                "a real number in (0, 2]")

@@ -24,7 +24,7 @@ from .data import TripletData, _n_held, triplet_accuracy
 if TYPE_CHECKING:
     from ..catalog import Catalog, Item
 
-__all__ = ["TripletScore", "catalog_data", "score_triplets"]
+__all__ = ["TripletScore", "catalog_data", "score_triplets", "split_by_reference"]
 
 
 def _triplet_rows(cat: Catalog) -> tuple[list[str], list[Path], list[int], np.ndarray]:
@@ -63,21 +63,24 @@ def _stored(cat: Catalog, spec: str, keys: Sequence[int]) -> np.ndarray | None:
     return vectors if bool(np.all(present)) else None
 
 
-def catalog_data(cat: Catalog, cfg: TripletConfig) -> tuple[TripletData, np.ndarray | None]:
-    """The catalogue's triplets as training data, and the backbone features to train on (the stored vectors of
-    ``cfg.backbone``; None: the trainer encodes the images). Raises DatasetError (no triplets, a missing file)."""
-    names, paths, keys, rows = _triplet_rows(cat)
+def split_by_reference(rows: np.ndarray, cfg: TripletConfig) -> tuple[np.ndarray, str]:
+    """Which (reference, positive, negative) rows are held out: every triplet of ``cfg.val_fraction`` of the
+    references (seeded by ``cfg.seed``), or of the triplets when there is one reference; and how, in words."""
     rng = np.random.default_rng(cfg.seed)
     references = np.unique(rows[:, 0])
     if len(references) >= 2:
         held = rng.permutation(references)[:_n_held(len(references), cfg.val_fraction)]
-        is_val = np.isin(rows[:, 0], held)
-        split = f"{len(held)} of {len(references)} reference items held out"
-    else:
-        order = rng.permutation(len(rows))[:_n_held(len(rows), cfg.val_fraction)]
-        is_val = np.zeros(len(rows), dtype=bool)
-        is_val[order] = True
-        split = f"{int(is_val.sum())} triplets of the one reference item held out"
+        return np.isin(rows[:, 0], held), f"{len(held)} of {len(references)} reference items held out"
+    is_val = np.zeros(len(rows), dtype=bool)
+    is_val[rng.permutation(len(rows))[:_n_held(len(rows), cfg.val_fraction)]] = True
+    return is_val, f"{int(is_val.sum())} triplets of the one reference item held out"
+
+
+def catalog_data(cat: Catalog, cfg: TripletConfig) -> tuple[TripletData, np.ndarray | None]:
+    """The catalogue's triplets as training data, and the backbone features to train on (the stored vectors of
+    ``cfg.backbone``; None: the trainer encodes the images). Raises DatasetError (no triplets, a missing file)."""
+    names, paths, keys, rows = _triplet_rows(cat)
+    is_val, split = split_by_reference(rows, cfg)
     source = f"{len(rows)} triplets of {len(names)} items in the catalogue {cat.path} ({split})"
     data = TripletData("triplets", paths, np.full(len(paths), -1, dtype=np.int64), rows[~is_val], rows[is_val],
                        source, names=tuple(names))

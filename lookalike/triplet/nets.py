@@ -1,7 +1,8 @@
 """The networks (torch): the projection head, and efficientnet-lite0 split for fine-tuning its last blocks.
 
 The head maps efficientnet-lite0's L2-normalised 1280-d features to ``dim`` unit vectors:
-``Linear(1280, hidden) → ReLU → Linear(hidden, dim) → L2 normalisation`` (``hidden = 0``: one linear layer).
+``Linear(1280, hidden) → ReLU → Linear(hidden, dim) → L2 normalisation`` (``hidden = 0``: one linear layer); a
+residual head (``residual``, dim 1280) is ``normalize(x + mlp(x))`` with the last layer zero-initialised.
 
 For ``fine_tune = N`` the pretrained network (``lookalike.encoders.efficientnet.build_torch_model``, the very
 graph the ``efficientnet-lite0`` encoder exports) is cut before its last N MBConv blocks: the *prefix* (stem and
@@ -36,9 +37,15 @@ class ProjectionHead(torch.nn.Module):
                 torch.nn.Linear(in_dim, cfg.hidden), torch.nn.ReLU(), torch.nn.Linear(cfg.hidden, cfg.dim))
         else:
             self.mlp = torch.nn.Linear(in_dim, cfg.dim)
+        self.residual = cfg.residual
+        if cfg.residual:  # starts as the identity: the features themselves
+            last = self.mlp[-1] if isinstance(self.mlp, torch.nn.Sequential) else self.mlp
+            torch.nn.init.zeros_(last.weight)
+            torch.nn.init.zeros_(last.bias)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.mlp(features), dim=1, eps=1e-12)
+        out = self.mlp(features)
+        return F.normalize(features + out if self.residual else out, dim=1, eps=1e-12)
 
 
 class FineTuneNet(torch.nn.Module):

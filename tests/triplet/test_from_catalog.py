@@ -21,7 +21,7 @@ from lookalike.triplet.config import TripletConfig
 from lookalike.triplet.data import triplet_accuracy
 from lookalike.triplet.from_catalog import catalog_data, score_triplets
 
-TINY = ["--dim", "32", "--hidden", "64", "--threads", "1", "--no-progress"]
+TINY = ["--hidden", "64", "--threads", "1", "--no-progress"]  # --from-catalog: a residual head, 1280-d
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,7 @@ def test_train_from_catalog_then_eval(judged: Path, tmp_path: Path, capsys: pyte
     assert "90 triplets of" in text and "2 of 10 reference items held out" in text
     assert "validation triplet accuracy before training: efficientnet-lite0 features" in text
     enc = get_encoder(f"triplet:{model}")
+    assert enc.config.residual and enc.dim == 1280  # the default of --from-catalog (benchmarks/judged.py)
     assert len(enc.meta["held_out"]) == 18 and all(len(row) == 3 for row in enc.meta["held_out"])
     capsys.readouterr()
     assert main(["eval", "triplets", "--catalog", str(judged), "--model", str(model), "--json"]) == 0

@@ -146,3 +146,33 @@ def test_fine_tuning_the_last_block(fm_folder: Path, fm_features: dict[Path, np.
         ref = FullModel(net.trunk, head).eval()(images).numpy()
     np.testing.assert_allclose(got, ref, atol=2e-5)
     np.testing.assert_allclose(trainer.embed(inputs[:6]), ref, atol=2e-5)
+
+
+@pytest.mark.parametrize("hidden", [0, 64])
+def test_a_residual_head_starts_as_the_features_and_learns_a_correction(fm_folder: Path, inputs_of: Inputs,
+                                                                         tmp_path: Path, hidden: int) -> None:
+    """``residual``: normalize(x + mlp(x)) with the last layer at zero, so the untrained model (and its ONNX
+    export) gives efficientnet-lite0's own features; training moves it away from them."""
+    cfg = TripletConfig(dim=1280, hidden=hidden, residual=True, val_fraction=0.2)
+    data = load_triplet_data(fm_folder, cfg)
+    inputs = inputs_of(data)
+    untrained = Trainer(cfg, "cpu")
+    np.testing.assert_allclose(untrained.embed(inputs), inputs, atol=1e-6)
+    model = tmp_path / "res.triplet"
+    trainer = train(cfg, data, 2, model, device="cpu", inputs=inputs, **QUIET)
+    trained = trainer.embed(inputs)
+    assert np.abs(trained - inputs).max() > 1e-3
+    enc = get_encoder(f"triplet:{model}")
+    assert enc.dim == 1280 and enc.config.residual
+    np.testing.assert_allclose(enc.embed_features(inputs), trained, atol=1e-5)
+    assert trainer.baseline["untrained"] == pytest.approx(trainer.baseline["features"])
+
+
+def test_a_residual_head_needs_the_features_length() -> None:
+    from lookalike.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="1280"):
+        TripletConfig(residual=True)  # dim 512
+    with pytest.raises(InvalidParameterError, match="residual"):
+        TripletConfig(dim=1280, residual=1)  # type: ignore[arg-type]
+    assert TripletConfig.from_json(TripletConfig().to_json().replace(', "residual": false', "")) == TripletConfig()
