@@ -260,13 +260,15 @@ class Service:
         return {"query": query, "k": k, "keypoints": answer.query_keypoints, "reason": answer.reason,
                 "results": results, "timings_ms": timings}
 
-    def similar(self, item_id: str, *, k: int, where: dict[str, Any] | None, encoder: str | None = None,
-                rerank: int | None = None, prefix: str = "") -> dict[str, Any]:
+    def similar(self, item_id: str | list[str], *, k: int, where: dict[str, Any] | None, encoder: str | None = None,
+                rerank: int | None = None, prefix: str = "", unlike: list[str] | None = None) -> dict[str, Any]:
+        """From one item (query.item) or, given a list, more like these and less like ``unlike`` (query.like)."""
         timings: dict[str, float] = {}
         spec = self.cat.pipeline.encoder(encoder).spec
         with self._write_lock, self.metrics.stage("search", timings):
-            hits = self.cat.similar(item_id, k=k, where=where, encoder=encoder, rerank=rerank)
-        return self._response({"item": item_id}, k, spec, hits, timings, prefix)
+            hits = self.cat.similar(item_id, unlike=unlike or [], k=k, where=where, encoder=encoder, rerank=rerank)
+        query = {"item": item_id} if isinstance(item_id, str) else {"like": item_id, "unlike": unlike or []}
+        return self._response(query, k, spec, hits, timings, prefix)
 
     @staticmethod
     def _response(query: dict[str, Any], k: int, encoder: str, hits: list[SearchResult],

@@ -33,7 +33,8 @@ def test_one_id_prints_as_before(plain: Path, cli: Run) -> None:
     data = json.loads(out)
     with Catalog(plain) as cat:
         expected = cat.similar("coffee.png", k=3)
-    assert code == 0 and data["query"] == "coffee.png" and [r["id"] for r in data["results"]] == [h.id for h in expected]
+    assert code == 0 and data["query"] == "coffee.png"
+    assert [r["id"] for r in data["results"]] == [h.id for h in expected]
 
 
 def test_where_encoder_and_k_apply(plain: Path, cli: Run) -> None:
