@@ -110,6 +110,7 @@ def test_learned_codes_search_the_float_query_then_its_codes(cat: Catalog) -> No
     reranked = cat.similar(like, unlike=unlike, k=10, rerank=N)
     assert [h.id for h in reranked] == _top(floats @ q, 10, like + unlike)
     assert [h.id for h in reranked] == [h.id for h in cat.similar(like, unlike=unlike, k=10, encoder=ENC)]
+    assert cat.similar(like, unlike=unlike, k=10) == reranked  # the default depth (400) holds all 80 too
     # the codes alone: Hamming from the codes of the float query
     codes = _stored(cat)
     query = hashed.codes_of(q[None, :].astype(np.float32))
