@@ -68,8 +68,8 @@ Scorer = Callable[[slice], np.ndarray]  # a batch of queries → (batch, n) scor
 
 
 def evaluate(db: np.ndarray, dbl: np.ndarray, ql: np.ndarray, excluded: list[np.ndarray], scores: Scorer
-             ) -> tuple[float, float]:
-    """(mAP@DEPTH, P@10) of the rankings by ``scores``, each query's ``excluded`` rows left out."""
+             ) -> np.ndarray:
+    """(nq, DEPTH) relevance of the rankings by ``scores``, each query's ``excluded`` rows left out."""
     n = len(ql)
     relevant = np.zeros((n, DEPTH), dtype=bool)
     for start in range(0, n, BATCH):
@@ -78,7 +78,7 @@ def evaluate(db: np.ndarray, dbl: np.ndarray, ql: np.ndarray, excluded: list[np.
         for j, i in enumerate(range(rows.start, rows.stop)):
             s[j, excluded[i]] = -np.inf
         relevant[rows] = dbl[top(s, DEPTH)] == ql[rows, None]
-    return map_at_k(relevant, DEPTH), precision_at_k(relevant, 10)
+    return relevant
 
 
 def label(beta: float) -> str:
@@ -110,16 +110,20 @@ def scenario(q: np.ndarray, db: np.ndarray, ql: np.ndarray, dbl: np.ndarray, bet
         bounds = np.cumsum([0, *map(len, groups)])
         return np.stack([s[a:b].max(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
 
-    out: dict[str, tuple[float, float]] = {}
-    out["single query (the reference)"] = evaluate(db, dbl, ql, excluded, lambda rows: q[rows] @ db.T)
+    found: dict[str, np.ndarray] = {}
+    found["single query (the reference)"] = evaluate(db, dbl, ql, excluded, lambda rows: q[rows] @ db.T)
     for beta in betas:
-        out[label(beta)] = evaluate(db, dbl, ql, excluded, by_rocchio(beta))
+        found[label(beta)] = evaluate(db, dbl, ql, excluded, by_rocchio(beta))
     if fusion:
-        out["liked only, max-similarity fusion"] = evaluate(db, dbl, ql, excluded, by_best_liked)
-    report("| query | mAP@1000 | P@10 |")
-    report("|---|---:|---:|")
-    for name, (m, p) in out.items():
-        report(f"| {name} | {m:.4f} | {p:.4f} |")
+        found["liked only, max-similarity fusion"] = evaluate(db, dbl, ql, excluded, by_best_liked)
+    some = counts[:, 1] > 0  # the references with an unliked item: where the weight can matter
+    report(f"| query | mAP@1000 | P@10 | mAP@1000, the {some.sum():,} with an unliked item | P@10, those |")
+    report("|---|---:|---:|---:|---:|")
+    out: dict[str, tuple[float, float]] = {}
+    for name, relevant in found.items():
+        out[name] = map_at_k(relevant, DEPTH), precision_at_k(relevant, 10)
+        report(f"| {name} | {out[name][0]:.4f} | {out[name][1]:.4f} | {map_at_k(relevant[some], DEPTH):.4f} | "
+               f"{precision_at_k(relevant[some], 10):.4f} |")
     report(f"\n({time.perf_counter() - t0:.0f} s)\n")
     return out
 
