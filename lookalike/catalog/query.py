@@ -45,7 +45,10 @@ DEFAULT_RERANK = 400
 SKETCHED_RERANK, SKETCH_POOL = 80, 1000
 # "More like these, less like those" (similar with several ids or unlike=): at most MAX_EXAMPLES ids in all, and
 # Rocchio's query, the mean of the liked items' unit vectors minus UNLIKE_WEIGHT times the mean of the unliked
-# ones' (re-normalised). UNLIKE_WEIGHT chosen on a validation split: PLACEHOLDER
+# ones' (re-normalised). UNLIKE_WEIGHT chosen on a validation split (benchmarks/examples.py: Fashion-MNIST's
+# efficientnet-lite0 train vectors, 50k as the catalogue, 1,000 of the other 10k as references; up to 3 liked and 3
+# unliked marked in each top 20): the best mAP@1000 of 0, 0.25, 0.5, 0.75, 1.0 (0.5: 0.825; 0.75: 0.824; 0: 0.784;
+# 1.0: 0.723, below the reference alone, 0.750). On the test split: 0.836 (liked only 0.799, the reference 0.762).
 UNLIKE_WEIGHT = 0.5
 MAX_EXAMPLES = 100
 
