@@ -3,6 +3,7 @@ re-ranking one), search it among the keys a metadata filter allows, and hydrate 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from ..index import (
 from ._encoders import EncoderSet
 from ._indexes import IndexSet
 from ._stored import StoredVectors
-from .query import SKETCH_POOL, EncodedQueries
+from .query import SKETCH_POOL, EncodedQueries, id_list
 from .store import Store
 from .types import SearchResult
 
@@ -82,14 +83,20 @@ class Engine:
         enc = self.encoders.by_num(base)
         return StoredVectors(self.store, base, enc.dim, enc.dtype, "cosine")
 
-    def vector_of(self, num: int, key: int, item_id: str, *, stored: bool = False) -> np.ndarray:
-        """The stored vector of one item for one encoder, (1, width); ``stored``: read it without loading the
-        encoder's index (the float vector of a re-ranked ``similar``)."""
-        with self.store.lock:  # a concurrent remove moves rows: read the vector under the lock
+    def vectors_of(self, num: int, keys: Sequence[int], item_ids: Sequence[str], *, stored: bool = False
+                   ) -> np.ndarray:
+        """The stored vectors of some items for one encoder, (len(keys), width), in order; ``stored``: read them
+        without loading the encoder's index (the float vectors of a re-ranked ``similar``). Raises
+        ItemNotFoundError naming the items without one (removed meanwhile)."""
+        with self.store.lock:  # a concurrent remove moves rows: read the vectors under the lock
             index = self.floats(num) if stored else self.indexes.get(num)
-            if key not in index or not isinstance(index, ReadableIndex):
-                raise ItemNotFoundError(f"item {item_id!r} has no {self.encoders.by_num(num).spec} vector")
-            return index.get(key)[None, :]
+            missing = [i for key, i in zip(keys, item_ids, strict=True)
+                       if not isinstance(index, ReadableIndex) or key not in index]
+            if missing:
+                raise ItemNotFoundError(f"{id_list(missing)} {'has' if len(missing) == 1 else 'have'} no "
+                                        f"{self.encoders.by_num(num).spec} vector")
+            assert isinstance(index, ReadableIndex)
+            return np.stack([index.get(key) for key in keys])
 
     def hydrate(self, found: Neighbors, enc: Encoder) -> list[list[SearchResult]]:
         """Results for found keys; padding and items removed meanwhile are left out. Scores are clamped to the

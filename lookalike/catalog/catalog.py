@@ -206,8 +206,7 @@ class Catalog:
             box: a region ``Box(x, y, w, h)`` or ``"x,y,w,h"`` in pixels of the (EXIF-oriented) image.
             where: equality filter on metadata keys, e.g. ``{"category": "shoes"}``.
             encoder: which of the catalogue's encoders to search (default: the first).
-            rerank: with a search by learned codes, re-rank this many best candidates by exact cosine on their float
-                vectors (default: the setting ``search.rerank``, 400; 0: the codes' own order).
+            rerank: with learned codes, re-rank this many best candidates by exact cosine (search.rerank; 0: none)
             crop: ``"auto"``: cut to the box the localiser of setting crop.model finds (``"auto:MODEL"``: that file)
         """
         return self.search_many([image], k=k, box=box, where=where, encoder=encoder, rerank=rerank, crop=crop)[0]
@@ -218,10 +217,11 @@ class Catalog:
         """:meth:`search` for several query images at once (one model call per batch)."""
         return self.pipeline.run(images, k=k, box=box, where=where, encoder=encoder, rerank=rerank, crop=crop)
 
-    def similar(self, item_id: str, *, k: int = 10, where: dict[str, Any] | None = None, encoder: str | None = None,
-                rerank: int | None = None) -> builtins.list[SearchResult]:
-        """"More like this": the ``k`` items most similar to an item of the catalogue, itself excluded."""
-        return self.pipeline.similar(_checks.check_id(item_id), k=k, where=where, encoder=encoder, rerank=rerank)
+    def similar(self, item_id: str | Sequence[str], *, unlike: Sequence[str] = (), k: int = 10,
+                where: dict[str, Any] | None = None, encoder: str | None = None, rerank: int | None = None
+                ) -> builtins.list[SearchResult]:
+        """"More like this" (these, less like ``unlike``: QueryPipeline.similar): the ``k`` best, examples excluded."""
+        return self.pipeline.similar(item_id, unlike=unlike, k=k, where=where, encoder=encoder, rerank=rerank)
 
     def search_vectors(self, vectors: np.ndarray, *, k: int = 10, where: dict[str, Any] | None = None,
                        encoder: str | None = None) -> builtins.list[builtins.list[SearchResult]]:

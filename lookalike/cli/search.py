@@ -1,10 +1,10 @@
-"""Search commands: ``search IMAGE`` and ``similar ID``."""
+"""Search commands: ``search IMAGE`` and ``similar ID [ID ...] [--unlike ID ...]``."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..catalog.query import check_k
+from ..catalog.query import MAX_EXAMPLES, UNLIKE_WEIGHT, check_examples, check_k
 from ..errors import InvalidParameterError
 from ..images import Box
 from ._common import Commands, open_catalog, print_json, print_results, where_filter
@@ -14,8 +14,15 @@ from .partial import add_search_option, search_partial
 
 def register(commands: Commands) -> None:
     for name, func, what in (("search", cmd_search, "IMAGE"), ("similar", cmd_similar, "ID")):
-        p = commands.add(name, func, f"the items most similar to {'an image file' if what == 'IMAGE' else 'an item'}")
-        p.add_argument("query", metavar=what)
+        p = commands.add(name, func, f"the items most similar to {'an image file' if what == 'IMAGE' else 'items'}")
+        if name == "search":
+            p.add_argument("query", metavar=what)
+        else:
+            p.add_argument("query", metavar=what, nargs="+", help="the item, or several: more like these")
+            p.add_argument("--unlike", action="extend", nargs="+", default=[], metavar="ID",
+                           help="less like these items (repeatable; after the liked ids). With several ids the "
+                           f"query is the liked items' mean vector minus {UNLIKE_WEIGHT} x the unliked ones' mean "
+                           f"(at most {MAX_EXAMPLES} ids in all); every example is left out of the results")
         p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
         p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE", help="metadata filter")
         p.add_argument("--encoder", help="which of the catalogue's encoders to search")
@@ -67,7 +74,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_similar(args: argparse.Namespace) -> int:
     where = where_filter(args)
+    check_examples(args.query, args.unlike)  # before the catalogue is opened
     with open_catalog(args) as cat:
-        results = cat.similar(args.query, k=args.k, where=where, encoder=args.encoder, rerank=args.rerank)
-    print_results(args.query, results, args.json)
+        results = cat.similar(args.query, unlike=args.unlike, k=args.k, where=where, encoder=args.encoder,
+                              rerank=args.rerank)
+    if len(args.query) == 1 and not args.unlike:
+        print_results(args.query[0], results, args.json)
+    elif args.json:
+        print_json({"query": {"like": args.query, "unlike": args.unlike}, "results": [r.to_dict() for r in results]})
+    else:
+        print_results("", results, False)
     return 0

@@ -260,13 +260,13 @@ class Service:
         return {"query": query, "k": k, "keypoints": answer.query_keypoints, "reason": answer.reason,
                 "results": results, "timings_ms": timings}
 
-    def similar(self, item_id: str, *, k: int, where: dict[str, Any] | None, encoder: str | None = None,
-                rerank: int | None = None, prefix: str = "") -> dict[str, Any]:
-        timings: dict[str, float] = {}
-        spec = self.cat.pipeline.encoder(encoder).spec
+    def similar(self, item_id: str | list[str], *, k: int, where: dict[str, Any] | None, encoder: str | None = None,
+                rerank: int | None = None, prefix: str = "", unlike: list[str] | None = None) -> dict[str, Any]:
+        timings: dict[str, float] = {}  # the query is the item, or with ``unlike`` (POST /similar) both lists
         with self._write_lock, self.metrics.stage("search", timings):
-            hits = self.cat.similar(item_id, k=k, where=where, encoder=encoder, rerank=rerank)
-        return self._response({"item": item_id}, k, spec, hits, timings, prefix)
+            hits = self.cat.similar(item_id, unlike=unlike or [], k=k, where=where, encoder=encoder, rerank=rerank)
+        query = {"item": item_id} if unlike is None else {"like": item_id, "unlike": unlike}
+        return self._response(query, k, self.cat.pipeline.encoder(encoder).spec, hits, timings, prefix)
 
     @staticmethod
     def _response(query: dict[str, Any], k: int, encoder: str, hits: list[SearchResult],

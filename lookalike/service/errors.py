@@ -195,9 +195,12 @@ def expected_of(request: Request, name: str) -> str | None:
 def validation_message(request: Request, error: dict[str, Any]) -> str:
     """One request-validation error of FastAPI in the one wording of :func:`~lookalike.validation.parameter_error`."""
     loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header", "cookie")]
-    name = loc[-1] if loc else ""
+    name = next((p for p in reversed(loc) if not p.isdigit()), "")  # a JSON body's field, not a list position
     if not name:
-        return str(error.get("msg", "invalid request"))
+        reason = str(error.get("msg", "invalid request"))
+        in_body = tuple(error.get("loc", ()))[:1] == ("body",)
+        return f"The request body must be a JSON object of the documented fields: {reason.lower()}." if in_body \
+            else reason
     if error.get("type") == "missing":
         return f"The {name!r} parameter is required."
     expected = expected_of(request, name)

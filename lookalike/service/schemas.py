@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from ..catalog.query import MAX_EXAMPLES
 
 
 class ErrorDetail(BaseModel):
@@ -57,7 +59,9 @@ class QueryInfo(BaseModel):
     box: str | None = Field(None, description="the region searched, 'x,y,w,h' in pixels (with crop=auto: the "
                             "predicted box; null when nothing looked like an object and the whole image was searched)")
     crop: str | None = Field(None, description="'auto' when the region was predicted by the localiser")
-    item: str | None = Field(None, description="the item searched from (similar)")
+    item: str | None = Field(None, description="the item searched from (GET /items/{id}/similar)")
+    like: list[str] | None = Field(None, description="the items searched from (POST /similar): more like these")
+    unlike: list[str] | None = Field(None, description="and less like these (POST /similar)")
 
 
 class SearchResponse(BaseModel):
@@ -66,6 +70,25 @@ class SearchResponse(BaseModel):
     encoder: str
     results: list[Hit]
     timings_ms: dict[str, float] = Field(description="time per stage: decode, encode, search")
+
+
+class SimilarRequest(BaseModel):
+    """``POST /similar``: the items most like the ``like`` items and least like the ``unlike`` ones."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    like: list[str] = Field(max_length=MAX_EXAMPLES, description="item ids: more like these (at least one)",
+                            examples=[["shoe-1", "shoe-7"]])
+    unlike: list[str] = Field([], max_length=MAX_EXAMPLES, description="item ids: less like these (the query is "
+                              "the liked items' mean vector minus a weight times the unliked ones' mean); at most "
+                              f"{MAX_EXAMPLES} ids in all, none in both lists, every one left out of the results",
+                              examples=[["boot-3"]])
+    k: StrictInt | None = Field(None, ge=1, description="number of results (default 10)")
+    where: dict[str, Any] | None = Field(None, description='metadata filter, e.g. {"category": "shoes"}')
+    encoder: str | None = Field(None, description="which of the catalogue's encoders to search (default: the "
+                                "catalogue's default)")
+    rerank: StrictInt | None = Field(None, ge=0, description="with learned codes: re-rank this many best candidates "
+                                     "by exact cosine (0: the codes' own order)")
 
 
 class BoxOut(BaseModel):

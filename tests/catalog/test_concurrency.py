@@ -94,7 +94,7 @@ def test_similar_reads_its_vector_under_the_lock(cat: Catalog) -> None:
     threads: list[threading.Thread] = []
     index._row_of = _HookedRows(index._row_of, key, lambda: threads.append(_race(lambda: cat.remove("i0"))))
     try:
-        got = cat._engine.vector_of(num, key, "i0")  # what similar("i0") searches with
+        got = cat._engine.vectors_of(num, [key], ["i0"])  # what similar("i0") searches with
     except ItemNotFoundError:
         got = None
     threads[0].join(10)

@@ -59,7 +59,7 @@ def test_search_a_box_finds_the_quadrant(client: httpx.Client) -> None:
     assert whole[0] == "astronaut/whole"
     assert ids(region)[0] == "astronaut/q1" and ids(region) != whole
     assert region.json()["query"] == {"width": w, "height": h, "format": "JPEG", "box": f"{w // 2},0,{w // 2},{h // 2}",
-                                      "crop": None, "item": None}
+                                      "crop": None, "item": None, "like": None, "unlike": None}
 
 
 def test_search_with_raw_bytes_and_query_parameters(client: httpx.Client) -> None:

@@ -91,3 +91,27 @@ def test_a_refused_add_writes_nothing(client: httpx.Client, item_id: str, metada
         assert client.delete(f"/items/{added}", headers={"X-API-Key": API_KEY}).status_code == 200
     else:
         assert after == before
+
+
+JSON_VALUE = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(),
+                                    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20)),
+                          lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                  st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+                          max_leaves=12)
+IDS = st.one_of(st.lists(st.sampled_from([f"i{i}" for i in range(14)]), max_size=5), JSON_VALUE)
+
+
+@HTTP_FUZZ
+@given(like=IDS, unlike=IDS, k=JSON_VALUE, where=JSON_VALUE, rerank=JSON_VALUE, encoder=JSON_VALUE,
+       extra=st.dictionaries(st.text(max_size=8), JSON_VALUE, max_size=2), raw=st.binary(max_size=40))
+def test_similar_from_examples_answers_4xx_or_results_never_5xx(
+        client: httpx.Client, like: object, unlike: object, k: object, where: object, rerank: object,
+        encoder: object, extra: dict[str, object], raw: bytes) -> None:
+    body = {**extra, "like": like, "unlike": unlike, "k": k, "where": where, "rerank": rerank, "encoder": encoder}
+    response = client.post("/similar", json=body)
+    _is_clean_refusal(response)
+    if response.status_code == 200:
+        assert isinstance(like, list) and isinstance(unlike, list)
+        found = {hit["id"] for hit in response.json()["results"]}
+        assert not found & {*like, *unlike}
+    _is_clean_refusal(client.post("/similar", content=raw, headers={"content-type": "application/json"}))

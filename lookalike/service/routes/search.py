@@ -1,7 +1,9 @@
-"""Search by an uploaded image (or a region of it), and "more like this" from an item."""
+"""Search by an uploaded image (or a region of it), "more like this" from an item, and "more like these, less like
+those" from several."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -57,4 +59,14 @@ def similar(service: ServiceDep, prefix: Prefix, item_id: str, k: str | None = N
     """"More like this": the items most similar to an item of the catalogue, itself excluded."""
     return service.similar(item_id, k=service.parse_k(k), where=service.parse_object(where, "where"),
                            encoder=service.parse_encoder(encoder), rerank=service.parse_rerank(rerank),
+                           prefix=prefix)
+
+
+@router.post("/similar", response_model=schemas.SearchResponse, responses=ERRORS)
+def similar_examples(service: ServiceDep, prefix: Prefix, body: schemas.SimilarRequest) -> Any:
+    """"More like these, less like those": the items most similar to the liked items (``like``) and least to the
+    unliked ones (``unlike``), every example excluded; ``query`` in the answer repeats both lists."""
+    where = None if body.where is None else service.parse_object(json.dumps(body.where), "where")
+    return service.similar(body.like, unlike=body.unlike, k=service.parse_k(body.k), where=where,
+                           encoder=service.parse_encoder(body.encoder), rerank=service.parse_rerank(body.rerank),
                            prefix=prefix)
