@@ -239,6 +239,34 @@ def test_mark_results_as_similar_and_not_the_triplets_are_stored(serve: ServerFa
     assert marked(page) == {} and httpx.get(server.url + "/triplets").json()["counts"]["judgements"] == 0
 
 
+def test_more_like_these_less_like_those(serve: ServerFactory, catalog_copy: Path, page: Any) -> None:
+    """The marks refine the search (POST /similar): the query item and the similar marks are liked, the others
+    unliked, and none of them comes back; works without the API key (nothing is saved)."""
+    import httpx
+
+    server = serve(catalog_copy)
+    page.goto(server.url + "/browse")
+    page.click('#catalog .tile[data-id="coffee/whole"]')
+    ids = wait_for_search(page, 1)
+    assert page.is_disabled("#clear-marks") and not page.is_disabled("#refine")
+    liked = [i for i in ids if i.startswith("coffee/q")][:1]
+    unliked = [i for i in ids if not i.startswith("coffee/")][:2]
+    page.click(f'#results .result[data-id="{liked[0]}"] .mark-similar')
+    wait_judged(page, 1)
+    for n, item in enumerate(unliked):
+        page.click(f'#results .result[data-id="{item}"] .mark-dissimilar')
+        wait_judged(page, n + 2)
+    page.click("#refine")
+    refined = wait_for_search(page, 2)
+    status = page.inner_text("#status")
+    assert f"more like coffee/whole, {liked[0]}" in status and all(u in status for u in unliked)
+    assert not {"coffee/whole", *liked, *unliked} & set(refined)
+    expected = httpx.post(server.url + "/similar", json={"like": ["coffee/whole", *liked], "unlike": unliked,
+                                                         "k": 20}).json()
+    assert refined == [hit["id"] for hit in expected["results"]]
+    assert httpx.get(server.url + "/triplets").json()["counts"]["judgements"] == 0  # no key: nothing saved
+
+
 def test_review_duplicates_delete_the_copies_and_check_an_upload(serve: ServerFactory, dup_catalog: Path,
                                                                  page: Any, tmp_path: Path) -> None:
     server = serve(Path(shutil.copytree(dup_catalog, tmp_path / "catalog")))
