@@ -188,12 +188,14 @@ class Service:
 
     @staticmethod
     def parse_crop(value: object) -> str | None:
-        """``auto`` (the catalogue's localiser) or none: a client never names a model file on the server."""
+        """``auto`` (the catalogue's localiser), ``auto,mask`` (and the background inside its box removed) or none:
+        a client never names a model file on the server."""
         if value is None or value in ("", "none"):
             return None
-        if value != "auto":
-            raise parameter_error("crop", "'auto' (the catalogue's localiser) or 'none'", short_repr(value))
-        return "auto"
+        if value not in ("auto", "auto,mask"):
+            raise parameter_error("crop", "'auto' (the catalogue's localiser), 'auto,mask' (and the background "
+                                  "inside its box removed) or 'none'", short_repr(value))
+        return str(value)
 
     def parse_object(self, text: object, what: str) -> dict[str, Any] | None:
         """A JSON object given as text (metadata, a filter); None for absent or empty."""
