@@ -37,8 +37,8 @@ MASK_VALUE = "grabcut"
 MASK_SUFFIX = ",mask"
 CROP_FEATURE = "crop.box"
 MAX_SPEC = 4096
-__all__ = ["CROP_FEATURE", "CROP_SETTING", "MASK_SETTING", "MASK_VALUE", "crop_loaded", "mask_setting", "masks",
-           "model_of", "parse_crop", "resolve"]
+__all__ = ["CROP_FEATURE", "CROP_SETTING", "MASK_SETTING", "MASK_SUFFIX", "MASK_VALUE", "crop_loaded", "mask_setting",
+           "masks", "model_of", "parse_crop", "resolve"]
 
 
 def parse_crop(value: object) -> str | None:

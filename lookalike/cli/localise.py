@@ -8,7 +8,17 @@ import sys
 from pathlib import Path
 
 from ..catalog import Catalog
-from ..catalog.crop import CROP_SETTING, MASK_SETTING, MASK_VALUE, mask_setting, masks, model_of, parse_crop, resolve
+from ..catalog.crop import (
+    CROP_SETTING,
+    MASK_SETTING,
+    MASK_SUFFIX,
+    MASK_VALUE,
+    mask_setting,
+    masks,
+    model_of,
+    parse_crop,
+    resolve,
+)
 from ..errors import InvalidParameterError
 from ._common import option_int
 
@@ -78,7 +88,7 @@ def index_crop(cat: Catalog, value: str | None) -> None:
     if value is None:
         return
     spec = parse_crop(value)
-    if spec is not None and model_of(spec, "-") == "-":
+    if spec is not None and spec.removesuffix(MASK_SUFFIX) == "auto":
         raise InvalidParameterError("--crop at index time names the model: --crop auto:MODEL[,mask] (or none)")
     model = None if spec is None else str(Path(model_of(spec, None) or "").resolve())
     if model is not None:
