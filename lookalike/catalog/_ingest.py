@@ -61,13 +61,15 @@ def prepare_image(
     draft: tuple[int, int] | None,
     known: dict[str, str] | None = None,
     crop: Localiser | None = None,
+    mask: bool = False,
 ) -> Outcome:
     """Read, hash, decode and prepare one source; an ImageError is returned, not raised, so a batch goes on.
 
     ``draft`` is the catalogue's decode hint (``EncoderSet.draft``, the same for queries). ``known`` maps file
     paths to the sha256 the catalogue holds for them: a file with the same hash is Unchanged. ``crop``: the
     catalogue's localiser (setting ``crop.model``): the encoders see the image cut to the box it finds (kept as the
-    feature ``crop.box``), the registered features the whole image.
+    feature ``crop.box``), the registered features the whole image; ``mask`` (setting ``crop.mask``): with the
+    background inside the box removed.
     """
     name = describe_source(source)
     try:
@@ -88,7 +90,7 @@ def prepare_image(
             prepared = Prepared(name, None, raw, loaded.sha256, loaded.width, loaded.height, loaded.format)
         prepared.features = {name: fn(loaded.image) for name, fn in registered_features().items()}
         if crop is not None:
-            loaded, box = crop_loaded(loaded, crop)
+            loaded, box = crop_loaded(loaded, crop, mask=mask)
             prepared.features[CROP_FEATURE] = b"" if box is None else str(box).encode()
         prepared.arrays = {num: enc.prepare(loaded.image) for num, enc in encoders if _base_of(enc, encoders) is None}
         return prepared

@@ -37,7 +37,8 @@ class Writer:
 
     def prepare(self, source: ImageSource, known: dict[str, str] | None = None) -> _ingest.Outcome:
         return _ingest.prepare_image(source, self.encoders.pairs, self.limits, draft=self.encoders.draft,
-                                     known=known, crop=self.localiser())
+                                     known=known, crop=self.localiser(),
+                                     mask=crop.mask_setting(self.store.meta(crop.MASK_SETTING)))
 
     def localiser(self) -> crop.Localiser | None:
         """The crop stage of ingest: the localiser of the setting ``crop.model`` (None: images are not cropped)."""

@@ -207,7 +207,7 @@ class Catalog:
             where: equality filter on metadata keys, e.g. ``{"category": "shoes"}``.
             encoder: which of the catalogue's encoders to search (default: the first).
             rerank: with learned codes, re-rank this many best candidates by exact cosine (search.rerank; 0: none)
-            crop: ``"auto"``: cut to the box the localiser of setting crop.model finds (``"auto:MODEL"``: that file)
+            crop: ``"auto"``/``"auto:MODEL"``: cut to the box the localiser (crop.model/MODEL) finds; ``,mask``: masked
         """
         return self.search_many([image], k=k, box=box, where=where, encoder=encoder, rerank=rerank, crop=crop)[0]
 

@@ -51,6 +51,9 @@ class Localiser(Protocol):
     def crop_box(self, image: Image.Image) -> Box | None:
         """The product's box in pixels of a decoded RGB image, or None when nothing looks like an object."""
 
+    def mask_crop(self, image: Image.Image, box: Box) -> Image.Image:
+        """``image`` cut to ``box`` with the background inside it removed (``crop="auto,mask"``)."""
+
 
 _LOCALISER: list[Callable[[str], Localiser]] = []
 

@@ -62,7 +62,8 @@ class DecodedQuery:
 
     loaded: LoadedImage
     box: Box | None
-    crop: str | None = None  # "auto" when ``box`` was predicted by the localiser (None then: no object found)
+    crop: str | None = None  # "auto" ("auto,mask") when ``box`` was predicted by the localiser (None then: no
+    # object found)
 
     @property
     def info(self) -> dict[str, Any]:
@@ -191,8 +192,8 @@ class QueryPipeline:
                crop: str | None = None) -> DecodedQuery:
         """Decode a query as ingest decodes an item (the same draft hint), cropped to ``box`` if given, within
         ``limits`` (default: the catalogue's; the service passes its own upload limits). ``crop="auto"`` (the
-        catalogue's localiser) or ``"auto:MODEL"``: cut to the product's predicted box (:mod:`.crop`), unless a
-        ``box`` is given: a manual box wins."""
+        catalogue's localiser) or ``"auto:MODEL"``: cut to the product's predicted box (:mod:`.crop`; with
+        ``",mask"``, its background removed), unless a ``box`` is given: a manual box wins."""
         region = Box.parse(box) if isinstance(box, str) else box
         spec = crops.parse_crop(crop)
         localiser = self.localiser(spec) if region is None and spec else None
@@ -201,13 +202,15 @@ class QueryPipeline:
         loaded = load_image(image, limits=chosen, box=region, draft=draft)
         if localiser is None:
             return DecodedQuery(loaded, region)
-        cut, found = crops.crop_loaded(loaded, localiser)
-        return DecodedQuery(cut, found, "auto")
+        mask = crops.masks(spec)
+        cut, found = crops.crop_loaded(loaded, localiser, mask=mask)
+        return DecodedQuery(cut, found, "auto,mask" if mask else "auto")
 
     def localiser(self, crop: object) -> crops.Localiser | None:
         """The localiser a search with ``crop`` uses (None: no crop); raises InvalidParameterError (a bad value, or
         ``auto`` on a catalogue without the setting ``crop.model``) or EncoderError (not a localiser model)."""
-        return crops.resolve(crop, self._engine.store.meta(crops.CROP_SETTING) if crop == "auto" else None)
+        auto = crop in ("auto", "auto" + crops.MASK_SUFFIX)
+        return crops.resolve(crop, self._engine.store.meta(crops.CROP_SETTING) if auto else None)
 
     def rerank_for(self, encoder: str | None, rerank: object) -> int | None:
         """The re-ranking depth a search with ``encoder`` and ``rerank`` uses: ``None`` (the default) is the

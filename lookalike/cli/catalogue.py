@@ -33,8 +33,10 @@ def register(commands: Commands) -> None:
                    help="decode and encode on Ray actors: a local Ray (no ADDRESS), or a cluster (ray://host:10001, "
                    "host:6379); results are committed here chunk by chunk, and a rerun resumes")
     p.add_argument("--ray-workers", type=int, metavar="N", help="Ray actors (default: one per CPU of the cluster)")
-    p.add_argument("--crop", metavar="auto:MODEL|none", help="crop every image to the product's box predicted by "
-                   "this localiser before encoding (kept as the setting crop.model, used by `search --crop auto`)")
+    p.add_argument("--crop", metavar="auto:MODEL[,mask]|none", help="crop every image to the product's box "
+                   "predicted by this localiser before encoding (kept as the setting crop.model, used by `search "
+                   "--crop auto`); ,mask: also remove the background inside the box (GrabCut; setting crop.mask, "
+                   "searched with `--crop auto,mask`)")
     add_index_option(p)
     p.add_argument("--codes-at", metavar="N|off",
                    help="learn 64-bit codes by itself once the catalogue holds N items (stored as the setting "

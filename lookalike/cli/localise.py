@@ -8,12 +8,24 @@ import sys
 from pathlib import Path
 
 from ..catalog import Catalog
-from ..catalog.crop import CROP_SETTING, model_of, parse_crop, resolve
+from ..catalog.crop import (
+    CROP_SETTING,
+    MASK_SETTING,
+    MASK_SUFFIX,
+    MASK_VALUE,
+    mask_setting,
+    masks,
+    model_of,
+    parse_crop,
+    resolve,
+)
 from ..errors import InvalidParameterError
 from ._common import option_int
 
 CROP_HELP = ("auto: crop to the product's box predicted by the catalogue's localiser (setting crop.model), "
-             "auto:MODEL: by that localiser model file (`lookalike train localiser`); a --box wins")
+             "auto:MODEL: by that localiser model file (`lookalike train localiser`); either followed by ,mask: "
+             "also remove the background inside the box (GrabCut; for a catalogue indexed with ,mask); a --box "
+             "wins")
 
 
 def register_train(p: argparse.ArgumentParser) -> None:
@@ -70,20 +82,27 @@ def cmd_train_localiser(args: argparse.Namespace) -> int:
 
 
 def index_crop(cat: Catalog, value: str | None) -> None:
-    """``index --crop auto:MODEL`` (or ``none``): keep the catalogue's crop model, checked, before indexing. A
-    catalogue whose items were indexed with another crop (or none) is refused: its vectors would mix crops."""
+    """``index --crop auto:MODEL[,mask]`` (or ``none``): keep the catalogue's crop model (and ``crop.mask``),
+    checked, before indexing. A catalogue whose items were indexed with another crop (or none) is refused: its
+    vectors would mix crops."""
     if value is None:
         return
     spec = parse_crop(value)
-    if spec == "auto":
-        raise InvalidParameterError("--crop at index time names the model: --crop auto:MODEL (or none)")
+    if spec is not None and spec.removesuffix(MASK_SUFFIX) == "auto":
+        raise InvalidParameterError("--crop at index time names the model: --crop auto:MODEL[,mask] (or none)")
     model = None if spec is None else str(Path(model_of(spec, None) or "").resolve())
     if model is not None:
         resolve(spec, None)  # a file that is not a localiser model fails here, before anything is written
-    current = cat.setting(CROP_SETTING)
-    if model != current:
+    mask = masks(spec)
+    current, masked = cat.setting(CROP_SETTING), mask_setting(cat.setting(MASK_SETTING))
+    if (model, mask) != (current, masked):
         if cat.count():
             raise InvalidParameterError(
-                f"this catalogue's {cat.count()} items were indexed with crop {current or 'none'}; index into a new "
-                f"catalogue to crop with {model or 'none'} (its vectors would mix crops)")
+                f"this catalogue's {cat.count()} items were indexed with crop {_shown(current, masked)}; index into "
+                f"a new catalogue to crop with {_shown(model, mask)} (its vectors would mix crops)")
         cat.put_setting(CROP_SETTING, model)
+        cat.put_setting(MASK_SETTING, MASK_VALUE if mask else None)
+
+
+def _shown(model: str | None, mask: bool) -> str:
+    return "none" if model is None else model + (" with its background masked" if mask else "")

@@ -33,7 +33,7 @@ def register(commands: Commands) -> None:
                        "without; 0: the codes' own order)")
         if name == "search":
             p.add_argument("--box", metavar="X,Y,W,H", help="search with this region of the image")
-            p.add_argument("--crop", metavar="auto|auto:MODEL|none", help=CROP_HELP)
+            p.add_argument("--crop", metavar="auto[,mask]|auto:MODEL[,mask]|none", help=CROP_HELP)
             add_search_option(p)
 
 
@@ -65,9 +65,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             shown = "none (no object found: the whole image)" if query.box is None else str(query.box)
             if args.json:
                 print_json({"query": args.query, "box": None if query.box is None else str(query.box),
-                            "crop": "auto", "results": [r.to_dict() for r in results]})
+                            "crop": query.crop, "results": [r.to_dict() for r in results]})
                 return 0
-            print(f"cropped to {shown}")
+            masked = ", its background masked" if query.box is not None and query.crop == "auto,mask" else ""
+            print(f"cropped to {shown}{masked}")
     print_results(args.query, results, args.json)
     return 0
 

@@ -9,7 +9,9 @@ classifier trusts (p(object) >= 0.995 by default, chosen on validation composite
 - :mod:`.data`: a strict ``boxes.csv`` reader and the backbone's feature maps (onnxruntime);
 - :mod:`.nets`, :mod:`.trainer`: the network and its training (torch; ``lookalike train localiser``);
 - :mod:`.modelfile`: the ``.npz`` model file with its ONNX graph, read without pickle;
-- :mod:`.localiser`: :class:`Localiser`, inference with onnxruntime and numpy only.
+- :mod:`.localiser`: :class:`Localiser`, inference with onnxruntime and numpy only;
+- :mod:`.mask`: GrabCut background removal inside the box (``--crop auto,mask``; OpenCV, the ``[patches]``
+  extra, imported only when used).
 
 Importing this package (``import lookalike`` does) registers :func:`open_localiser` as the catalogue's
 localiser: the crop stage of ``--crop auto`` at index and query time (``lookalike.catalog.crop``). It loads

@@ -127,5 +127,12 @@ class Localiser:
         """The catalogue's crop stage (``--crop auto``): the box of the product in a decoded RGB image, or None."""
         return self.locate_many([image])[0].box
 
+    def mask_crop(self, image: Image.Image, box: Box) -> Image.Image:
+        """The crop stage with ``,mask`` (``--crop auto,mask``): ``image`` cut to ``box``, the background GrabCut
+        finds in it painted out, with the knobs chosen on validation composites (:func:`.mask.mask_background`)."""
+        from .mask import mask_background
+
+        return mask_background(image, box)
+
     def __repr__(self) -> str:
         return f"<Localiser {str(self.path)!r} {self.config.layer}@{self.config.size} threshold={self.threshold}>"

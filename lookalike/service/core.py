@@ -188,12 +188,13 @@ class Service:
 
     @staticmethod
     def parse_crop(value: object) -> str | None:
-        """``auto`` (the catalogue's localiser) or none: a client never names a model file on the server."""
+        """``auto`` (the catalogue's localiser), ``auto,mask`` (its box's background removed) or none: no model file."""
         if value is None or value in ("", "none"):
             return None
-        if value != "auto":
-            raise parameter_error("crop", "'auto' (the catalogue's localiser) or 'none'", short_repr(value))
-        return "auto"
+        if value not in ("auto", "auto,mask"):
+            raise parameter_error("crop", "'auto' (the catalogue's localiser), 'auto,mask' (and the background "
+                                  "inside its box removed) or 'none'", short_repr(value))
+        return str(value)
 
     def parse_object(self, text: object, what: str) -> dict[str, Any] | None:
         """A JSON object given as text (metadata, a filter); None for absent or empty."""
@@ -358,8 +359,7 @@ class Service:
         with self._write_lock, self.metrics.stage("write"):
             self.cat.remove(item_id)
 
-    def judge(self, reference: str, **lists: Any) -> dict[str, int]:
-        """Store similarity judgements about ``reference`` (:meth:`lookalike.catalog.judgements.Judgements.judge`)."""
+    def judge(self, reference: str, **lists: Any) -> dict[str, int]:  # similarity judgements (Judgements.judge)
         with self._write_lock, self.metrics.stage("write"):
             return self.cat.judgements.judge(reference, **lists)
 

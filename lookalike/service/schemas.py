@@ -58,7 +58,8 @@ class QueryInfo(BaseModel):
     format: str | None = None
     box: str | None = Field(None, description="the region searched, 'x,y,w,h' in pixels (with crop=auto: the "
                             "predicted box; null when nothing looked like an object and the whole image was searched)")
-    crop: str | None = Field(None, description="'auto' when the region was predicted by the localiser")
+    crop: str | None = Field(None, description="'auto' when the region was predicted by the localiser ('auto,mask': "
+                             "and its background removed)")
     item: str | None = Field(None, description="the item searched from (GET /items/{id}/similar)")
     like: list[str] | None = Field(None, description="the items searched from (POST /similar): more like these")
     unlike: list[str] | None = Field(None, description="and less like these (POST /similar)")

@@ -40,6 +40,7 @@ class ProjectionHead(torch.nn.Module):
         self.residual = cfg.residual
         if cfg.residual:  # starts as the identity: the features themselves
             last = self.mlp[-1] if isinstance(self.mlp, torch.nn.Sequential) else self.mlp
+            assert isinstance(last, torch.nn.Linear)
             torch.nn.init.zeros_(last.weight)
             torch.nn.init.zeros_(last.bias)
 

@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from lookalike import Catalog
 from lookalike.catalog.crop import CROP_FEATURE, CROP_SETTING
 from lookalike.cli import main
 from lookalike.errors import EncoderError, InvalidParameterError
+from lookalike.localise.mask import mask_background
 
 from .conftest import live_server
 
@@ -151,3 +153,96 @@ def test_http_a_broken_localiser_names_no_server_file(http: httpx.Client, shop: 
         answer = http.post("/search", files={"image": ("q.png", data, "image/png")}, data={"crop": "auto"})
         assert answer.status_code >= 400 and "error" in answer.json()
         assert "secret-dir" not in answer.text and str(tmp_path) not in answer.text, answer.text
+
+
+def test_crop_mask_values_parse() -> None:
+    from lookalike.catalog.crop import mask_setting, masks, model_of, parse_crop
+
+    for good in ("auto", "auto,mask", "auto:m.localiser", "auto:m.localiser,mask"):
+        assert parse_crop(good) == good
+    assert [masks(v) for v in (None, "none", "auto", "auto,mask", "auto:m,mask")] == [False, False, False, True, True]
+    assert model_of("auto:dir/m.localiser,mask", None) == "dir/m.localiser"
+    assert model_of("auto,mask", "cat.localiser") == "cat.localiser"
+    for bad in ("mask", ",mask", "auto,", "auto:,mask", "auto,mask,mask", "auto, mask", "AUTO,MASK", 1):
+        with pytest.raises(InvalidParameterError, match="'crop' parameter"):
+            parse_crop(bad)
+    assert mask_setting(None) is False and mask_setting("grabcut") is True
+    with pytest.raises(InvalidParameterError, match="crop.mask must be 'grabcut'"):
+        mask_setting("yes")
+
+
+def test_crop_auto_mask_searches_the_masked_box(shop: tuple[Path, list[Path]], shop_catalog: Path,
+                                                small_model: Path) -> None:
+    with Catalog(shop_catalog) as cat:
+        cat.put_setting(CROP_SETTING, str(small_model))
+        pipe = cat.pipeline
+        changed = 0
+        for q in shop[1]:
+            whole, plain, masked = (pipe.decode(q, crop=c) for c in (None, "auto", "auto,mask"))
+            assert masked.crop == "auto,mask" and plain.crop == "auto" and masked.box == plain.box is not None
+            a, b = np.asarray(plain.loaded.image), np.asarray(masked.loaded.image)
+            assert a.shape == b.shape  # the same box, GrabCut's background painted out:
+            assert np.array_equal(b, np.asarray(mask_background(whole.loaded.image, masked.box)))
+            changed += (a != b).any(axis=-1).mean() > 0.05
+        assert changed >= 3
+        hits = cat.search(shop[1][0], k=5, crop="auto,mask")
+        assert hits == cat.search(shop[1][0], k=5, crop=f"auto:{small_model},mask")
+        assert [h.id for h in cat.search(shop[1][0], k=5, crop="auto,mask", box="0,0,64,64")] == \
+            [h.id for h in cat.search(shop[1][0], k=5, box="0,0,64,64")]  # a manual box wins
+        cat.put_setting(CROP_SETTING, None)
+        with pytest.raises(InvalidParameterError, match="crop=auto needs a localiser model"):
+            cat.search(shop[1][0], crop="auto,mask")
+
+
+def test_cli_index_with_crop_mask_keeps_the_setting(shop: tuple[Path, list[Path]], tmp_path: Path,
+                                                    small_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lookalike.catalog.crop import MASK_SETTING
+
+    cat_path, folder = tmp_path / "masked", tmp_path / "few"
+    folder.mkdir()
+    for q in shop[1][:3]:
+        shutil.copy(q, folder / q.name)
+    assert main(["index", str(folder), "--catalog", str(cat_path), "--crop", f"auto:{small_model},mask"]) == 0
+    capsys.readouterr()
+    with Catalog(cat_path) as cat:
+        assert cat.setting(CROP_SETTING) == str(small_model.resolve()) and cat.setting(MASK_SETTING) == "grabcut"
+        query = folder / shop[1][0].name
+        for q in shop[1][:3]:  # masked as ingest masked them: their own vectors
+            own = cat.search(folder / q.name, k=1, crop="auto,mask")[0]
+            assert own.id == q.name and own.score == pytest.approx(1.0, abs=1e-5)
+        unmasked = [cat.search(folder / q.name, k=1, crop="auto")[0].score for q in shop[1][:3]]
+        assert min(unmasked) < 1 - 1e-4, unmasked  # without the mask: other vectors
+    code = main(["search", str(folder / shop[1][1].name), "--catalog", str(cat_path), "--crop", "auto,mask",
+                 "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["crop"] == "auto,mask" and out["results"][0]["id"] == shop[1][1].name
+    assert main(["search", str(query), "--catalog", str(cat_path), "--crop", "auto,mask"]) == 0
+    shown = capsys.readouterr().out
+    assert "cropped to " in shown and ("its background masked" in shown or "no object found" in shown), shown
+    for other in (f"auto:{small_model}", "none"):  # the same model unmasked is another crop
+        code = main(["index", str(folder), "--catalog", str(cat_path), "--crop", other])
+        err = capsys.readouterr().err
+        assert code == 1 and "mix crops" in err and "background masked" in err and err.count("\n") == 1, err
+    code = main(["index", str(folder), "--catalog", str(tmp_path / "new"), "--crop", "auto,mask"])
+    err = capsys.readouterr().err
+    assert code == 1 and "names the model" in err and err.count("\n") == 1
+    with Catalog(cat_path) as cat:
+        cat.put_setting(MASK_SETTING, "yes")  # a typo does not index unmasked
+        with pytest.raises(InvalidParameterError, match="crop.mask must be 'grabcut'"):
+            cat.add(folder / shop[1][2].name, id="again")
+
+
+def test_http_crop_auto_mask(http: httpx.Client, shop: tuple[Path, list[Path]], small_model: Path) -> None:
+    query = shop[1][2]
+    files = {"image": (query.name, query.read_bytes(), "image/png")}
+    cropped = http.post("/search", files=files, data={"k": "10", "crop": "auto"}).json()
+    masked = http.post("/search", files=files, data={"k": "10", "crop": "auto,mask"}).json()
+    assert masked["query"]["crop"] == "auto,mask" and masked["query"]["box"] == cropped["query"]["box"]
+    raw = http.post("/search?crop=auto,mask&k=10", content=query.read_bytes()).json()
+    assert raw["query"] == masked["query"] and [h["id"] for h in raw["results"]] == \
+        [h["id"] for h in masked["results"]]
+    for value in (f"auto:{small_model},mask", "mask", "auto,mask,mask", "auto;mask"):
+        answer = http.post("/search", files=files, data={"crop": value})
+        assert answer.status_code == 422 and "'crop'" in answer.json()["error"]["message"], answer.text
+    spec = http.get("/openapi.json").json()
+    assert "auto,mask" in json.dumps(spec)

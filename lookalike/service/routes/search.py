@@ -18,13 +18,14 @@ router = APIRouter(tags=["search"])
 K_FIELD = {"k": {"type": "integer", "minimum": 1, "default": 10}}
 _RERANK = "with learned codes: re-rank this many best candidates by the codes by exact cosine"
 _CROP = ("auto: crop the query to the product's box predicted by the catalogue's localiser (setting crop.model; "
-         "a box wins); the box is returned as query.box")
+         "a box wins); the box is returned as query.box. auto,mask: the same, with the background inside the box "
+         "removed (GrabCut; for a catalogue indexed with its background masked, setting crop.mask)")
 _ENCODER = "which of the catalogue's encoders to search (its spec; default: the catalogue's default)"
 SEARCH_BODY = image_body(
     "The query image: a multipart form (field 'image', plus optional 'box', 'crop', 'k', 'where', 'rerank', "
     "'encoder'), or the raw image bytes as the body (parameters then in the query string).",
     {"box": {"type": "string", "description": "region 'x,y,w,h' in pixels", "example": "10,20,200,150"},
-     "crop": {"type": "string", "enum": ["auto", "none"], "description": _CROP},
+     "crop": {"type": "string", "enum": ["auto", "auto,mask", "none"], "description": _CROP},
      **K_FIELD, "where": {"type": "string", "description": "metadata filter, a JSON object"},
      "rerank": {"type": "integer", "minimum": 1, "description": _RERANK},
      "encoder": {"type": "string", "description": _ENCODER, "example": "efficientnet-lite0"}})
