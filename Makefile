@@ -26,7 +26,7 @@ $(CHROMIUM):
 $(VENV)/.installed: pyproject.toml setup.py lookalike/index/_hamming.c lookalike/images/_pngreduce.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[torch,scale,patches,dev]'
+	$(BIN)/pip install -q -e '.[torch,scale,patches,plots,dev]'
 	touch $@
 
 demo: install

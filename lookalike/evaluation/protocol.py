@@ -6,13 +6,15 @@ mAP@1000 with a stable ranking (the paper's table), mAP@10000 with tied distance
 cut-off and tie handling) and the tie-aware mAP@1000 (expected AP over every order of tied items). The float
 cosine ranking of the same features is the ceiling row.
 
-``lookalike eval`` and ``benchmarks/retrieval.py`` print the same table.
+``lookalike eval`` and ``benchmarks/retrieval.py`` print the same table; given a :class:`ProtocolRun`,
+:func:`run_protocol` also keeps what ``lookalike eval --plot`` draws (:mod:`lookalike.evaluation.plots`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,13 +22,36 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InvalidParameterError
-from .metrics import retrieval_map
+from .metrics import precision_recall_of_codes, retrieval_map
 
 if TYPE_CHECKING:
     from ..datasets import Dataset
 
 FEATURES = {"pixels": "pixels:size=28", "efficientnet-lite0": "efficientnet-lite0"}
 DATASETS = ("fashion-mnist", "cifar10")
+
+
+Cell = tuple[float, float, float]
+
+
+@dataclass
+class ProtocolRun:
+    """What a :func:`run_protocol` run measured besides its table, for plots.
+
+    Attributes:
+        cells: (feature, method, bits) → (mAP@1000 stable, mAP@10000 grouped, tie-aware mAP@1000).
+        ceilings: feature → the float cosine ranking's (mAP@1000, mAP@10000, NaN).
+        fit_seconds: (feature, method, bits) → seconds to fit the hasher.
+        pr_bits: the code length of the precision–recall curves (the largest of the run).
+        pr: (feature, method) → (precision, recall) at every Hamming radius 0..pr_bits
+            (:func:`~lookalike.evaluation.precision_recall_of_codes`).
+    """
+
+    cells: dict[tuple[str, str, int], Cell] = field(default_factory=dict)
+    ceilings: dict[str, Cell] = field(default_factory=dict)
+    fit_seconds: dict[tuple[str, str, int], float] = field(default_factory=dict)
+    pr_bits: int = 0
+    pr: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def load_split(dataset: str, split: str, root: str | None = None) -> Dataset:
@@ -78,8 +103,13 @@ def run_protocol(
     seed: int = 0,
     root: str | None = None,
     out: Callable[[str], None] = print,
-) -> dict[tuple[str, str, int], tuple[float, float, float]]:
-    """Print the paper-shaped table (methods × bits per feature) and return every cell by (feature, method, bits)."""
+    record: ProtocolRun | None = None,
+) -> dict[tuple[str, str, int], Cell]:
+    """Print the paper-shaped table (methods × bits per feature) and return every cell by (feature, method, bits).
+
+    ``record``, when given, is filled in as well: the cells, the ceilings, the fit times and, at the largest code
+    length, each method's precision and recall by Hamming radius.
+    """
     from ..hashing import get_hasher
 
     train, test = load_split(dataset, "train", root), load_split(dataset, "test", root)
@@ -87,7 +117,9 @@ def run_protocol(
     ql, dbl = test.labels[picks], train.labels
     out(f"{queries} {dataset} test queries (seed {seed}) against the {len(train):,} training images; hashers "
         "fitted on the training features (random_state 0). Cells: mAP@1000 / mAP@10000 / tie-aware mAP@1000.\n")
-    results: dict[tuple[str, str, int], tuple[float, float, float]] = {}
+    results: dict[tuple[str, str, int], Cell] = {}
+    if record is not None:
+        record.pr_bits = max(bits)
     for feat in feature_names:
         t0 = time.perf_counter()
         db, q = features(dataset, "train", feat, root), features(dataset, "test", feat, root)[picks]
@@ -95,6 +127,8 @@ def run_protocol(
         out("| method | " + " | ".join(f"{b} bits" for b in bits) + " | fit s (last) |")
         out("|---|" + "---|" * len(bits) + "---:|")
         ceiling = scores(q, db, ql, dbl, "cosine")
+        if record is not None:
+            record.ceilings[feat] = ceiling
         out(f"| float cosine ({db.shape[1] * 4:,} bytes) | "
             + " | ".join(f"{ceiling[0]:.3f} / {ceiling[1]:.3f}" for _ in bits) + " | – |")
         for name in hashers:
@@ -103,7 +137,12 @@ def run_protocol(
                 t1 = time.perf_counter()
                 hasher = get_hasher(name, n_bits=b, random_state=0).fit(db)
                 fit_s = time.perf_counter() - t1
-                results[(feat, name, b)] = m = scores(hasher.transform(q), hasher.transform(db), ql, dbl, "hamming")
+                codes_q, codes_db = hasher.transform(q), hasher.transform(db)
+                results[(feat, name, b)] = m = scores(codes_q, codes_db, ql, dbl, "hamming")
+                if record is not None:
+                    record.cells[(feat, name, b)], record.fit_seconds[(feat, name, b)] = m, fit_s
+                    if b == record.pr_bits:
+                        record.pr[(feat, name)] = precision_recall_of_codes(codes_q, codes_db, ql, dbl)
                 cells.append(f"{m[0]:.3f} / {m[1]:.3f} / {m[2]:.3f}")
             out(f"| {name.upper()} | " + " | ".join(cells) + f" | {fit_s:.1f} |")
         out("")
