@@ -25,8 +25,11 @@ def register(commands: Commands) -> None:
 
     p = commands.add("eval", cmd_eval, "hashing baselines on the BinGAN retrieval protocol (mAP@1000 table)",
                      with_results=False)
-    p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS)
-    p.add_argument("--root", help="dataset folder (needed for cifar10: its cifar-10-batches-py)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=[*DATASETS, "folder"],
+                   help="fashion-mnist (default), cifar10, or folder: your own images in --root, one subfolder per "
+                   "class, --queries of them drawn with --seed searched among the others")
+    p.add_argument("--root", help="dataset folder (needed for cifar10: its cifar-10-batches-py; for folder: the "
+                   "class-per-subfolder tree)")
     p.add_argument("--features", default="pixels,efficientnet-lite0", help="comma-separated feature names")
     p.add_argument("--hashers", default="lsh,pcah,itq,sh,sph,kmh", help="comma-separated hasher names")
     p.add_argument("--bits", default="16,32,64", help="comma-separated code lengths")
