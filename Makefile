@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/fashion_precision.py
 	$(BIN)/python benchmarks/retrieval.py --write
+	$(BIN)/python benchmarks/one_table.py --write
 	$(BIN)/python benchmarks/rerank.py --write
 	$(BIN)/python benchmarks/duplicates.py --write
 	$(BIN)/python benchmarks/duplicates.py --scale 100000 --write
