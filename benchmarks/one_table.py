@@ -120,7 +120,9 @@ def run(args: argparse.Namespace, report: Report) -> None:
         report("")
     report("BinGAN trained from pixels is not in this table: no trained model exists and a meaningful run needs a "
            "GPU (the shortened CPU run of \"BinGAN on Fashion-MNIST\" scores 0.24–0.44 and is not comparable).\n")
-    report(f"Scoring and fitting took {total:.0f} s in all (2 shared CPU cores).\n")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    report(f"Scoring and fitting took {total:.0f} s in all, on {os.cpu_count()} CPU cores shared with other jobs (load "
+           f"average {load:.1f} at the end): fit times move by 2× or more between runs; compare them within a run.\n")
 
     plots = Path(args.plots)
     title = f"Fashion-MNIST, {args.queries:,} test queries (seed {args.seed}) vs 60,000 training images"

@@ -54,14 +54,23 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
         raise InvalidParameterError(f"Cannot write {out}: {out.parent} is a file, not a folder.")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.savefig(out, dpi=110, bbox_inches="tight")
+        fig.savefig(out, dpi=110)
     finally:
         pyplot().close(fig)
     return out
 
 
+KNOWN = ("lsh", "pcah", "itq", "sh", "sph", "kmh", "bingan-head")  # each keeps its colour from plot to plot
+
+
 def _label(method: str) -> str:
     return method if "-" in method else method.upper()
+
+
+def _colours(plt: Any, methods: Sequence[str]) -> dict[str, str]:
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    others = [m for m in methods if m not in KNOWN]
+    return {m: cycle[(KNOWN.index(m) if m in KNOWN else len(KNOWN) + others.index(m)) % len(cycle)] for m in methods}
 
 
 def plot_map_vs_bits(cells: Mapping[tuple[str, str, int], float], path: str | os.PathLike[str], *,
@@ -73,12 +82,15 @@ def plot_map_vs_bits(cells: Mapping[tuple[str, str, int], float], path: str | os
     feats = list(dict.fromkeys(f for f, _, _ in cells))
     methods = list(dict.fromkeys(m for _, m, _ in cells))
     bits = sorted({b for _, _, b in cells})
-    fig, axes = plt.subplots(1, len(feats), figsize=(5.2 * len(feats), 4.2), squeeze=False, sharey=True)
+    colours = _colours(plt, methods)
+    fig, axes = plt.subplots(1, len(feats), figsize=(5.2 * len(feats), 4.2), squeeze=False, sharey=True,
+                             layout="constrained")
     for ax, feat in zip(axes[0], feats, strict=True):
         for method in methods:
             xs = [b for b in bits if (feat, method, b) in cells]
             if xs:
-                ax.plot(xs, [cells[(feat, method, b)] for b in xs], marker="o", label=_label(method))
+                ax.plot(xs, [cells[(feat, method, b)] for b in xs], marker="o", color=colours[method],
+                        label=_label(method))
         if ceilings and feat in ceilings:
             ax.axhline(ceilings[feat], color="black", linestyle="--", linewidth=1, label="float cosine")
         ax.set_xscale("log", base=2)
@@ -107,14 +119,13 @@ def plot_pr_by_radius(curves: Mapping[tuple[str, str], tuple[np.ndarray, np.ndar
     from matplotlib import ticker
 
     feats = list(dict.fromkeys(f for f, _ in curves))
-    fig, axes = plt.subplots(len(feats), 3, figsize=(14, 3.8 * len(feats)), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, axes = plt.subplots(len(feats), 3, figsize=(14, 4.2 * len(feats)), squeeze=False, layout="constrained")
+    colours = _colours(plt, list(dict.fromkeys(m for _, m in curves)))
     for row, feat in zip(axes, feats, strict=True):
-        methods = [m for f, m in curves if f == feat]
-        for i, method in enumerate(methods):
+        for method in [m for f, m in curves if f == feat]:
             precision, recall = (np.asarray(a, dtype=float) for a in curves[(feat, method)])
             radii = np.arange(precision.size)
-            colour, label = colours[i % len(colours)], _label(method)
+            colour, label = colours[method], _label(method)
             row[0].plot(radii, precision, color=colour, label=label)
             row[1].plot(radii, recall, color=colour, label=label)
             row[2].plot(recall, precision, color=colour, marker=".", markersize=3, label=label)
@@ -137,15 +148,16 @@ def plot_pr_by_radius(curves: Mapping[tuple[str, str], tuple[np.ndarray, np.ndar
 
 def plot_quality_vs_time(series: Mapping[str, Points], path: str | os.PathLike[str], *,
                          ylabel: str = "mAP@1000", title: str = "") -> Path:
-    """Quality against training seconds (log scale): a line per series of several points, a marker for one."""
+    """Quality against training seconds (log scale): a line per series of several points, in the order given (a
+    training history's), a marker for a series of one."""
     if not series or not any(len(points) for points in series.values()):
         raise InvalidParameterError("Nothing to plot: no (seconds, quality) point given.")
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.4), layout="constrained")
     for label, points in series.items():
         if not len(points):
             continue
-        xs, ys = zip(*sorted(points), strict=True)
+        xs, ys = zip(*points, strict=True)
         if min(xs) <= 0:
             raise InvalidParameterError(f"Training seconds must be > 0 (log axis). Got {min(xs)} in {label!r}.")
         ax.plot(xs, ys, marker="o", linestyle="-" if len(xs) > 1 else "none", label=label)
