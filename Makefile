@@ -26,7 +26,7 @@ $(CHROMIUM):
 $(VENV)/.installed: pyproject.toml setup.py lookalike/index/_hamming.c lookalike/images/_pngreduce.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[torch,scale,patches,dev]'
+	$(BIN)/pip install -q -e '.[torch,scale,patches,plots,dev]'
 	touch $@
 
 demo: install
@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python benchmarks/search.py
 	$(BIN)/python benchmarks/fashion_precision.py
 	$(BIN)/python benchmarks/retrieval.py --write
+	$(BIN)/python benchmarks/one_table.py --write
 	$(BIN)/python benchmarks/rerank.py --write
 	$(BIN)/python benchmarks/duplicates.py --write
 	$(BIN)/python benchmarks/duplicates.py --scale 100000 --write

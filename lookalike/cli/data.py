@@ -25,13 +25,19 @@ def register(commands: Commands) -> None:
 
     p = commands.add("eval", cmd_eval, "hashing baselines on the BinGAN retrieval protocol (mAP@1000 table)",
                      with_results=False)
-    p.add_argument("--dataset", default="fashion-mnist", choices=DATASETS)
-    p.add_argument("--root", help="dataset folder (needed for cifar10: its cifar-10-batches-py)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=[*DATASETS, "folder"],
+                   help="fashion-mnist (default), cifar10, or folder: your own images in --root, one subfolder per "
+                   "class, --queries of them drawn with --seed searched among the others")
+    p.add_argument("--root", help="dataset folder (needed for cifar10: its cifar-10-batches-py; for folder: the "
+                   "class-per-subfolder tree)")
     p.add_argument("--features", default="pixels,efficientnet-lite0", help="comma-separated feature names")
     p.add_argument("--hashers", default="lsh,pcah,itq,sh,sph,kmh", help="comma-separated hasher names")
     p.add_argument("--bits", default="16,32,64", help="comma-separated code lengths")
     p.add_argument("--queries", type=int, default=1000, help="test queries, at most the 10,000 of the test split")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", metavar="DIR", help="also write PNG plots into DIR (needs the [plots] extra): "
+                   "map-vs-bits.png (mAP@1000 against bits) and pr-hamming.png (precision and recall by Hamming "
+                   "radius at the largest --bits)")
     _register_eval_patches(p, commands)
 
     p = commands.add("demo", cmd_demo, "export Fashion-MNIST, index it and search it with held-out images",
@@ -54,7 +60,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ..evaluation.protocol import run_protocol
+    from ..evaluation.protocol import ProtocolRun, run_protocol
 
     try:
         bits = [int(b) for b in args.bits.split(",")]
@@ -62,9 +68,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise parameter_error("--bits", "comma-separated integers", short_repr(args.bits)) from err
     option_int(args, "queries", 1, 10_000)
     option_int(args, "seed", 0)
+    record = None
+    if args.plot is not None:
+        from ..evaluation.plots import pyplot
+
+        if Path(args.plot).exists() and not Path(args.plot).is_dir():
+            raise parameter_error("--plot", "a folder (created when missing)", f"{short_repr(args.plot)}, a file")
+        pyplot()  # the missing extra is said before the run, not after it
+        record = ProtocolRun()
     run_protocol(dataset=args.dataset, root=args.root, feature_names=args.features.split(","),
                  hashers=args.hashers.split(","), bits=bits, queries=args.queries, seed=args.seed,
-                 out=lambda line: print(line, flush=True))
+                 out=lambda line: print(line, flush=True), record=record)
+    if record is not None:
+        from ..evaluation.plots import plot_protocol
+
+        title = f"{args.dataset}, {args.queries} test queries (seed {args.seed})"
+        for path in plot_protocol(record, args.plot, title=title):
+            print(f"wrote {path}")
     return 0
 
 

@@ -30,8 +30,10 @@ from lookalike.evaluation._ranking import (
     blocks,
     bool_array,
     check_k,
+    code_matrix,
     expected_ap,
     grouped_ap,
+    hamming,
     label_arrays,
     ratio,
     real_array,
@@ -46,6 +48,7 @@ __all__ = [
     "map_at_k",
     "precision_at_k",
     "precision_recall_by_radius",
+    "precision_recall_of_codes",
     "recall_at_k",
     "retrieval_map",
     "tie_aware_average_precision_at_k",
@@ -212,6 +215,51 @@ def precision_recall_by_radius(distances: npt.ArrayLike, relevant: npt.ArrayLike
     precision = _mean_where(hits, retrieved, retrieved > 0)
     recall = _mean_where(hits, np.broadcast_to(totals, hits.shape), np.broadcast_to(totals > 0, hits.shape))
     return precision, recall
+
+
+def precision_recall_of_codes(queries: npt.ArrayLike, database: npt.ArrayLike, query_labels: npt.ArrayLike,
+                              db_labels: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`precision_recall_by_radius` of a labelled benchmark at every Hamming radius ``0..n_bits``, from codes.
+
+    An item is relevant when it shares the query's label. Per block of queries (bounded memory), the Hamming
+    distances of each query are histogrammed twice, over all items and over its relevant ones; the cumulative
+    counts are the retrieved and the relevant retrieved items within each radius. Averaged as in
+    :func:`precision_recall_by_radius`.
+
+    Args:
+        queries: (nq, nbytes) uint8 packed codes.
+        database: (n, nbytes) uint8 packed codes.
+        query_labels: (nq,) integer or string labels. db_labels: (n,) labels of the same kind.
+
+    Returns:
+        ``(precision, recall)``, each (n_bits + 1,) float64, index r the radius.
+
+    Example:
+        >>> codes = np.array([[0b00], [0b01], [0b11]], np.uint8)  # 8-bit codes at distances 0, 1, 2 from row 0
+        >>> precision, recall = precision_recall_of_codes(codes[:1], codes, [0], [0, 1, 0])
+        >>> precision[:3], recall[:3]
+        (array([1.        , 0.5       , 0.66666667]), array([0.5, 0.5, 1. ]))
+    """
+    func = "precision_recall_of_codes"
+    queries, database = code_matrix(func, "queries", queries), code_matrix(func, "database", database)
+    if queries.shape[1] != database.shape[1]:
+        raise bad(func, "queries", f"{database.shape[1]} bytes wide, like 'database'", f"{queries.shape[1]} bytes")
+    labels, targets = label_arrays(func, query_labels, db_labels)
+    for name, given, size, of in (("query_labels", labels, len(queries), "queries"),
+                                  ("db_labels", targets, len(database), "database")):
+        if given.size != size:
+            raise bad(func, name, f"{size} labels, one per row of {of!r}", f"{given.size} labels")
+    size = 8 * queries.shape[1] + 1
+    retrieved, hits = np.empty((len(queries), size), np.int64), np.empty((len(queries), size), np.int64)
+    for rows in blocks((len(queries), len(database))):
+        block = queries[rows]
+        bins = hamming(block, database) + size * np.arange(len(block))[:, None]
+        n = len(block) * size
+        retrieved[rows] = np.bincount(bins.ravel(), minlength=n).reshape(-1, size)
+        hits[rows] = np.bincount(bins[targets[None, :] == labels[rows, None]], minlength=n).reshape(-1, size)
+    retrieved, hits = np.cumsum(retrieved, axis=1), np.cumsum(hits, axis=1)
+    totals = np.broadcast_to(hits[:, -1:], hits.shape)
+    return _mean_where(hits, retrieved, retrieved > 0), _mean_where(hits, totals, totals > 0)
 
 
 def _counts_within(distances: np.ndarray, relevant: np.ndarray, radii: np.ndarray) -> tuple[np.ndarray, ...]:
