@@ -4,6 +4,7 @@ Every hasher: ``fit(X)`` on (n_samples, n_features) floats, ``transform(X)`` →
 (``np.packbits`` of ``project(X) > 0``; bit j is column j, big-endian within each byte), ``project(X)`` the
 real-valued outputs before thresholding, ``to_state()`` / ``Hasher.from_state()`` to store a fit without pickle.
 
+- ``adapt`` :class:`AdaptedITQ`, ITQ on a learned neighbour-smoothing map: codes adapted to the catalogue
 - ``bingan-head`` :class:`BinGANHead`, BinGAN's DMR + BRE regularisers on a float embedding (needs torch to fit)
 - ``itq``  :class:`ITQ`, iterative quantisation (Gong & Lazebnik 2011)
 - ``kmh``  :class:`KMeansHashing`, k-means hashing (He, Wen & Sun 2013)
@@ -22,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+from .adapt import AdaptedITQ
 from .base import Hasher, NotFittedError, available_hashers, get_hasher
 from .bingan_head import BinGANHead
 from .kmeans import KMeansHashing
@@ -31,6 +33,7 @@ from .spectral import SpectralHashing
 from .spherical import SphericalHashing
 
 __all__ = [
+    "AdaptedITQ",
     "BinGANHead",
     "Hasher",
     "ITQ",

@@ -1,0 +1,114 @@
+"""``adapt``: codes adapted to the catalogue without labels (issue 16, part 3) — ITQ on a learned linear map of
+the vectors onto their neighbour-smoothed versions.
+
+The catalogue's own images carry structure that a hasher fitted on the raw vectors ignores: an item's nearest
+neighbours mostly show the same kind of thing, so averaging each vector with its ``k`` nearest neighbours (database
+-side augmentation, Arandjelović & Zisserman, "Three things everyone should know to improve object retrieval", CVPR
+2012) denoises it. Smoothing needs the neighbours of every query too, which a code search is meant to avoid; so
+this hasher *learns* the smoothing instead: a ridge regression ``W`` from each centred vector to its smoothed one,
+shrunk towards the identity (``ridge``), applied to any vector alike — database items, new items and queries — as
+``f(x) = normalize((x - mu) W + mu)``; then ITQ (Gong & Lazebnik 2011) on ``f(X)``. No label is read.
+
+Fit cost: an exact k-NN graph of up to ``sample`` rows (faiss inner products, in blocks) and one (d, d) solve;
+60,000 efficientnet-lite0 rows take about a minute on 2 cores. Defaults chosen on a validation split of
+Fashion-MNIST's training vectors (``benchmarks/adapt_select.py``; BENCHMARKS.md, "Codes adapted to the
+catalogue").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Hasher, Integer, Real, centred_dot
+from .pca import ITQ
+
+__all__ = ["AdaptedITQ", "knn_graph", "smoothed", "smoothing_map"]
+
+_BLOCK = 4096  # query rows of the k-NN graph at a time
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def knn_graph(U: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) indices of each row's ``k`` nearest other rows of unit ``U`` by inner product (exact, ties by
+    index); a row is never its own neighbour."""
+    import faiss
+
+    n = len(U)
+    index = faiss.IndexFlatIP(U.shape[1])
+    index.add(np.ascontiguousarray(U, dtype=np.float32))
+    out = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, _BLOCK):
+        _, found = index.search(U[start:start + _BLOCK], k + 1)
+        rows = np.arange(start, start + len(found))[:, None]
+        own = found == rows  # usually column 0; a duplicate row may come first
+        own[~own.any(axis=1), -1] = True  # not found among the k + 1: drop the farthest instead
+        out[start:start + len(found)] = found[~own].reshape(len(found), k)
+    return out
+
+
+def smoothed(U: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """Each unit row averaged with its neighbours' rows, re-normalised."""
+    return _unit((U + U[neighbours].sum(axis=1)) / (neighbours.shape[1] + 1))
+
+
+def smoothing_map(U: np.ndarray, neighbours: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, mu)``: the ridge regression of unit rows ``U`` (centred by ``mu``) onto their :func:`smoothed` rows,
+    shrunk towards the identity by ``ridge`` times the mean variance per feature."""
+    target = smoothed(U, neighbours)
+    mu = U.mean(axis=0, dtype=np.float64)
+    centred = (U - mu).astype(np.float64)
+    gram = centred.T @ centred
+    shrink = ridge * float(np.trace(gram)) / gram.shape[0] * np.eye(gram.shape[0])
+    W = np.linalg.solve(gram + shrink, centred.T @ (target - mu) + shrink)
+    return W.astype(np.float32), mu.astype(np.float32)
+
+
+class AdaptedITQ(Hasher):
+    """ITQ on a learned neighbour-smoothing map of the vectors (see the module docstring).
+
+    Args:
+        n_bits: code length (multiple of 8, at most the number of features).
+        k: neighbours each training vector is smoothed with.
+        ridge: shrinkage of the map towards the identity, relative to the data's mean variance per feature.
+        sample: at most this many training rows make the k-NN graph and the fit (a seeded sample beyond).
+        n_iter: ITQ iterations. random_state: seeds the sample and ITQ's initial rotation.
+
+    Learned attributes: ``map_`` (d, d) float32, ``map_mean_`` (d,), ``itq_mean_`` (d,), ``components_`` and
+    ``rotation_`` (ITQ's, on the mapped vectors), ``quantization_loss_``.
+    """
+
+    name = "adapt"
+    _constraints = {"k": Integer(1, 1000), "ridge": Real(0.0, True, 1e6), "sample": Integer(2), "n_iter": Integer(0)}
+    _learned = ("map_", "map_mean_", "itq_mean_", "components_", "rotation_", "quantization_loss_")
+
+    def __init__(self, n_bits: int = 64, *, k: int = 10, ridge: float = 0.1, sample: int = 60_000, n_iter: int = 50,
+                 random_state: int | np.random.Generator | None = None) -> None:
+        self.n_bits = n_bits
+        self.k = k
+        self.ridge = ridge
+        self.sample = sample
+        self.n_iter = n_iter
+        self.random_state = random_state
+
+    def _max_bits(self, n_samples: int, n_features: int) -> tuple[int, str]:
+        return n_features, "the number of features"
+
+    def _fit(self, X: np.ndarray, mean: np.ndarray, rng: np.random.Generator) -> None:
+        rows = X if len(X) <= self.sample else X[np.sort(rng.choice(len(X), self.sample, replace=False))]
+        U = _unit(rows.astype(np.float32))
+        k = min(self.k, len(U) - 1)
+        self.map_, self.map_mean_ = smoothing_map(U, knn_graph(U, k), self.ridge)
+        itq = ITQ(self.n_bits, n_iter=self.n_iter, random_state=rng).fit(self.mapped(U))
+        self.itq_mean_, self.components_, self.rotation_ = itq.mean_, itq.components_, itq.rotation_
+        self.quantization_loss_ = itq.quantization_loss_
+
+    def mapped(self, X: np.ndarray) -> np.ndarray:
+        """``f(X)``: unit rows of the learned smoothing map (the space the codes quantise)."""
+        return _unit(centred_dot(_unit(np.asarray(X, dtype=np.float32)), self.map_mean_, self.map_) + self.map_mean_)
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        return centred_dot(self.mapped(X), self.itq_mean_, self.components_.T @ self.rotation_)
