@@ -27,13 +27,12 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from PIL import Image
 
 from ..errors import InvalidParameterError
 from ..images import Box, crop
+from ..patches.descriptors import opencv
 from ..validation import check_choice, check_int, check_real
 
 FILLS = ("black", "white", "grey", "background")  # background: the median colour of the pixels GrabCut removed
@@ -42,15 +41,6 @@ MAX_SIDE = 320  # pixels: the region (box + margin) is shrunk to this longer sid
 # chosen on the validation composites (benchmarks/localise.py; BENCHMARKS.md)
 ITERATIONS, MARGIN, FILL = 1, 0.3, "background"
 __all__ = ["FILL", "FILLS", "ITERATIONS", "MARGIN", "MIN_SIDE", "fill_background", "foreground", "mask_background"]
-
-
-def _cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as err:  # pragma: no cover - the [patches] extra installs it
-        raise InvalidParameterError("background removal (GrabCut) needs opencv-contrib-python-headless "
-                                    "(pip install 'lookalike[patches]')") from err
-    return cv2
 
 
 def foreground(image: Image.Image, box: Box, *, iterations: int = ITERATIONS, margin: float = MARGIN, seed: int = 0,
@@ -86,7 +76,7 @@ def foreground(image: Image.Image, box: Box, *, iterations: int = ITERATIONS, ma
     rect = (rect[0], rect[1], min(rect[2], region.width - rect[0]), min(rect[3], region.height - rect[1]))
     if rect == (0, 0, region.width, region.height):
         return None
-    cv2 = _cv2()
+    cv2 = opencv("background removal (GrabCut)")
     bgr = np.ascontiguousarray(np.asarray(region, dtype=np.uint8)[:, :, ::-1])
     mask = np.zeros(bgr.shape[:2], np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)

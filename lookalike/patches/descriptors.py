@@ -42,7 +42,7 @@ import numpy as np
 from ..errors import InvalidParameterError
 from .pairs import PATCH
 
-__all__ = ["DESCRIPTORS", "Descriptor", "describe", "descriptor"]
+__all__ = ["DESCRIPTORS", "Descriptor", "describe", "descriptor", "opencv"]
 
 PAD = 32
 CELL = PATCH + 2 * PAD
@@ -75,17 +75,18 @@ class Descriptor:
         return self.dim // 8 if self.kind == "binary" else self.dim
 
 
-def _cv2() -> Any:
+def opencv(what: str = "the OpenCV descriptors") -> Any:
+    """The ``cv2`` module, or InvalidParameterError saying that ``what`` needs the [patches] extra."""
     try:
         import cv2
     except ImportError as err:  # pragma: no cover - the [patches] extra installs it
-        raise InvalidParameterError("the OpenCV descriptors need opencv-contrib-python-headless "
+        raise InvalidParameterError(f"{what} needs opencv-contrib-python-headless "
                                     "(pip install 'lookalike[patches]')") from err
     return cv2
 
 
 def _x() -> Any:
-    return _cv2().xfeatures2d
+    return opencv().xfeatures2d
 
 
 def _binboost(bits: int) -> Callable[[], Any]:
@@ -104,7 +105,7 @@ def _blid(kind: str, bits: int) -> Callable[[], Any]:
 DESCRIPTORS: dict[str, Descriptor] = {d.name: d for d in (
     Descriptor("brief", "binary", 256, float(PATCH), lambda: _x().BriefDescriptorExtractor_create(32, False)),
     Descriptor("orb", "binary", 256, 31.0 * 2,
-               lambda: _cv2().ORB_create(nfeatures=1, scaleFactor=2.0, nlevels=2, edgeThreshold=31, patchSize=31),
+               lambda: opencv().ORB_create(nfeatures=1, scaleFactor=2.0, nlevels=2, edgeThreshold=31, patchSize=31),
                octave=1),
     Descriptor("brisk", "binary", 512, 18.0, lambda: _x().BRISK_create()),
     Descriptor("latch", "binary", 256, float(PATCH), lambda: _x().LATCH_create(32, True, 3, 2.0)),
@@ -116,7 +117,7 @@ DESCRIPTORS: dict[str, Descriptor] = {d.name: d for d in (
     Descriptor("teblid256", "binary", 256, float(PATCH), _blid("TEBLID", 256)),
     Descriptor("teblid512", "binary", 256 * 2, float(PATCH), _blid("TEBLID", 512)),
     Descriptor("freak", "binary", 512, 10.0, lambda: _x().FREAK_create(False, True, 22.0, 4)),
-    Descriptor("sift", "float", 128, PATCH / 6.0, lambda: _cv2().SIFT_create()),
+    Descriptor("sift", "float", 128, PATCH / 6.0, lambda: opencv().SIFT_create()),
 )}
 
 
@@ -141,7 +142,7 @@ def describe(name: str | Descriptor, patches: np.ndarray) -> tuple[np.ndarray, n
     if patches.ndim != 3 or patches.shape[1:] != (PATCH, PATCH) or patches.dtype != np.uint8:
         raise InvalidParameterError(f"patches must be (n, {PATCH}, {PATCH}) uint8. Got {patches.shape} "
                                     f"{patches.dtype}.")
-    cv2 = _cv2()
+    cv2 = opencv()
     extractor = d.factory()
     rows = np.zeros((len(patches), d.width), dtype=np.uint8 if d.kind == "binary" else np.float32)
     ok = np.zeros(len(patches), dtype=bool)

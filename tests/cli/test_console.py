@@ -68,5 +68,5 @@ def test_the_package_keeps_its_entry_points() -> None:
     assert callable(main) and EXIT_ERROR == 1
     assert parse_pairs(["a=1", "b=x", '{"c": [2]}'], "--meta") == {"a": 1, "b": "x", "c": [2]}
     listed = re.findall(r"^    ([a-z]+) ", build_parser().format_help(), flags=re.MULTILINE)
-    assert set(listed) == {"index", "add", "update", "remove", "get", "list", "info", "search", "similar",
-                           "dedup", "serve", "export", "eval", "demo", "train"}
+    assert set(listed) == {"index", "add", "update", "remove", "get", "list", "info", "search", "similar", "judge",
+                           "triplets", "dedup", "serve", "export", "eval", "demo", "train"}

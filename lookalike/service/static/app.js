@@ -348,13 +348,10 @@ async function saveMarks(body) {
   state.saved = (await response.json()).counts;
 }
 
-async function toggleMark(id, value) {
-  const next = state.marks.get(id) === value ? undefined : value;
+async function changeMarks(save, change) {  // save (if the page saves marks) and then change the local marks
   try {
-    if (saving()) {
-      await saveMarks(next === undefined ? { clear: [id] } : { [next ? "similar" : "dissimilar"]: [id] });
-    }
-    if (next === undefined) state.marks.delete(id); else state.marks.set(id, next);
+    if (saving() && save) await saveMarks(save);
+    change();
     setStatus($("judge-status"), "");
   } catch (err) {
     setStatus($("judge-status"), err.message, true);
@@ -364,17 +361,14 @@ async function toggleMark(id, value) {
   document.body.dataset.judged = String(state.judged);
 }
 
-async function clearMarks() {
-  try {
-    if (saving() && state.marks.size) await saveMarks({ clear: [...state.marks.keys()] });
-    state.marks = new Map();
-    setStatus($("judge-status"), "");
-  } catch (err) {
-    setStatus($("judge-status"), err.message, true);
-  }
-  showMarks();
-  state.judged += 1;
-  document.body.dataset.judged = String(state.judged);
+function toggleMark(id, value) {
+  const next = state.marks.get(id) === value ? undefined : value;
+  return changeMarks(next === undefined ? { clear: [id] } : { [next ? "similar" : "dissimilar"]: [id] },
+    () => (next === undefined ? state.marks.delete(id) : state.marks.set(id, next)));
+}
+
+function clearMarks() {
+  return changeMarks(state.marks.size ? { clear: [...state.marks.keys()] } : null, () => { state.marks = new Map(); });
 }
 
 async function refine() {  // more like the query item and the similar marks, less like the others
