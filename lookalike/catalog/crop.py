@@ -104,6 +104,9 @@ def crop_loaded(loaded: LoadedImage, localiser: Localiser, *, mask: bool = False
     found = localiser.crop_box(image)
     if found is None:
         return loaded, None
+    if mask and not callable(getattr(localiser, "mask_crop", None)):  # a registered localiser without masking
+        raise InvalidParameterError(f"the localiser {type(localiser).__name__} cannot remove backgrounds: crop "
+                                    "without ',mask'")
     cut = localiser.mask_crop(image, found) if mask else crop(image, found, loaded.source)
     sx, sy = loaded.width / image.width, loaded.height / image.height
     x, y = min(int(found.x * sx), loaded.width - 1), min(int(found.y * sy), loaded.height - 1)

@@ -125,16 +125,22 @@ class Judgements:
 
     def triplets(self) -> builtins.list[tuple[Item, Item, Item]]:
         """Every (reference, positive, negative) as items (their keys, ids and image paths)."""
-        rows = triplet_keys(self._store)
-        items = self._store.items_by_key(sorted({k for row in rows for k in row}))
-        return [(items[a], items[b], items[c]) for a, b, c in rows]
+        with self._store.lock:  # one state: an item removed between the two reads is in neither
+            rows = triplet_keys(self._store)
+            items = self._store.items_by_key(sorted({k for row in rows for k in row}))
+        return [(items[a], items[b], items[c]) for a, b, c in rows if a in items and b in items and c in items]
 
     def write_csv(self, out: IO[str], *, paths: bool = False) -> int:
         """Write the triplets as ``query,positive,negative`` rows of item ids (``paths``: of the items' image files,
         absolute, which ``lookalike train triplet --data FILE.csv`` reads); returns the number of rows."""
+        rows = self.triplets()
+        if paths:
+            bare = sorted({item.id for row in rows for item in row if not item.path})
+            if bare:
+                raise InvalidParameterError(f"{len(bare)} judged item(s) have no image path (e.g. {bare[0]!r}): "
+                                            "export ids instead (no --paths)")
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["query", "positive", "negative"])
-        rows = self.triplets()
         for row in rows:
-            writer.writerow([(item.path or "") if paths else item.id for item in row])
+            writer.writerow([item.path if paths else item.id for item in row])
         return len(rows)

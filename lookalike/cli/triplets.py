@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
+from pathlib import Path
 
 from ..errors import InvalidParameterError
 from ._common import Commands, open_catalog, option_int, print_json
@@ -58,11 +61,15 @@ def cmd_triplets(args: argparse.Namespace) -> int:
         if args.csv:
             if args.reference:
                 raise InvalidParameterError("--csv exports every triplet of the catalogue: it takes no --reference")
+            text = io.StringIO()  # every row first: a failure leaves an existing FILE as it was
+            n = cat.judgements.write_csv(text, paths=args.paths)
             if args.csv == "-":
-                n = cat.judgements.write_csv(sys.stdout, paths=args.paths)
+                sys.stdout.write(text.getvalue())
             else:
-                with open(args.csv, "w", encoding="utf-8", newline="") as f:
-                    n = cat.judgements.write_csv(f, paths=args.paths)
+                target = Path(args.csv)
+                partial = target.with_name(f".{target.name}.partial")
+                partial.write_text(text.getvalue(), encoding="utf-8")
+                os.replace(partial, target)
             print(f"wrote {n} triplets to {'stdout' if args.csv == '-' else args.csv}", file=sys.stderr)
             return 0
         page = cat.judgements.list(args.reference, offset=args.offset, limit=args.limit)

@@ -60,7 +60,7 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return out
 
 
-KNOWN = ("lsh", "pcah", "itq", "sh", "sph", "kmh", "bingan-head")  # each keeps its colour from plot to plot
+KNOWN = ("lsh", "pcah", "itq", "sh", "sph", "kmh", "bingan-head", "adapt")  # each keeps its colour from plot to plot
 
 
 def _label(method: str) -> str:

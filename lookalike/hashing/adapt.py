@@ -58,12 +58,13 @@ def smoothed(U: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
 
 def smoothing_map(U: np.ndarray, neighbours: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
     """``(W, mu)``: the ridge regression of unit rows ``U`` (centred by ``mu``) onto their :func:`smoothed` rows,
-    shrunk towards the identity by ``ridge`` times the mean variance per feature."""
+    shrunk towards the identity by ``ridge`` (> 0) times the mean variance per feature."""
     target = smoothed(U, neighbours)
     mu = U.mean(axis=0, dtype=np.float64)
     centred = (U - mu).astype(np.float64)
     gram = centred.T @ centred
-    shrink = ridge * float(np.trace(gram)) / gram.shape[0] * np.eye(gram.shape[0])
+    scale = float(np.trace(gram)) / gram.shape[0]  # the mean variance per feature (0: every row the same)
+    shrink = ridge * (scale if scale > 0 else 1.0) * np.eye(gram.shape[0])  # ridge > 0: always solvable
     W = np.linalg.solve(gram + shrink, centred.T @ (target - mu) + shrink)
     return W.astype(np.float32), mu.astype(np.float32)
 
@@ -83,7 +84,7 @@ class AdaptedITQ(Hasher):
     """
 
     name = "adapt"
-    _constraints = {"k": Integer(1, 1000), "ridge": Real(0.0, True, 1e6), "sample": Integer(2), "n_iter": Integer(0)}
+    _constraints = {"k": Integer(1, 1000), "ridge": Real(0.0, False, 1e6), "sample": Integer(2), "n_iter": Integer(0)}
     _learned = ("map_", "map_mean_", "itq_mean_", "components_", "rotation_", "quantization_loss_")
 
     def __init__(self, n_bits: int = 64, *, k: int = 30, ridge: float = 0.01, sample: int = 60_000, n_iter: int = 50,

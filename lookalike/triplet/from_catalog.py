@@ -44,12 +44,17 @@ def _triplet_rows(cat: Catalog) -> tuple[list[str], list[Path], list[int], np.nd
                 items.append(item)
             row.append(index[item.key])
         rows.append(row)
-    missing = [item.id for item in items if not item.path or not Path(item.path).is_file()]
+    return ([i.id for i in items], [Path(i.path or "") for i in items], [i.key for i in items],
+            np.array(rows, dtype=np.int64))
+
+
+def _require_files(cat: Catalog, names: Sequence[str], paths: Sequence[Path]) -> None:
+    """Raise DatasetError unless every judged item's image file exists (needed only when images are encoded)."""
+    missing = [n for n, p in zip(names, paths, strict=True) if not str(p) or str(p) == "." or not p.is_file()]
     if missing:
         raise DatasetError(str(cat.path), f"{len(missing)} judged item(s) have no image file any more (e.g. "
-                           f"{missing[0]!r}): re-index them or clear their judgements")
-    return ([i.id for i in items], [Path(str(i.path)) for i in items], [i.key for i in items],
-            np.array(rows, dtype=np.int64))
+                           f"{missing[0]!r}), and their images must be encoded: re-index them or clear their "
+                           "judgements")
 
 
 def _stored(cat: Catalog, spec: str, keys: Sequence[int]) -> np.ndarray | None:
@@ -85,6 +90,8 @@ def catalog_data(cat: Catalog, cfg: TripletConfig) -> tuple[TripletData, np.ndar
     data = TripletData("triplets", paths, np.full(len(paths), -1, dtype=np.int64), rows[~is_val], rows[is_val],
                        source, names=tuple(names))
     inputs = None if cfg.fine_tune else _stored(cat, cfg.backbone, keys)
+    if inputs is None:
+        _require_files(cat, names, paths)
     return data, inputs
 
 
@@ -118,11 +125,14 @@ def score_triplets(cat: Catalog, models: Sequence[str] = ()) -> list[TripletScor
         scores.append(TripletScore(enc.spec, len(rows), accuracy))
     default = cat.encoder
     position = {name: i for i, name in enumerate(names)}
+    current = {(names[a], names[b], names[c]) for a, b, c in rows.tolist()}  # a changed verdict drops a triplet
     for path in models:
         model = TripletEncoder(path)
         backbone = stored.get(model.backbone.spec) if model.graph == "head" else None
+        if backbone is None:
+            _require_files(cat, names, paths)
         vectors = model.embed_features(backbone) if backbone is not None else model.encode(paths)
-        held = [row for row in model.meta.get("held_out", []) if all(n in position for n in row)]
+        held = [row for row in model.meta.get("held_out", []) if tuple(row) in current]
         held_rows = np.array([[position[n] for n in row] for row in held], dtype=np.int64).reshape(-1, 3)
         base = stored.get(default.spec)
         before = float("nan") if base is None else triplet_accuracy(base, held_rows, binary=default.kind != "float")

@@ -41,7 +41,7 @@ def test_the_smoothing_map_is_a_ridge_regression_towards_the_identity() -> None:
     target = smoothed(U, graph)
     assert np.allclose(np.linalg.norm(target, axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(target[0], _unit((U[0] + U[graph[0]].sum(0))[None])[0], atol=1e-5)
-    W, mu = smoothing_map(U, graph, 0.0)  # no shrinkage: least squares
+    W, mu = smoothing_map(U, graph, 1e-9)  # next to no shrinkage: least squares
     lstsq = np.linalg.lstsq((U - mu).astype(np.float64), (target - mu).astype(np.float64), rcond=None)[0]
     np.testing.assert_allclose(W, lstsq, atol=1e-3)
     W, _ = smoothing_map(U, graph, 1e6)  # all shrinkage: the identity
@@ -76,7 +76,16 @@ def test_on_clustered_data_it_beats_itq_on_the_same_vectors() -> None:
         assert m_adapt > m_itq + 0.02, (bits, m_adapt, m_itq)
 
 
-@pytest.mark.parametrize("params", [{"k": 0}, {"ridge": -1.0}, {"sample": 1}, {"n_bits": 12}, {"n_bits": 64}])
+def test_fewer_rows_than_features_or_identical_rows_still_fit() -> None:
+    rng = np.random.default_rng(6)
+    few = _unit(rng.normal(size=(20, 64)))  # 20 rows, 64 features: the Gram matrix is singular
+    assert get_hasher("adapt", n_bits=16, k=3, random_state=0).fit(few).transform(few).shape == (20, 2)
+    same = np.tile(few[:1], (10, 1))
+    assert get_hasher("adapt", n_bits=8, k=3, random_state=0).fit(same).transform(same).shape == (10, 1)
+
+
+@pytest.mark.parametrize("params", [{"k": 0}, {"ridge": -1.0}, {"ridge": 0.0}, {"sample": 1}, {"n_bits": 12},
+                                    {"n_bits": 64}])
 def test_bad_parameters_are_refused(params: dict) -> None:
     U, _ = _blobs(4, n=100)
     with pytest.raises(InvalidParameterError):

@@ -246,3 +246,23 @@ def test_http_crop_auto_mask(http: httpx.Client, shop: tuple[Path, list[Path]], 
         assert answer.status_code == 422 and "'crop'" in answer.json()["error"]["message"], answer.text
     spec = http.get("/openapi.json").json()
     assert "auto,mask" in json.dumps(spec)
+
+
+def test_a_localiser_that_cannot_mask_is_refused_clearly() -> None:
+    """A third-party localiser registered without ``mask_crop`` gets a clear error for ',mask', not an
+    AttributeError (an HTTP 500)."""
+    from PIL import Image
+
+    from lookalike.catalog.crop import crop_loaded
+    from lookalike.errors import InvalidParameterError
+    from lookalike.images import Box, load_image
+
+    class BoxOnly:
+        def crop_box(self, image: Image.Image) -> Box | None:
+            return Box(2, 2, 20, 20)
+
+    loaded = load_image(Image.new("RGB", (40, 40), (90, 120, 30)))
+    cut, box = crop_loaded(loaded, BoxOnly())
+    assert box == Box(2, 2, 20, 20) and cut.image.size == (20, 20)
+    with pytest.raises(InvalidParameterError, match="cannot remove backgrounds"):
+        crop_loaded(loaded, BoxOnly(), mask=True)

@@ -229,6 +229,7 @@ def test_mark_results_as_similar_and_not_the_triplets_are_stored(serve: ServerFa
     assert httpx.get(server.url + "/triplets").json()["counts"]["judgements"] == 2
     # a wrong key shows the service's error and keeps the mark unchanged
     page.fill("#api-key", "a-wrong-key-123")
+    assert "1 mark made without saving is not saved" in page.inner_text("#marks-info")  # the keyless one
     page.click(f'#results .result[data-id="{similar[0]}"] .mark-similar')
     wait_judged(page, 4)
     assert "invalid API key" in page.inner_text("#judge-status")

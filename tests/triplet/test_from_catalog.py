@@ -137,6 +137,25 @@ def test_no_triplets_and_bad_options_are_one_error_line(fm_folder: Path, judged:
     assert not (tmp_path / "m").exists()
 
 
+def test_eval_scores_only_held_out_triplets_that_still_hold(judged: Path, tmp_path: Path) -> None:
+    """A verdict changed after training drops its held-out triplets from the model's held-out score."""
+    from lookalike.triplet.trainer import train
+
+    path = Path(shutil.copytree(judged, tmp_path / "cat"))
+    model = tmp_path / "m.triplet"
+    with Catalog(path) as cat:
+        cfg = TripletConfig(dim=1280, hidden=0, residual=True, val_fraction=0.2)
+        data, inputs = catalog_data(cat, cfg)
+        train(cfg, data, 1, model, device="cpu", inputs=inputs, log=lambda _: None, suspect_k=0)
+        held = get_encoder(f"triplet:{model}").meta["held_out"]
+        assert next(s for s in score_triplets(cat, [str(model)]) if s.held_out).held_out == len(held) == 18
+        ref, pos, _ = held[0]
+        cat.judgements.judge(ref, dissimilar=[pos])  # that positive is not similar after all
+        left = next(s for s in score_triplets(cat, [str(model)]) if s.encoder.startswith("triplet:"))
+        assert left.held_out == len([row for row in held if not (row[0] == ref and row[1] == pos)])
+        assert left.held_out < 18
+
+
 def test_a_judged_item_whose_file_is_gone_is_named(judged: Path, tmp_path: Path) -> None:
     path = Path(shutil.copytree(judged, tmp_path / "cat"))
     with Catalog(path) as cat:
@@ -144,7 +163,10 @@ def test_a_judged_item_whose_file_is_gone_is_named(judged: Path, tmp_path: Path)
         moved = Path(str(victim.path))
         moved.rename(moved.with_suffix(".gone"))
         try:
-            with pytest.raises(DatasetError, match="no image file"):
-                catalog_data(cat, TripletConfig())
+            data, inputs = catalog_data(cat, TripletConfig())  # the stored vectors need no image file
+            assert inputs is not None and len(data.names) == len(inputs)
+            assert {s.encoder for s in score_triplets(cat)} == {"efficientnet-lite0"}
+            with pytest.raises(DatasetError, match="no image file"):  # fine-tuning reads the images
+                catalog_data(cat, TripletConfig(fine_tune=1))
         finally:
             moved.with_suffix(".gone").rename(moved)

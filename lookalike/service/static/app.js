@@ -19,6 +19,7 @@ const state = {
   marks: new Map(),  // result id -> true (similar to the query) / false (not similar)
   marksOf: null,     // the reference item the marks are about (saved with the catalogue), or null (kept here)
   saved: null,       // the reference's stored counts {judgements, references, triplets}
+  unsaved: new Set(), // ids marked while the marks could not be saved (no key, a region, an uploaded query)
   judged: 0,         // finished mark clicks (the browser tests wait on it)
 };
 const PATHS = { search: "/", browse: "/browse", review: "/review" };
@@ -296,6 +297,7 @@ function saving() {  // marks about a catalogue item (searched whole) are saved 
 
 function resetMarks(item) {
   state.marks = new Map();
+  state.unsaved = new Set();
   state.marksOf = item ? item.id : null;
   state.saved = null;
 }
@@ -306,6 +308,7 @@ async function loadMarks() {  // the stored judgements about the reference item,
     const params = new URLSearchParams({ reference: state.marksOf, limit: "1000" });
     const data = await (await api(`/triplets?${params}`)).json();
     state.marks = new Map(data.judgements.map((j) => [j.item, j.similar]));
+    state.unsaved = new Set();
     state.saved = data.counts;
     showMarks();
   } catch (err) {
@@ -325,6 +328,8 @@ function showMarks() {
   if (saving()) {
     const t = state.saved ? state.saved.triplets : similar * other;
     where = `saved with the catalogue as judgements about ${state.marksOf}: ${t} triplet${t === 1 ? "" : "s"}`;
+    const n = [...state.unsaved].filter((id) => state.marks.has(id)).length;
+    if (n) where += `; ${n} mark${n === 1 ? "" : "s"} made without saving ${n === 1 ? "is" : "are"} not saved`;
   } else if (state.box) {
     where = "not saved: triplets are kept for a search with the whole item";
   } else if (state.marksOf !== null && state.writable) {
@@ -363,12 +368,18 @@ async function changeMarks(save, change) {  // save (if the page saves marks) an
 
 function toggleMark(id, value) {
   const next = state.marks.get(id) === value ? undefined : value;
-  return changeMarks(next === undefined ? { clear: [id] } : { [next ? "similar" : "dissimilar"]: [id] },
-    () => (next === undefined ? state.marks.delete(id) : state.marks.set(id, next)));
+  const save = saving();
+  return changeMarks(next === undefined ? { clear: [id] } : { [next ? "similar" : "dissimilar"]: [id] }, () => {
+    if (next === undefined) state.marks.delete(id); else state.marks.set(id, next);
+    if (save) state.unsaved.delete(id); else state.unsaved.add(id);
+  });
 }
 
 function clearMarks() {
-  return changeMarks(state.marks.size ? { clear: [...state.marks.keys()] } : null, () => { state.marks = new Map(); });
+  return changeMarks(state.marks.size ? { clear: [...state.marks.keys()] } : null, () => {
+    state.marks = new Map();
+    state.unsaved = new Set();
+  });
 }
 
 async function refine() {  // more like the query item and the similar marks, less like the others
