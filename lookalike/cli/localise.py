@@ -100,8 +100,10 @@ def index_crop(cat: Catalog, value: str | None) -> None:
             raise InvalidParameterError(
                 f"this catalogue's {cat.count()} items were indexed with crop {_shown(current, masked)}; index into "
                 f"a new catalogue to crop with {_shown(model, mask)} (its vectors would mix crops)")
-        cat.put_setting(CROP_SETTING, model)
+        # the mask first: stopped between the two, the catalogue has a mask setting without a model (no crop at all),
+        # never the new model with the old mask; running the command again sets both
         cat.put_setting(MASK_SETTING, MASK_VALUE if mask else None)
+        cat.put_setting(CROP_SETTING, model)
 
 
 def _shown(model: str | None, mask: bool) -> str:
