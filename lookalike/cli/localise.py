@@ -100,8 +100,8 @@ def index_crop(cat: Catalog, value: str | None) -> None:
             raise InvalidParameterError(
                 f"this catalogue's {cat.count()} items were indexed with crop {_shown(current, masked)}; index into "
                 f"a new catalogue to crop with {_shown(model, mask)} (its vectors would mix crops)")
-        # the mask first: stopped between the two, the catalogue has a mask setting without a model (no crop at all),
-        # never the new model with the old mask; running the command again sets both
+        # the mask first: stopped between the two, the new model is never paired with the old mask (the catalogue
+        # is empty here, and running the command again sets both)
         cat.put_setting(MASK_SETTING, MASK_VALUE if mask else None)
         cat.put_setting(CROP_SETTING, model)
 
