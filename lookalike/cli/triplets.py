@@ -67,7 +67,7 @@ def cmd_triplets(args: argparse.Namespace) -> int:
                 sys.stdout.write(text.getvalue())
             else:
                 target = Path(args.csv)
-                partial = target.with_name(f".{target.name}.partial")
+                partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # as the model files' writers
                 partial.write_text(text.getvalue(), encoding="utf-8")
                 os.replace(partial, target)
             print(f"wrote {n} triplets to {'stdout' if args.csv == '-' else args.csv}", file=sys.stderr)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Hasher, Integer, Real, centred_dot
-from .pca import ITQ
+from .pca import ITQ, rotated_projection
 
 __all__ = ["AdaptedITQ", "knn_graph", "smoothed", "smoothing_map"]
 
@@ -113,4 +113,4 @@ class AdaptedITQ(Hasher):
         return _unit(centred_dot(_unit(np.asarray(X, dtype=np.float32)), self.map_mean_, self.map_) + self.map_mean_)
 
     def _project(self, X: np.ndarray) -> np.ndarray:
-        return centred_dot(self.mapped(X), self.itq_mean_, self.components_.T @ self.rotation_)
+        return centred_dot(self.mapped(X), self.itq_mean_, rotated_projection(self))

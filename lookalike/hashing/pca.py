@@ -3,11 +3,13 @@ directions, found by an eigendecomposition of the (n_features, n_features) covar
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .base import _CHUNK_ROWS, Hasher, Integer, centred_dot
 
-__all__ = ["ITQ", "PCAH", "principal_components"]
+__all__ = ["ITQ", "PCAH", "principal_components", "rotated_projection"]
 
 
 def principal_components(X: np.ndarray, mean: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray]:
@@ -113,18 +115,23 @@ class ITQ(Hasher):
         self.quantization_loss_ = np.array(history)
 
     def _project(self, X: np.ndarray) -> np.ndarray:
-        return centred_dot(X, self.mean_, self._rotated())
+        return centred_dot(X, self.mean_, rotated_projection(self))
 
-    def _rotated(self) -> np.ndarray:
-        """``components_.T @ rotation_``, (d, n_bits), made once per fit. Made per call, that (d x c x c) product
-        started numpy's BLAS threads on every query, whose spinning afterwards took the cores from the Hamming scan
-        and the re-rank's reads: a 1M-item catalogue's search went from 15 ms to 9 (benchmarks/catalog_scale.py)."""
-        cached = getattr(self, "_rotated_cache", None)
-        if cached is None or cached[0] is not self.components_ or cached[1] is not self.rotation_:
-            cached = (self.components_, self.rotation_,
-                      np.ascontiguousarray(self.components_.T @ self.rotation_, dtype=np.float32))
-            self._rotated_cache = cached
-        return cached[2]
+
+def rotated_projection(hasher: Hasher) -> np.ndarray:
+    """``components_.T @ rotation_`` of a fitted ITQ-style hasher, (d, n_bits), made once per fit (and per refit).
+    Made per call, that (d x c x c) product started numpy's BLAS threads on every query, whose spinning afterwards
+    took the cores from the Hamming scan and the re-rank's reads: a 1M-item catalogue's search went from 15 ms to 9
+    (benchmarks/catalog_scale.py)."""
+    components, rotation = hasher.components_, hasher.rotation_  # type: ignore[attr-defined]
+    cached = _ROTATED.get(hasher)
+    if cached is None or cached[0] is not components or cached[1] is not rotation:
+        cached = (components, rotation, np.ascontiguousarray(components.T @ rotation, dtype=np.float32))
+        _ROTATED[hasher] = cached
+    return cached[2]
+
+
+_ROTATED: weakref.WeakKeyDictionary[Hasher, tuple[np.ndarray, np.ndarray, np.ndarray]] = weakref.WeakKeyDictionary()
 
 
 def _random_rotation(n: int, rng: np.random.Generator) -> np.ndarray:
