@@ -1,7 +1,7 @@
 """Keypoints and binary local descriptors of one image, and their stored form (the per-item feature blob).
 
-ORB finds the keypoints (an 8-level pyramid at scale 1.2, FAST corners ranked by the Harris score, spread over a
-grid of cells so a corner of the image keeps some); the descriptor on them is one of
+ORB finds the keypoints (an 8-level pyramid at scale 1.2, FAST corners of threshold ``FAST_THRESHOLD`` ranked by the
+Harris score, spread over a grid of cells so a corner of the image keeps some); the descriptor on them is one of
 
 ========= ============================================ ====== ==================================================
 name      OpenCV 5.1                                    bits   on ORB keypoints
@@ -29,11 +29,15 @@ from PIL import Image
 
 from ..errors import CatalogError, InvalidParameterError
 
-__all__ = ["DESCRIPTOR_KINDS", "Extractor", "LocalFeatures", "MAX_SIDE", "MIN_SIDE", "pack", "unpack"]
+__all__ = ["DESCRIPTOR_KINDS", "FAST_THRESHOLD", "Extractor", "LocalFeatures", "MAX_SIDE", "MIN_SIDE", "pack", "unpack"]
 
 DESCRIPTOR_KINDS = ("orb", "beblid", "teblid")
 MAX_SIDE = 1024
 MIN_SIDE = 256
+# FAST's intensity threshold: 5 rather than OpenCV's 20 (or the 12 this module had) finds corners in low-contrast
+# regions (a clock face, a moon's surface), where a 10% crop had a handful of keypoints; chosen on the validation
+# crops of benchmarks/partial.py (BENCHMARKS.md, "Partial-image search").
+FAST_THRESHOLD = 5
 BYTES = 32  # 256-bit descriptors
 _MAGIC = b"LKP1"
 _HEAD = struct.Struct("<4s8sIII32s")  # magic, kind, n, width, height, sha256 (raw)
@@ -105,7 +109,7 @@ class Extractor:
                                         f"Got {features!r}.")
         self.kind, self.features = kind, features
         cv2 = _cv2()
-        self._orb = cv2.ORB_create(nfeatures=features * 2, scaleFactor=1.2, nlevels=8, fastThreshold=12)
+        self._orb = cv2.ORB_create(nfeatures=features * 2, scaleFactor=1.2, nlevels=8, fastThreshold=FAST_THRESHOLD)
         if kind == "beblid":
             self._desc = cv2.xfeatures2d.BEBLID_create(0.75, 101)
         elif kind == "teblid":

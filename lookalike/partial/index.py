@@ -33,9 +33,9 @@ def brute_force_votes(query: np.ndarray, items: dict[int, LocalFeatures], knn: i
     """The same votes from a scan of every descriptor (ties by insertion order): the reference in the tests."""
     codes = np.concatenate([f.desc for f in items.values()]) if items else np.zeros((0, BYTES), np.uint8)
     owners = np.concatenate([np.full(len(f), key) for key, f in items.items()]) if items else np.zeros(0, int)
-    bits = np.unpackbits(codes, axis=1).astype(np.int32)
-    qbits = np.unpackbits(query, axis=1).astype(np.int32)
-    d = qbits.sum(1)[:, None] + bits.sum(1)[None, :] - 2 * qbits @ bits.T
+    bits = np.unpackbits(codes, axis=1).astype(np.float32)  # float32 products of 0/1 are exact up to 2**24
+    qbits = np.unpackbits(query, axis=1).astype(np.float32)
+    d = np.rint(qbits.sum(1)[:, None] + bits.sum(1)[None, :] - 2 * qbits @ bits.T).astype(np.int64)
     order = np.argsort(d, axis=1, kind="stable")[:, :knn]
     return votes_from(np.take_along_axis(d, order, 1), owners[order], max_distance)
 

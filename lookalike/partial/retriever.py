@@ -1,6 +1,6 @@
 """Partial-image search: the retriever that finds catalogue images containing (part of) a query, and where.
 
-A catalogue takes part once it has the setting ``partial.descriptors`` (``"teblid:1000"``: descriptor kind and the
+A catalogue takes part once it has the setting ``partial.descriptors`` (``"teblid:3000"``: descriptor kind and the
 most keypoints per image), set by :meth:`PartialSearch.enable` (``lookalike index DIR --partial``). Each item's
 keypoints and descriptors are the per-item feature ``partial.local`` (:mod:`.features` packs them, with the
 sha256 of the content described), made from the item's image file at up to 1024 pixels a side by
@@ -37,7 +37,7 @@ __all__ = ["FEATURE", "SETTING", "PartialAnswer", "PartialMatch", "PartialSearch
 
 SETTING = "partial.descriptors"
 FEATURE = "partial.local"
-DEFAULT_SPEC = "teblid:1000"  # the validation crops of benchmarks/partial.py chose TEBLID (BENCHMARKS.md)
+DEFAULT_SPEC = "teblid:3000"  # chosen on the validation crops of benchmarks/partial.py (BENCHMARKS.md)
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,18 @@
 turn it into the two boxes.
 
 Matches are mutual-free nearest neighbours with Lowe's ratio test (the best Hamming distance below ``RATIO`` times
-the second best, and at most ``MAX_DISTANCE`` bits of 256). ``cv2.findHomography(..., USAC_DEFAULT)``
-(OpenCV's USAC RANSAC: PROSAC sampling, SPRT early exit, local optimisation; a plain ``RANSAC`` of 2,000
-iterations took 10-40 ms per candidate, USAC under 1 ms) fits the query →
-catalogue homography with a reprojection threshold of ``REPROJECTION`` (1% of the catalogue decode's long side,
-at least 3 px). A fit is kept when it has at least ``min_inliers`` inliers and is not degenerate (positive
-determinant, scale between 1/32 and 32, the mapped query frame convex). The catalogue box is the query frame
-mapped into the catalogue image, its bounding box clipped to the image; the query box is the catalogue frame
-mapped back into the query, clipped the same way.
+the second best, and at most ``MAX_DISTANCE`` bits of 256), or the putative pairs the caller gives (the index's
+own neighbours). Two models are fitted query → catalogue, each with a reprojection threshold of ``REPROJECTION``
+(1% of the catalogue decode's long side, at least 3 px): a similarity (rotation, scale, shift:
+``cv2.estimateAffinePartial2D`` by RANSAC, whose 2-point samples find a crop's few consistent matches among many
+wrong ones) and a homography (``cv2.findHomography(..., USAC_DEFAULT)``: PROSAC sampling, SPRT early exit, local
+optimisation; a plain RANSAC took 10-40 ms per candidate, USAC under 1 ms). The homography is kept when it explains
+at least ``EXTRA_INLIERS`` more matches than the similarity (its 4 extra degrees of freedom must earn their keep: a
+photograph of a printed page, a screen at an angle); otherwise the similarity. On the validation crops of
+``benchmarks/partial.py`` the similarity first lifted 10% crops' recall@1 (BENCHMARKS.md). A fit is kept when it has
+at least ``min_inliers`` inliers and is not degenerate (positive determinant, scale between 1/32 and 32, the mapped
+query frame convex). The catalogue box is the query frame mapped into the catalogue image, its bounding box clipped
+to the image; the query box is the catalogue frame mapped back into the query, clipped the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ __all__ = ["Verified", "match", "verify"]
 RATIO = 0.8
 MAX_DISTANCE = 80
 REPROJECTION = 0.01
+EXTRA_INLIERS = 4
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class Verified:
 
     inliers: int
     matches: int
-    homography: np.ndarray
+    homography: np.ndarray  # 3x3; a similarity's last row is (0, 0, 1)
     box: tuple[float, float, float, float]
     query_box: tuple[float, float, float, float]
 
@@ -87,7 +92,8 @@ def _sane(h: np.ndarray, query: LocalFeatures) -> bool:
 
 def verify(query: LocalFeatures, ref: LocalFeatures, *, min_inliers: int = 8, seed: int = 0,
            matches: np.ndarray | None = None) -> Verified | None:
-    """The homography from ``query`` to ``ref`` with the most inliers, or None when there is no sane one.
+    """The model (similarity or homography, see the module doc) from ``query`` to ``ref``, or None when there is
+    no sane one with ``min_inliers``.
     ``matches``: (m, 2) putative (query row, ref row) pairs (the index's); default: :func:`match`'s."""
     if matches is None:
         qi, ri = match(query.desc, ref.desc)
@@ -100,12 +106,18 @@ def verify(query: LocalFeatures, ref: LocalFeatures, *, min_inliers: int = 8, se
     src = query.xy[qi].astype(np.float32)
     dst = ref.xy[ri].astype(np.float32)
     threshold = max(3.0, REPROJECTION * max(ref.width, ref.height))
+    fits: list[tuple[int, int, np.ndarray]] = []  # (score, inliers, model) of each sane fit
+    m, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold,
+                                          maxIters=2000, confidence=0.995)
+    if m is not None and mask is not None:
+        fits.append((int(mask.sum()), int(mask.sum()), np.vstack([m, [0.0, 0.0, 1.0]])))
     h, mask = cv2.findHomography(src, dst, cv2.USAC_DEFAULT, threshold, maxIters=2000, confidence=0.995)
-    if h is None or mask is None:
+    if h is not None and mask is not None:  # the handicap: see the module doc
+        fits.append((int(mask.sum()) - EXTRA_INLIERS, int(mask.sum()), h))
+    fits = [f for f in fits if f[1] >= min_inliers and _sane(f[2], query)]
+    if not fits:
         return None
-    inliers = int(mask.sum())
-    if inliers < min_inliers or not _sane(h, query):
-        return None
+    _score, inliers, h = max(fits, key=lambda f: f[0])  # the similarity on a tie (it comes first)
     box = _clip_box(_project(h, _corners(query.width, query.height)), ref.width, ref.height)
     back: Any = np.linalg.inv(h)
     query_box = _clip_box(_project(back, _corners(ref.width, ref.height)), query.width, query.height)
