@@ -77,14 +77,15 @@ def run_pixels(args: argparse.Namespace, report: Report) -> None:
     picks, ql, dbl = _protocol(args.queries, args.seed)
     base = BinGANConfig(bits=bits[0], width=args.width, batch_size=args.batch_size, seed=args.train_seed,
                         lambda_dmr=args.lambda_dmr, lambda_bre=args.lambda_bre, init_size=args.init_size,
-                        fm_layer=args.fm_layer, lr=args.lr)
+                        fm_layer=args.fm_layer, lr=args.lr,
+                        init_dropout=not args.init_no_dropout)
     data = load_training_data(args.data or FASHION_MNIST_DIR, base, queries=args.queries, query_seed=args.seed)
     assert np.array_equal(data.query_labels, ql) and np.array_equal(data.train_labels, dbl)
     models = Path(args.models_dir)
     models.mkdir(parents=True, exist_ok=True)
     n_train = min(args.limit or len(data.train), len(data.train))
     setting = (f"width {args.width}, batch {args.batch_size}, lr {base.lr}, feature matching on the "
-               f"{base.feature_layer} layer, λ_DMR {base.lambda_dmr}, "
+               f"{base.feature_layer} layer, init dropout {base.init_dropout}, λ_DMR {base.lambda_dmr}, "
                f"λ_BRE {base.lambda_bre}, {n_train:,} training images, seed {args.train_seed}")
 
     def fit(cfg: BinGANConfig, epochs: int, name: str) -> tuple[tuple[float, float, float], float, str]:
@@ -178,6 +179,8 @@ def main() -> None:
     pix.add_argument("--lambda-bre", type=float, default=0.001)
     pix.add_argument("--init-size", type=int, default=500)
     pix.add_argument("--lr", type=float, default=3e-4)
+    pix.add_argument("--init-no-dropout", action="store_true",
+                     help="data-dependent init with dropout off (centres the code as the encoder reads it)")
     pix.add_argument("--fm-layer", default="auto", choices=["auto", "code", "pool"])
     pix.add_argument("--limit", type=int, help="train on a seeded subset of this many images")
     pix.add_argument("--train-seed", type=int, default=1)

@@ -52,6 +52,8 @@ class BinGANConfig:
         shared_reg_pass: False (reference): the regularisers use a second forward pass of the real batch with its
             own dropout masks; True reuses the GAN pass (a quarter less compute, not in the reference).
         init_size: images for the data-dependent weight-norm initialisation (500).
+        init_dropout: True (reference): that initialisation runs with dropout on, which centres each code unit as
+            training sees it but not as the encoder (dropout off) reads it; False runs it with dropout off.
         seed: seeds torch and numpy (data order, noise, dropout).
     """
 
@@ -72,6 +74,7 @@ class BinGANConfig:
     fm_layer: str = "auto"
     shared_reg_pass: bool = False
     init_size: int = 500
+    init_dropout: bool = True
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -93,6 +96,7 @@ class BinGANConfig:
                    "a real number >= 0")
         _check(self.fm_layer in FM_LAYERS, "fm_layer", self.fm_layer, f"one of {', '.join(FM_LAYERS)}")
         _check(isinstance(self.init_size, int) and self.init_size >= 2, "init_size", self.init_size, "an int >= 2")
+        _check(isinstance(self.init_dropout, bool), "init_dropout", self.init_dropout, "True or False")
         _check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "a non-negative integer")
 
     @property

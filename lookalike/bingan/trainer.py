@@ -28,7 +28,7 @@ from .data import TrainData
 from .modelfile import FORMAT, load_checkpoint, save_checkpoint, write_model
 from .nets import DiscOutput, build, data_init
 
-__all__ = ["Trainer", "evaluate", "resolve_device", "train"]
+__all__ = ["Trainer", "bit_stats", "evaluate", "resolve_device", "train"]
 TERMS = ("d_unl", "dmr", "me", "mac", "g_fm")
 
 
@@ -66,11 +66,12 @@ class Trainer:
     def initialise(self, images: np.ndarray) -> None:
         """Data-dependent weight-norm initialisation on the first ``init_size`` images and as many noise draws."""
         n = min(self.cfg.init_size, len(images))
-        self.D.train()
+        self.D.train(self.cfg.init_dropout)
         self.G.train()
         with data_init(), torch.no_grad():
             self.D(self._scale(images[:n]))
             self.G(self._z(n))
+        self.D.train()
         self.initialised = True
 
     def step(self, real: np.ndarray, real2: np.ndarray) -> dict[str, float]:
@@ -145,6 +146,18 @@ class Trainer:
         self.D.train()
         return np.concatenate(out) if out else np.empty((0, self.cfg.bits), dtype=np.float32)
 
+    @torch.no_grad()
+    def probe(self, images: np.ndarray) -> dict[str, float]:
+        """Bit statistics of ``images`` (a held-out batch) with dropout on (as the regularisers see the code) and
+        off (as the encoder reads it): ``bit_stats`` keys prefixed ``train_`` / ``eval_``. A collapse shows here."""
+        x = self._scale(images)
+        out: dict[str, float] = {}
+        for mode in ("train", "eval"):
+            self.D.train(mode == "train")
+            out.update({f"{mode}_{k}": v for k, v in bit_stats(self.D(x).code.cpu().numpy()).items()})
+        self.D.train()
+        return out
+
     def state(self) -> dict[str, Any]:
         return {"format": FORMAT + "-checkpoint", "config": self.cfg.to_json(), "epoch": self.epoch,
                 "D": self.D.state_dict(), "G": self.G.state_dict(), "opt_d": self.opt_d.state_dict(),
@@ -172,6 +185,16 @@ def _bar(total: int, enabled: bool, desc: str) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="batch", leave=False)
+
+
+def bit_stats(codes: np.ndarray) -> dict[str, float]:
+    """Balance of the bits ``codes >= 0`` over a batch: ``hard_me`` = mean_k (2 p_k − 1)² (L_ME of the hard bits;
+    0 balanced, 1 constant), ``entropy`` = mean bit entropy in bits, ``constant`` = bits with p_k < 5 % or > 95 %."""
+    p = (np.asarray(codes) >= 0).mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.nan_to_num(p * np.log2(p)) - np.nan_to_num((1 - p) * np.log2(1 - p))
+    return {"hard_me": float(np.mean((2 * p - 1) ** 2)), "entropy": float(h.mean()),
+            "constant": float(np.sum((p < 0.05) | (p > 0.95)))}
 
 
 def evaluate(codes_q: np.ndarray, codes_db: np.ndarray, ql: np.ndarray, dbl: np.ndarray,
@@ -215,6 +238,8 @@ def train(cfg: BinGANConfig, data: TrainData, epochs: int, out: str | Path, *, d
             assert data.query_labels is not None and data.train_labels is not None
             rec[f"map@{eval_k}"] = evaluate(trainer.codes(data.queries), trainer.codes(data.train),
                                             data.query_labels, data.train_labels, eval_k, eval_ties)
+        if data.queries is not None:  # a diagnostic only: bit balance of 500 held-out images, nothing is tuned on it
+            rec.update({k: v for k, v in trainer.probe(data.queries[:500]).items() if k.endswith("hard_me")})
         log(f"epoch {e}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in rec.items() if k != "epoch"))
         if e % checkpoint_every == 0 or e == epochs:
             save_checkpoint(ckpt, trainer.state())

@@ -151,3 +151,38 @@ def test_bad_checkpoint_is_refused(tmp_path: Path) -> None:
         load_checkpoint(tmp_path / "x.ckpt")
     with pytest.raises(InvalidParameterError, match="no checkpoint"):
         load_checkpoint(tmp_path / "none.ckpt")
+
+
+def test_bit_stats_against_direct_evaluation() -> None:
+    from lookalike.bingan.trainer import bit_stats
+
+    codes = np.array([[1.0, -1.0, 0.0], [2.0, -3.0, -1.0], [0.5, -0.1, -2.0], [3.0, -2.0, -1.0]])
+    stats = bit_stats(codes)  # p = (1, 0, 0.25): two constant bits, one at 25 %
+    h = -(0.25 * np.log2(0.25) + 0.75 * np.log2(0.75))
+    assert stats["hard_me"] == pytest.approx((1 + 1 + 0.25) / 3)
+    assert stats["entropy"] == pytest.approx(h / 3)
+    assert stats["constant"] == 2
+
+
+def test_probe_shows_the_dropout_mismatch_of_the_reference_init(images: np.ndarray) -> None:
+    """The reference's data-dependent init runs with dropout on, so the code is centred as the regularisers see
+    it (dropout on), not as the encoder reads it (dropout off): the diagnostic must see both."""
+    t = Trainer(TINY, "cpu")
+    t.initialise(images[:32])
+    stats = t.probe(images[32:])
+    assert set(stats) == {f"{m}_{k}" for m in ("train", "eval") for k in ("hard_me", "entropy", "constant")}
+    assert stats["train_hard_me"] < 0.5 and 0 <= stats["eval_hard_me"] <= 1
+    assert t.D.training
+
+
+def test_init_without_dropout_centres_the_code_the_encoder_reads(images: np.ndarray) -> None:
+    """With ``init_dropout=False`` the code units start at zero mean with dropout off, as ``codes`` reads them."""
+    t = Trainer(TINY.replace(init_dropout=False), "cpu")
+    t.initialise(images[:32])
+    c = t.codes(images[:32])
+    np.testing.assert_allclose(c.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(c.std(axis=0), 0.1, rtol=1e-2)
+    ref = Trainer(TINY, "cpu")
+    ref.initialise(images[:32])
+    assert np.abs(ref.codes(images[:32]).mean(axis=0)).max() > 1e-3  # the reference's init is off-centre there
+    assert t.D.training and ref.D.training
