@@ -111,10 +111,11 @@ def verify(query: LocalFeatures, ref: LocalFeatures, *, min_inliers: int = 8, se
                                           maxIters=2000, confidence=0.995)
     if m is not None and mask is not None:
         fits.append((int(mask.sum()), int(mask.sum()), np.vstack([m, [0.0, 0.0, 1.0]])))
-    h, mask = cv2.findHomography(src, dst, cv2.USAC_DEFAULT, threshold, maxIters=2000, confidence=0.995)
-    if h is not None and mask is not None:  # the handicap: see the module doc
-        fits.append((int(mask.sum()) - EXTRA_INLIERS, int(mask.sum()), h))
     fits = [f for f in fits if f[1] >= min_inliers and _sane(f[2], query)]
+    if not fits or fits[0][1] + EXTRA_INLIERS < len(qi):  # else no homography could win (ties keep the similarity)
+        h, mask = cv2.findHomography(src, dst, cv2.USAC_DEFAULT, threshold, maxIters=2000, confidence=0.995)
+        if h is not None and mask is not None and int(mask.sum()) >= min_inliers and _sane(h, query):
+            fits.append((int(mask.sum()) - EXTRA_INLIERS, int(mask.sum()), h))  # the handicap: see the module doc
     if not fits:
         return None
     _score, inliers, h = max(fits, key=lambda f: f[0])  # the similarity on a tie (it comes first)
