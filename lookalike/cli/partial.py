@@ -26,8 +26,13 @@ def add_index_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--partial", nargs="?", const=DEFAULT_SPEC, metavar="SPEC", help=INDEX_HELP)
 
 
+FALLBACK_HELP = ("with --partial: fill the results up to -k with the global search's (marked 'global', no box), so a "
+                 "query that nothing verifies still gets the global ranking")
+
+
 def add_search_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--partial", action="store_true", help=SEARCH_HELP)
+    p.add_argument("--fallback", action="store_true", help=FALLBACK_HELP)
 
 
 def index_partial(cat: Catalog, args: argparse.Namespace) -> str | None:
@@ -45,14 +50,17 @@ def index_partial(cat: Catalog, args: argparse.Namespace) -> str | None:
 def search_partial(cat: Catalog, args: argparse.Namespace, box: Box | None) -> int:
     """``search IMAGE --partial``: verified matches with their boxes (``--where``/``--encoder``/``--rerank`` do not
     apply and are refused by the caller)."""
-    answer = PartialSearch(cat).search(args.query, k=args.k, box=box)
+    answer = PartialSearch(cat).search(args.query, k=args.k, box=box, fallback=args.fallback)
     if args.json:
         print_json({"query": args.query, "partial": True, "reason": answer.reason,
-                    "query_keypoints": answer.query_keypoints, "results": [m.to_dict() for m in answer.results]})
+                    "query_keypoints": answer.query_keypoints, "results": [m.to_dict() for m in answer.results],
+                    **({"fallback": [h.to_dict() for h in answer.fallback]} if args.fallback else {})})
         return 0
     if not answer.results:
-        print(f"no results: {answer.reason}")
+        print(f"no verified results: {answer.reason}")
     for rank, m in enumerate(answer.results, 1):
         print(f"{rank:>3}  {m.score:7.4f}  {m.inliers:>5} inliers  {m.id}  box {m.box}  query box {m.query_box}  "
               f"{m.path or ''}")
+    for rank, h in enumerate(answer.fallback, len(answer.results) + 1):
+        print(f"{rank:>3}  {h.score:7.4f}  global        {h.id}  {h.path or ''}")
     return 0

@@ -43,6 +43,8 @@ def register(commands: Commands) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     box = Box.parse(args.box) if args.box else None
     where = where_filter(args)
+    if args.fallback and not args.partial:
+        raise InvalidParameterError("--fallback belongs to search --partial (the global search's results fill it up)")
     if args.partial:
         given = [f"--{name}" for name, value in (("where", where), ("encoder", args.encoder), ("rerank", args.rerank),
                                                  ("crop", args.crop)) if value]

@@ -13,6 +13,7 @@
 - :func:`hamming_topk`, :func:`cosine_topk` (``kernels``): top k over a packed array, by row.
 """
 
+from lookalike.index._faiss_topk import _faiss as load_faiss
 from lookalike.index.composed import HashedIndex, ProjectedIndex, RefineIndex, projection
 from lookalike.index.factory import available_indexes, index_factory, register_index
 from lookalike.index.faiss_idmap import FaissIDMapIndex
@@ -58,6 +59,7 @@ __all__ = [
     "distances",
     "hamming_topk",
     "index_factory",
+    "load_faiss",
     "projection",
     "register_index",
 ]

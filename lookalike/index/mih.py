@@ -204,7 +204,7 @@ class MultiIndexHashIndex(BinaryFlatIndex):
             allowed[rows] = True
         tables = self._ready()
         inner = min(k, len(self) if allowed is None else int(allowed.sum()))
-        if not inner:
+        if not inner or not len(queries):  # nothing to find, or no query (a (0, k) answer)
             return np.full((len(queries), k), PAD_DISTANCE, np.int32), np.full((len(queries), k), PAD_ROW, np.int64)
         compiled = self._compiled and _compiled_topk.available() and len(tables.widths) <= _C_MAX_TABLES
         d, r = (self._probe_compiled if compiled else self._probe_numpy)(tables, queries, inner, allowed)

@@ -12,10 +12,11 @@ OpenCV (``opencv-contrib-python-headless``, the ``[patches]`` extra) is imported
 See docs/partial.md.
 """
 
-from .features import DESCRIPTOR_KINDS, Extractor, LocalFeatures
+from .features import DESCRIPTOR_KINDS, Extractor, Keypoints, LocalFeatures
 from .index import DescriptorIndex
 from .retriever import FEATURE, SETTING, PartialAnswer, PartialMatch, PartialSearch, SyncReport
 from .verify import Verified, verify
 
-__all__ = ["DESCRIPTOR_KINDS", "FEATURE", "SETTING", "DescriptorIndex", "Extractor", "LocalFeatures",
+__all__ = ["DESCRIPTOR_KINDS", "FEATURE", "SETTING", "DescriptorIndex", "Extractor", "Keypoints",
+           "LocalFeatures",
            "PartialAnswer", "PartialMatch", "PartialSearch", "SyncReport", "Verified", "verify"]

@@ -29,7 +29,8 @@ from PIL import Image
 
 from ..errors import CatalogError, InvalidParameterError
 
-__all__ = ["DESCRIPTOR_KINDS", "FAST_THRESHOLD", "Extractor", "LocalFeatures", "MAX_SIDE", "MIN_SIDE", "pack", "unpack"]
+__all__ = ["DESCRIPTOR_KINDS", "FAST_THRESHOLD", "Extractor", "Keypoints", "LocalFeatures", "MAX_SIDE", "MIN_SIDE",
+           "pack", "unpack"]
 
 DESCRIPTOR_KINDS = ("orb", "beblid", "teblid")
 MAX_SIDE = 1024
@@ -41,6 +42,16 @@ FAST_THRESHOLD = 5
 BYTES = 32  # 256-bit descriptors
 _MAGIC = b"LKP1"
 _HEAD = struct.Struct("<4s8sIII32s")  # magic, kind, n, width, height, sha256 (raw)
+
+
+@dataclass(frozen=True)
+class Keypoints:
+    """Where an image's keypoints are (``xy`` (n, 2) float32 in pixels of a ``width`` × ``height`` decode): what
+    verification needs of a catalogue item once its descriptors are in the index."""
+
+    width: int
+    height: int
+    xy: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,10 @@ class LocalFeatures:
 
     def __len__(self) -> int:
         return int(self.desc.shape[0])
+
+    def keypoints(self) -> Keypoints:
+        """The positions alone, copied (not a view that would keep a stored blob's descriptors alive)."""
+        return Keypoints(self.width, self.height, np.array(self.xy, dtype=np.float32))
 
 
 def working_scale(width: int, height: int) -> float:

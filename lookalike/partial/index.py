@@ -1,36 +1,53 @@
 """The index over every catalogue image's local descriptors: candidate images by descriptor votes.
 
-All descriptors of all described items live in one :class:`~lookalike.index.MultiIndexHashIndex` (exact Hamming
-k-NN by multi-index hashing on 256-bit codes; below 50k codes, or when probing would cost more, it answers by the
-compiled scan, with the same answer). Each descriptor has its own int64 id (ids are never reused), mapped to its
-item's key. A query descriptor's ``knn`` nearest descriptors within ``max_distance`` bits vote, at most once per
-item, for their items; the items with the most votes are the candidates that :mod:`.verify` checks.
+All descriptors of all described items live in one binary inverted file (faiss ``IndexBinaryIVF``): a fixed
+*vocabulary* of 256-bit centroids (:mod:`.vocabulary`, shipped with the package per descriptor kind, so nothing is
+trained per catalogue or per process) splits the descriptors into lists by their nearest centroid; a query
+descriptor is compared, by exact Hamming distance, with the descriptors of the ``nprobe`` lists whose centroids
+are nearest to it, not with every descriptor. So a query costs about ``nprobe / len(vocabulary)`` of a scan, and
+the answer is approximate: a true neighbour filed in an unprobed list is missed (``nprobe`` equal to the
+vocabulary's size is an exact scan). Each descriptor's faiss id is ``key << SHIFT | row``: the item's key and the
+descriptor's row in that item, so no id map is held and an item's descriptors are one id range.
+
+A query descriptor's ``knn`` nearest descriptors within ``max_distance`` bits vote, at most once per item, for
+their items; the items with the most votes are the candidates, and each candidate's putative matches for
+:mod:`.verify` are the index's own neighbours: per query descriptor the nearest descriptor of that item among its
+``knn``, then per item descriptor only its nearest query descriptor (one-to-one, so a repeated texture does not
+stack inliers on one point).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from ..index.mih import MultiIndexHashIndex
+from ..errors import InvalidParameterError
+from ..index import load_faiss
 from .features import BYTES, LocalFeatures
 
-__all__ = ["DescriptorIndex", "brute_force_votes", "votes_from"]
+__all__ = ["SHIFT", "DescriptorIndex", "brute_force_votes", "votes_from"]
+
+SHIFT = 16  # rows of one item: at most 2**16 (Extractor allows 20,000 keypoints)
+_ROWS = (1 << SHIFT) - 1
 
 
 def votes_from(distances: np.ndarray, owners: np.ndarray, max_distance: int) -> dict[int, int]:
-    """item key → number of query descriptors with at least one neighbour of that item within ``max_distance``."""
-    votes: dict[int, int] = {}
-    for d_row, o_row in zip(distances, owners, strict=True):
-        for key in {int(o) for d, o in zip(d_row, o_row, strict=True) if o >= 0 and d <= max_distance}:
-            votes[key] = votes.get(key, 0) + 1
-    return votes
+    """item key → number of query descriptors (rows) with at least one neighbour of that item within
+    ``max_distance`` (``owners`` -1: no neighbour)."""
+    ok = (owners >= 0) & (distances <= max_distance)
+    if not ok.any():
+        return {}
+    rows = np.nonzero(ok)[0]
+    pairs = np.unique(np.stack([owners[ok].astype(np.int64), rows.astype(np.int64)], axis=1), axis=0)
+    keys, counts = np.unique(pairs[:, 0], return_counts=True)
+    return {int(k): int(c) for k, c in zip(keys, counts, strict=True)}
 
 
-def brute_force_votes(query: np.ndarray, items: dict[int, LocalFeatures], knn: int, max_distance: int
+def brute_force_votes(query: np.ndarray, items: Mapping[int, LocalFeatures], knn: int, max_distance: int
                       ) -> dict[int, int]:
-    """The same votes from a scan of every descriptor (ties by insertion order): the reference in the tests."""
+    """The votes of an exact scan of every descriptor (ties at the k-th distance by insertion order): what the
+    index answers with every list probed, the reference in the tests."""
     codes = np.concatenate([f.desc for f in items.values()]) if items else np.zeros((0, BYTES), np.uint8)
     owners = np.concatenate([np.full(len(f), key) for key, f in items.items()]) if items else np.zeros(0, int)
     bits = np.unpackbits(codes, axis=1).astype(np.float32)  # float32 products of 0/1 are exact up to 2**24
@@ -41,77 +58,121 @@ def brute_force_votes(query: np.ndarray, items: dict[int, LocalFeatures], knn: i
 
 
 class DescriptorIndex:
-    """Every described item's descriptors, searchable together; ``put`` replaces an item's, ``remove`` drops them."""
+    """Every described item's descriptors in one inverted file; ``put`` replaces an item's, ``remove`` drops them.
 
-    def __init__(self) -> None:
-        self._mih = MultiIndexHashIndex(BYTES * 8)
-        self._owner = np.zeros(0, np.int64)  # descriptor id -> item key (-1 once removed)
-        self._ids: dict[int, np.ndarray] = {}  # item key -> its descriptor ids
-        self._next = 0
+    Args:
+        vocabulary: (n, 32) uint8 centroids (:func:`.vocabulary.load`), at least one.
+        nprobe: lists searched per query descriptor (1 .. len(vocabulary)).
+    """
+
+    def __init__(self, vocabulary: np.ndarray, nprobe: int = 4) -> None:
+        vocabulary = np.ascontiguousarray(vocabulary, dtype=np.uint8)
+        if vocabulary.ndim != 2 or vocabulary.shape[1] != BYTES or not len(vocabulary):
+            raise InvalidParameterError(f"A vocabulary is (n, {BYTES}) uint8 centroids. Got {vocabulary.shape}.")
+        if not isinstance(nprobe, int) or isinstance(nprobe, bool) or not 1 <= nprobe <= len(vocabulary):
+            raise InvalidParameterError(f"The 'nprobe' parameter must be an integer in [1, {len(vocabulary)}]. "
+                                        f"Got {nprobe!r}.")
+        faiss = load_faiss()
+        self.quantizer = faiss.IndexBinaryFlat(BYTES * 8)
+        self.quantizer.add(vocabulary)
+        self._ivf = faiss.IndexBinaryIVF(self.quantizer, BYTES * 8, len(vocabulary))
+        self._ivf.is_trained = True  # the centroids are the vocabulary's: nothing to train
+        self._ivf.nprobe = nprobe
+        self._rows: dict[int, int] = {}  # item key -> its number of descriptors
+
+    @property
+    def nprobe(self) -> int:
+        return int(self._ivf.nprobe)
+
+    @property
+    def lists(self) -> int:
+        return int(self._ivf.nlist)
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._rows)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._ids
+        return key in self._rows
 
     @property
     def descriptors(self) -> int:
-        return len(self._mih)
+        return int(self._ivf.ntotal)
 
     def memory_bytes(self) -> int:
-        """Codes, substring tables and id maps held (the index's memory; the keypoints are held by the caller)."""
-        return (len(self._mih) * (BYTES + 16) + self._mih.table_bytes + self._owner.nbytes
-                + sum(ids.nbytes for ids in self._ids.values()))  # 16: the flat index's key and row maps
+        """Codes and ids in the lists, the vocabulary, and the per-item counts (the index's memory; the keypoint
+        positions are held by the caller). faiss's lists grow like vectors: up to 2x more may be reserved."""
+        return self.descriptors * (BYTES + 8) + self.lists * BYTES + 64 * len(self._rows)
 
     def put(self, key: int, features: LocalFeatures) -> None:
-        self.remove([key])
-        n = len(features)
-        ids = np.arange(self._next, self._next + n, dtype=np.int64)
-        self._next += n
-        if len(self._owner) < self._next:
-            grown = np.full(max(self._next, 2 * len(self._owner)), -1, np.int64)
-            grown[: len(self._owner)] = self._owner
-            self._owner = grown
-        self._owner[ids] = key
-        self._ids[key] = ids
-        if n:
-            self._mih.add(ids, features.desc)
+        self.put_many({key: features})
+
+    def put_many(self, items: Mapping[int, LocalFeatures]) -> None:
+        """Add (or replace) several items' descriptors in one call (one quantisation pass)."""
+        self.remove(items)
+        codes, ids = [], []
+        for key, f in items.items():
+            key, n = int(key), len(f)
+            if not 0 <= key < 1 << (63 - SHIFT):
+                raise InvalidParameterError(f"An item key must be in [0, 2**{63 - SHIFT}). Got {key}.")
+            if n > _ROWS + 1:
+                raise InvalidParameterError(f"An item has at most {_ROWS + 1} descriptors. Got {n}.")
+            self._rows[key] = n
+            if n:
+                codes.append(np.ascontiguousarray(f.desc, dtype=np.uint8))
+                ids.append((key << SHIFT) + np.arange(n, dtype=np.int64))
+        if codes:
+            self._ivf.add_with_ids(np.concatenate(codes), np.concatenate(ids))
 
     def remove(self, keys: Iterable[int]) -> None:
+        ranges = []
         for key in keys:
-            ids = self._ids.pop(int(key), None)
-            if ids is not None and len(ids):
-                self._mih.remove(ids)
-                self._owner[ids] = -1
+            n = self._rows.pop(int(key), None)
+            if n:
+                ranges.append((int(key) << SHIFT) + np.arange(n, dtype=np.int64))
+        if ranges:
+            self._ivf.remove_ids(load_faiss().IDSelectorBatch(np.concatenate(ranges)))
 
-    def _nearest(self, query: np.ndarray, knn: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        distances, ids = self._mih.hamming(np.ascontiguousarray(query, dtype=np.uint8), knn)
-        owners = np.where(ids >= 0, self._owner[np.clip(ids, 0, None)], -1)
-        return distances, ids, owners
+    def neighbours(self, query: np.ndarray, knn: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(distances, owners, rows), each (len(query), knn): each query descriptor's ``knn`` nearest descriptors
+        among the probed lists, nearest first; owner -1 (and row -1) where fewer were found."""
+        query = np.ascontiguousarray(query, dtype=np.uint8)
+        if not len(query) or not self.descriptors:
+            empty = np.full((len(query), knn), -1, np.int64)
+            return np.full((len(query), knn), BYTES * 8 + 1, np.int64), empty, empty.copy()
+        distances, ids = self._ivf.search(query, knn)
+        found = ids >= 0
+        owners = np.where(found, ids >> SHIFT, -1)
+        rows = np.where(found, ids & _ROWS, -1)
+        return distances.astype(np.int64), owners, rows
 
     def votes(self, query: np.ndarray, *, knn: int, max_distance: int) -> dict[int, int]:
-        if not len(self._mih) or not len(query):
-            return {}
-        distances, _ids, owners = self._nearest(query, knn)
+        distances, owners, _rows = self.neighbours(query, knn)
         return votes_from(distances, owners, max_distance)
 
     def candidates(self, query: np.ndarray, n: int, *, knn: int, max_distance: int, min_votes: int = 2
                    ) -> list[tuple[int, int, np.ndarray]]:
         """The ``n`` items with the most votes (at least ``min_votes``), most first, ties by key, as (key, votes,
-        matches): ``matches`` is (m, 2) of (query row, the item's descriptor row), each query descriptor's nearest
-        descriptor of that item among its ``knn`` neighbours (the putative matches geometric verification takes)."""
-        if not len(self._mih) or not len(query):
-            return []
-        distances, ids, owners = self._nearest(query, knn)
+        matches): ``matches`` is (m, 2) of (query row, the item's descriptor row), one-to-one (see the module doc)
+        — the putative matches geometric verification takes."""
+        distances, owners, rows = self.neighbours(query, knn)
         votes = votes_from(distances, owners, max_distance)
         ranked = sorted(((v, -k) for k, v in votes.items() if v >= min_votes), reverse=True)[:n]
+        chosen = np.array([-negkey for _, negkey in ranked], dtype=np.int64)
+        ok = np.isin(owners, chosen) & (distances <= max_distance)
+        q, col = np.nonzero(ok)  # row-major: per query row, its neighbours nearest first
+        own, ref, dist = owners[q, col], rows[q, col], distances[q, col]
+        first = np.ones(len(q), bool)  # the nearest neighbour of each (item, query row)
+        order = np.lexsort((col, q, own))
+        first[order[1:]] = (own[order[1:]] != own[order[:-1]]) | (q[order[1:]] != q[order[:-1]])
+        own, q, ref, dist = own[first], q[first], ref[first], dist[first]
+        order = np.lexsort((q, dist, ref, own))  # then the nearest query row of each (item, item row)
+        keep = np.ones(len(order), bool)
+        keep[1:] = (own[order[1:]] != own[order[:-1]]) | (ref[order[1:]] != ref[order[:-1]])
+        sel = order[keep]
+        own, q, ref = own[sel], q[sel], ref[sel]
         out = []
         for v, negkey in ranked:
-            key = -negkey
-            hit = (owners == key) & (distances <= max_distance)
-            rows = np.flatnonzero(hit.any(axis=1))
-            first = hit[rows].argmax(axis=1)  # the nearest of that item (neighbours come sorted by distance)
-            local = ids[rows, first] - self._ids[key][0]
-            out.append((key, v, np.stack([rows, local], axis=1)))
+            mine = own == -negkey
+            pairs = np.stack([q[mine], ref[mine]], axis=1)
+            out.append((-negkey, v, pairs[np.argsort(pairs[:, 0], kind="stable")]))
         return out

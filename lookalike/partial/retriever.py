@@ -9,9 +9,11 @@ search of a writable catalogue. A feature whose sha256 is not the item's (the im
 made again; a removed item's feature goes with it (the store's cascade), and the in-memory index follows the
 store on every search (:meth:`PartialSearch.refresh`).
 
-A search describes the query, takes the ``candidates`` items with the most descriptor votes
-(:class:`.index.DescriptorIndex`), verifies each by a RANSAC homography (:mod:`.verify`) and ranks the verified
-ones by inliers. ``score`` is the inliers divided by the query's keypoints (the share of the query explained, in
+A search describes the query, takes the ``candidates`` items with the most descriptor votes in the inverted file
+(:class:`.index.DescriptorIndex`, the shipped vocabulary of the descriptor kind), verifies each on the index's own
+neighbours by RANSAC (a similarity, or a homography when it earns its keep: :mod:`.verify`) and ranks the verified
+ones by inliers. Memory: the index (40 bytes a descriptor) and the keypoint positions (8 bytes); the descriptors
+are not held twice. ``score`` is the inliers divided by the query's keypoints (the share of the query explained, in
 [0, 1]); ``box`` is the matched region in the catalogue item's pixels, ``query_box`` the part of the query that
 lies on the item, in the query's pixels.
 """
@@ -26,18 +28,20 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ImageError, IncompatibleCatalogError
 from ..images import Box, ImageLimits, ImageSource, load_image
 from ..validation import Integer, check
-from .features import MAX_SIDE, Extractor, LocalFeatures, pack, unpack
+from .features import MAX_SIDE, Extractor, Keypoints, LocalFeatures, pack, unpack
 from .index import DescriptorIndex
 from .verify import Verified, verify
+from .vocabulary import load as load_vocabulary
 
 if TYPE_CHECKING:
-    from ..catalog import Catalog, Item
+    from ..catalog import Catalog, Item, SearchResult
 
 __all__ = ["FEATURE", "SETTING", "PartialAnswer", "PartialMatch", "PartialSearch", "SyncReport"]
 
 SETTING = "partial.descriptors"
 FEATURE = "partial.local"
 DEFAULT_SPEC = "teblid:3000"  # chosen on the validation crops of benchmarks/partial.py (BENCHMARKS.md)
+NPROBE = 4  # the same
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,11 @@ class PartialAnswer:
     reason: str | None = None
     query_keypoints: int = 0
     candidates: int = 0
+    fallback: list[SearchResult] = field(default_factory=list)  # with fallback=True: the global search's others
+
+    def ids(self) -> list[str]:
+        """The fused ranking: the verified results, then the fallback's items."""
+        return [m.id for m in self.results] + [h.id for h in self.fallback]
 
 
 @dataclass
@@ -92,22 +101,21 @@ class PartialSearch:
         catalog: an open :class:`~lookalike.catalog.Catalog` (its public views only).
         candidates: items verified per query (the most voted). ``knn``/``max_distance``: the vote of each query
             descriptor (its nearest descriptors within that many bits of 256). ``min_inliers``: a result's least.
-        index_matches: verify on the index's own neighbours rather than on a brute-force ratio-test
-            matching of the query against each candidate (the default: ~7 ms more per candidate; 10% crops among
-            the benchmark's photographs: recall@1 0.68 against 0.58 on the index's neighbours).
+        nprobe: inverted lists searched per query descriptor (of the vocabulary's 4,096); chosen on the
+            validation crops of ``benchmarks/partial.py`` (BENCHMARKS.md, "Partial-image search").
     """
 
     def __init__(self, catalog: Catalog, *, candidates: int = 20, knn: int = 8, max_distance: int = 64,
-                 min_inliers: int = 10, index_matches: bool = False) -> None:
+                 min_inliers: int = 10, nprobe: int = NPROBE) -> None:
         owner = "PartialSearch"
         self.catalog = catalog
         self.candidates = check("candidates", candidates, Integer(1, 1000), owner=owner)
         self.knn = check("knn", knn, Integer(1, 64), owner=owner)
         self.max_distance = check("max_distance", max_distance, Integer(0, 256), owner=owner)
         self.min_inliers = check("min_inliers", min_inliers, Integer(4, 10000), owner=owner)
-        self.index_matches = bool(index_matches)
-        self.index = DescriptorIndex()
-        self._features: dict[int, LocalFeatures] = {}
+        self.nprobe = check("nprobe", nprobe, Integer(1, 1 << 20), owner=owner)
+        self.index: DescriptorIndex | None = None  # made for the catalogue's descriptor kind on the first refresh
+        self._keypoints: dict[int, Keypoints] = {}
         self._seen: dict[int, str] = {}  # key -> sha256 the index holds (or tried and could not describe)
         self._lock = threading.RLock()
         self._extractor: Extractor | None = None
@@ -180,49 +188,69 @@ class PartialSearch:
         with self._lock:
             extractor = self.extractor
             kind = extractor.kind
-            if self._built_for != extractor.spec:  # the spec changed (enable, another process): start again
-                self.index, self._built_for = DescriptorIndex(), extractor.spec
-                self._features.clear()
+            if self.index is None or self._built_for != extractor.spec:  # new, or the spec changed: start again
+                vocabulary = load_vocabulary(kind)
+                self.index = DescriptorIndex(vocabulary, min(self.nprobe, len(vocabulary)))
+                self._built_for = extractor.spec
+                self._keypoints.clear()
                 self._seen.clear()
+            index = self.index
             items = {i.key: i for i in self.catalog.items_with_files()}
             gone = [k for k in self._seen if k not in items]
-            self.index.remove(gone)
+            index.remove(gone)
             for k in gone:
                 self._seen.pop(k, None)
-                self._features.pop(k, None)
+                self._keypoints.pop(k, None)
             changed = [i for k, i in items.items() if self._seen.get(k) != i.sha256]
             if not changed:
                 return
             if not self.catalog.read_only:
                 self.sync(changed)
-            stored = self.catalog.features(FEATURE, [i.key for i in changed])
-            for item in changed:
-                blob = stored.get(item.key)
-                f = unpack(blob) if blob is not None else None
-                self._seen[item.key] = item.sha256
-                if f is None or f.sha256 != item.sha256 or f.kind != kind:
-                    self.index.remove([item.key])
-                    self._features.pop(item.key, None)
-                    continue
-                self.index.put(item.key, f)
-                self._features[item.key] = f
+            for start in range(0, len(changed), 256):  # a batch of blobs in memory at a time
+                batch = changed[start : start + 256]
+                stored = self.catalog.features(FEATURE, [i.key for i in batch])
+                fresh: dict[int, LocalFeatures] = {}
+                for item in batch:
+                    blob = stored.get(item.key)
+                    f = unpack(blob) if blob is not None else None
+                    self._seen[item.key] = item.sha256
+                    if f is None or f.sha256 != item.sha256 or f.kind != kind:
+                        index.remove([item.key])
+                        self._keypoints.pop(item.key, None)
+                        continue
+                    fresh[item.key] = f
+                    self._keypoints[item.key] = f.keypoints()
+                index.put_many(fresh)
 
     def memory_per_image(self) -> float:
         """Bytes held per described image: the index plus the keypoint positions kept for verification."""
         with self._lock:
-            n = len(self.index)
-            xy = sum(f.xy.nbytes for f in self._features.values())
-            return (self.index.memory_bytes() + xy) / n if n else 0.0
+            n = len(self.index) if self.index is not None else 0
+            xy = sum(k.xy.nbytes for k in self._keypoints.values())
+            return (self.index.memory_bytes() + xy) / n if self.index is not None and n else 0.0
 
     # -- searching -----------------------------------------------------------------------------------------------
 
     def search(self, image: ImageSource, *, k: int = 10, box: Box | str | None = None,
-               refresh: bool = True, limits: ImageLimits | None = None) -> PartialAnswer:
+               refresh: bool = True, limits: ImageLimits | None = None, fallback: bool = False) -> PartialAnswer:
         """The ``k`` catalogue items that contain part of ``image`` (or of its region ``box``), verified, best
         first, each with the matched boxes; the query is decoded within ``limits`` (default: the catalogue's; the
-        service passes its upload limits). IncompatibleCatalogError: the catalogue has no partial descriptors."""
+        service passes its upload limits). IncompatibleCatalogError: the catalogue has no partial descriptors.
+
+        ``fallback``: fill the answer up to ``k`` with the catalogue's global search (``Catalog.search``, same image
+        and box) in ``answer.fallback``, the items already verified left out, so the fused ranking
+        (``answer.ids()``) finds what the global search finds where nothing verifies (a textureless crop)."""
         k = check("k", k, Integer(1, 10000), owner="search")
         region = Box.parse(box) if isinstance(box, str) else box
+        answer = self._search(image, k, region, refresh, limits)
+        if fallback and len(answer.results) < k:
+            found = {m.id for m in answer.results}
+            hits = self.catalog.search(image, k=k, box=region)
+            answer.fallback = [h for h in hits if h.id not in found][: k - len(answer.results)]
+        return answer
+
+    def _search(self, image: ImageSource, k: int, region: Box | None, refresh: bool, limits: ImageLimits | None
+                ) -> PartialAnswer:
         extractor = self.extractor
         loaded = load_image(image, limits=self.catalog.limits if limits is None else limits, box=region)
         if min(loaded.image.size) < 16:
@@ -235,11 +263,14 @@ class PartialSearch:
         with self._lock:
             if refresh:
                 self.refresh()
+            if self.index is None:
+                self.refresh()  # the index of this kind is made on the first refresh
+            assert self.index is not None
             ranked = self.index.candidates(query.desc, self.candidates, knn=self.knn, max_distance=self.max_distance)
-            refs = {key: self._features[key] for key, _, _ in ranked}
+            refs = {key: self._keypoints[key] for key, _, _ in ranked}
         verified: list[tuple[int, Verified]] = []
         for key, _votes, pairs in ranked:
-            v = verify(query, refs[key], min_inliers=self.min_inliers, matches=pairs if self.index_matches else None)
+            v = verify(query, refs[key], min_inliers=self.min_inliers, matches=pairs)
             if v is not None:
                 verified.append((key, v))
         verified.sort(key=lambda kv: (-kv[1].inliers, kv[0]))

@@ -12,8 +12,9 @@ at least ``EXTRA_INLIERS`` more matches than the similarity (its 4 extra degrees
 photograph of a printed page, a screen at an angle); otherwise the similarity. On the validation crops of
 ``benchmarks/partial.py`` the similarity first lifted 10% crops' recall@1 (BENCHMARKS.md). A fit is kept when it has
 at least ``min_inliers`` inliers and is not degenerate (positive determinant, scale between 1/32 and 32, the mapped
-query frame convex). The catalogue box is the query frame mapped into the catalogue image, its bounding box clipped
-to the image; the query box is the catalogue frame mapped back into the query, clipped the same way.
+query frame convex, the matrix not singular). The catalogue box is the query frame mapped into the catalogue image,
+its bounding box clipped to the image; the query box is the catalogue frame mapped back into the query, clipped the
+same way.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .features import LocalFeatures, _cv2
+from .features import Keypoints, LocalFeatures, _cv2
 
 __all__ = ["Verified", "match", "verify"]
 
@@ -31,6 +32,7 @@ RATIO = 0.8
 MAX_DISTANCE = 80
 REPROJECTION = 0.01
 EXTRA_INLIERS = 4
+MAX_CONDITION = 1e10  # a model's 2-norm condition number above this is treated as singular
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def _clip_box(pts: np.ndarray, w: float, h: float) -> tuple[float, float, float,
 
 
 def _sane(h: np.ndarray, query: LocalFeatures) -> bool:
-    if not np.all(np.isfinite(h)):
+    if not np.all(np.isfinite(h)) or np.linalg.cond(h) > MAX_CONDITION:  # singular: maps the frame onto a line
         return False
     det = float(np.linalg.det(h[:2, :2]))
     if not 1 / 1024 < det < 1024:
@@ -90,12 +92,15 @@ def _sane(h: np.ndarray, query: LocalFeatures) -> bool:
     return bool(np.all(cross > 0) or np.all(cross < 0))
 
 
-def verify(query: LocalFeatures, ref: LocalFeatures, *, min_inliers: int = 8, seed: int = 0,
+def verify(query: LocalFeatures, ref: LocalFeatures | Keypoints, *, min_inliers: int = 8, seed: int = 0,
            matches: np.ndarray | None = None) -> Verified | None:
     """The model (similarity or homography, see the module doc) from ``query`` to ``ref``, or None when there is
     no sane one with ``min_inliers``.
-    ``matches``: (m, 2) putative (query row, ref row) pairs (the index's); default: :func:`match`'s."""
+    ``matches``: (m, 2) putative (query row, ref row) pairs (the index's); default: :func:`match`'s, which needs
+    ``ref``'s descriptors (a :class:`LocalFeatures`)."""
     if matches is None:
+        if not isinstance(ref, LocalFeatures):
+            raise TypeError("verify without matches needs the reference's descriptors (LocalFeatures)")
         qi, ri = match(query.desc, ref.desc)
     else:
         qi, ri = matches[:, 0], matches[:, 1]

@@ -64,6 +64,16 @@ def test_knn_equals_the_flat_scan(probing: bool, n_bits: int, spread: str) -> No
     assert mih.stats["mih_queries"] > 0 and mih.stats["scan_queries"] == 0
 
 
+def test_an_empty_batch_of_queries_answers_an_empty_batch(probing: bool) -> None:
+    rng = np.random.default_rng(3)
+    mih, flat = pair(256, mode="mih", compiled=probing)
+    codes = rng.integers(0, 256, (500, 32), dtype=np.uint8)
+    mih.add(np.arange(500), codes)
+    flat.add(np.arange(500), codes)
+    same(mih, flat, np.zeros((0, 32), np.uint8), 5)  # was a ZeroDivisionError in the compiled probe's statistics
+    assert mih.hamming(np.zeros((0, 32), np.uint8), 5)[0].shape == (0, 5)
+
+
 def test_changes_between_searches_keep_it_exact(probing: bool) -> None:
     # Adds land in the delta, upserts and removals mask build rows and move rows around, a rebuild comes when
     # enough changed: after each step the answer equals the scan's, and a rebuild happened along the way.

@@ -78,7 +78,22 @@ def test_a_featureless_query_is_no_result_with_a_reason(partial_catalog: Path, t
     flat = tmp_path / "flat.png"
     Image.new("RGB", (200, 200), (90, 90, 90)).save(flat)
     code, out, _ = _cli(capsys, "--catalog", partial_catalog, "search", flat, "--partial")
-    assert code == 0 and out.startswith("no results:")
+    assert code == 0 and out.startswith("no verified results:")
+
+
+def test_search_partial_fallback_prints_the_global_ranking_below(partial_catalog: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(flat)
+    code, out, err = _cli(capsys, "--catalog", partial_catalog, "search", flat, "--partial", "--fallback", "-k", "3")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("no verified results:") and len(lines) == 4 and all("global" in x for x in lines[1:])
+    code, out, err = _cli(capsys, "--catalog", partial_catalog, "search", flat, "--partial", "--fallback", "-k", "3",
+                          "--json")
+    assert code == 0 and len(json.loads(out)["fallback"]) == 3 and json.loads(out)["results"] == []
+    code, out, err = _cli(capsys, "--catalog", partial_catalog, "search", flat, "--fallback")
+    assert code == 1 and out == "" and "--partial" in err and err.count("\n") == 1
 
 
 # -- HTTP ------------------------------------------------------------------------------------------------------

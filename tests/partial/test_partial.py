@@ -14,7 +14,6 @@ from lookalike import Catalog
 from lookalike.errors import CatalogError, IncompatibleCatalogError, InvalidParameterError
 from lookalike.partial import FEATURE, SETTING, Extractor, PartialSearch
 from lookalike.partial.features import pack, unpack
-from lookalike.partial.index import DescriptorIndex, brute_force_votes
 
 from .conftest import NAMES, build, iou, photo
 
@@ -57,19 +56,6 @@ def test_a_query_box_is_searched_and_reported_in_query_pixels(partial_catalog: P
         top = PartialSearch(cat).search(canvas, k=1, box="100,50,300,200").results[0]
     assert top.id == "coffee.png"
     assert iou((top.query_box.x, top.query_box.y, top.query_box.w, top.query_box.h), (100, 50, 300, 200)) >= 0.7
-
-
-def test_index_candidates_equal_brute_force_votes(partial_catalog: Path) -> None:
-    with Catalog(partial_catalog, create=False) as cat:
-        blobs = cat.features(FEATURE)
-    items = {key: unpack(blob) for key, blob in sorted(blobs.items())}
-    index = DescriptorIndex()
-    for key, f in items.items():
-        index.put(key, f)
-    query = Extractor().describe(Image.fromarray(photo("chelsea")[50:250, 100:300])).desc
-    for knn, radius in ((1, 256), (4, 64), (8, 40)):
-        assert index.votes(query, knn=knn, max_distance=radius) == brute_force_votes(query, items, knn, radius)
-    assert index.descriptors == sum(len(f) for f in items.values())
 
 
 def test_removed_and_updated_items_leave_the_index(tmp_path: Path, photo_folder: Path) -> None:
@@ -130,3 +116,19 @@ def test_bad_arguments_and_damaged_blobs(partial_catalog: Path) -> None:
     assert g.sha256 == "ab" * 32 and np.array_equal(g.desc, f.desc) and np.allclose(g.xy, f.xy)
     with pytest.raises(CatalogError, match="damaged"):
         unpack(pack(f)[:-1])
+
+
+def test_fallback_fills_the_answer_with_the_global_ranking(partial_catalog: Path) -> None:
+    flat = np.full((300, 300, 3), 90, np.uint8)  # nothing to verify: the answer is the global search's
+    a = photo("coffee")[100:300, 200:500]  # verified: coffee first, then the global ranking's others
+    with Catalog(partial_catalog, create=False) as cat:
+        ps = PartialSearch(cat)
+        empty = ps.search(flat, k=3, fallback=True)
+        assert empty.results == [] and [h.id for h in empty.fallback] == [h.id for h in cat.search(flat, k=3)]
+        answer = ps.search(a, k=4, fallback=True)
+        glob = [h.id for h in cat.search(a, k=4)]
+        verified = [m.id for m in answer.results]
+        assert verified[0] == "coffee.png"
+        assert answer.ids() == (verified + [g for g in glob if g not in verified])[:4]
+        assert len(answer.ids()) == len(set(answer.ids())) == 4
+        assert ps.search(a, k=4).fallback == []  # not asked for

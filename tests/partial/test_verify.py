@@ -64,3 +64,19 @@ def test_a_low_contrast_crop_still_has_keypoints_to_match() -> None:
 
     crop = data.clock()[100:260, 150:350]
     assert len(Extractor("teblid", 1000).describe(Image.fromarray(crop))) >= 60
+
+
+
+
+def test_a_homography_that_collapses_the_frame_onto_a_line_is_not_sane() -> None:
+    """RANSAC's homography from a run where a distractor's few points took most query points: rank 2 (it maps the
+    query frame onto a line) with a sane-looking upper 2x2; inverting it for the query box raised LinAlgError."""
+    import importlib
+
+    module = importlib.import_module("lookalike.partial.verify")  # the name `verify` is the function
+    h = np.array([[5.1161201362059916e-01, -3.7632074730910769e-01, 1.1809159596544059e02],
+                  [4.3623221214616986e-01, -3.0757755469487374e-01, 9.7129605566756709e01],
+                  [4.4472759945682113e-03, -3.1722084332313177e-03, 1.0]])  # det 0.0 in float64
+    query = _features(np.zeros((1, 2)), 256, 256)
+    assert not module._sane(h, query)
+    assert module._sane(np.diag([2.0, 2.0, 1.0]), query)
