@@ -10,7 +10,9 @@ shrunk towards the identity (``ridge``), applied to any vector alike — databas
 ``f(x) = normalize((x - mu) W + mu)``; then ITQ (Gong & Lazebnik 2011) on ``f(X)``. No label is read.
 
 Fit cost: an exact k-NN graph of up to ``sample`` rows (faiss inner products, in blocks) and one (d, d) solve;
-50,000 efficientnet-lite0 rows took 53 s for the graph on 2 busy cores. The defaults (k 30, ridge 0.01) were chosen
+50,000 efficientnet-lite0 rows took 53 s for the graph on 2 busy cores. :func:`knn_graph` keeps the last graph it
+computed (keyed by a digest of the vectors and ``k``), so fitting several code lengths on the same vectors, or the
+``bingan-head`` options built on it, computes it once. The defaults (k 30, ridge 0.01) were chosen
 on a validation split of Fashion-MNIST's training vectors, by the mean mAP@1000 at 16, 32 and 64 bits of k in
 {5, 10, 30} x ridge in {0.01, 0.1, 1} (``benchmarks/adapt_select.py``; BENCHMARKS.md, "Codes adapted to the
 catalogue"); every setting beat ITQ there at every length.
@@ -18,29 +20,38 @@ catalogue"); every setting beat ITQ there at every length.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from .base import Hasher, Integer, Real, centred_dot
 from .pca import ITQ, rotated_projection
 
-__all__ = ["AdaptedITQ", "knn_graph", "smoothed", "smoothing_map"]
+__all__ = ["AdaptedITQ", "knn_graph", "map_vectors", "smoothed", "smoothing_map", "unit_rows"]
 
 _BLOCK = 4096  # query rows of the k-NN graph at a time
+_LAST_GRAPH: dict[tuple[str, tuple[int, ...], int], np.ndarray] = {}  # at most one entry: the last graph made
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows left as they are)."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
 
 
 def knn_graph(U: np.ndarray, k: int) -> np.ndarray:
     """(n, k) indices of each row's ``k`` nearest other rows of unit ``U`` by inner product (exact, ties by
-    index); a row is never its own neighbour."""
+    index); a row is never its own neighbour. The last graph made is kept and returned again (a copy) for the
+    same ``U`` and ``k``."""
     import faiss
 
+    U = np.ascontiguousarray(U, dtype=np.float32)
+    key = (hashlib.blake2b(U.data, digest_size=16).hexdigest(), U.shape, k)
+    if key in _LAST_GRAPH:
+        return _LAST_GRAPH[key].copy()
     n = len(U)
     index = faiss.IndexFlatIP(U.shape[1])
-    index.add(np.ascontiguousarray(U, dtype=np.float32))
+    index.add(U)
     out = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, _BLOCK):
         _, found = index.search(U[start:start + _BLOCK], k + 1)
@@ -48,12 +59,14 @@ def knn_graph(U: np.ndarray, k: int) -> np.ndarray:
         own = found == rows  # usually column 0; a duplicate row may come first
         own[~own.any(axis=1), -1] = True  # not found among the k + 1: drop the farthest instead
         out[start:start + len(found)] = found[~own].reshape(len(found), k)
+    _LAST_GRAPH.clear()
+    _LAST_GRAPH[key] = out.copy()
     return out
 
 
 def smoothed(U: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
     """Each unit row averaged with its neighbours' rows, re-normalised."""
-    return _unit((U + U[neighbours].sum(axis=1)) / (neighbours.shape[1] + 1))
+    return unit_rows((U + U[neighbours].sum(axis=1)) / (neighbours.shape[1] + 1))
 
 
 def smoothing_map(U: np.ndarray, neighbours: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
@@ -67,6 +80,11 @@ def smoothing_map(U: np.ndarray, neighbours: np.ndarray, ridge: float) -> tuple[
     shrink = ridge * (scale if scale > 0 else 1.0) * np.eye(gram.shape[0])  # ridge > 0: always solvable
     W = np.linalg.solve(gram + shrink, centred.T @ (target - mu) + shrink)
     return W.astype(np.float32), mu.astype(np.float32)
+
+
+def map_vectors(X: np.ndarray, W: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """``normalize((normalize(X) - mu) W + mu)``: rows of ``X`` through a :func:`smoothing_map` ``(W, mu)``."""
+    return unit_rows(centred_dot(unit_rows(np.asarray(X, dtype=np.float32)), mu, W) + mu)
 
 
 class AdaptedITQ(Hasher):
@@ -101,7 +119,7 @@ class AdaptedITQ(Hasher):
 
     def _fit(self, X: np.ndarray, mean: np.ndarray, rng: np.random.Generator) -> None:
         rows = X if len(X) <= self.sample else X[np.sort(rng.choice(len(X), self.sample, replace=False))]
-        U = _unit(rows.astype(np.float32))
+        U = unit_rows(rows.astype(np.float32))
         k = min(self.k, len(U) - 1)
         self.map_, self.map_mean_ = smoothing_map(U, knn_graph(U, k), self.ridge)
         itq = ITQ(self.n_bits, n_iter=self.n_iter, random_state=rng).fit(self.mapped(U))
@@ -110,7 +128,7 @@ class AdaptedITQ(Hasher):
 
     def mapped(self, X: np.ndarray) -> np.ndarray:
         """``f(X)``: unit rows of the learned smoothing map (the space the codes quantise)."""
-        return _unit(centred_dot(_unit(np.asarray(X, dtype=np.float32)), self.map_mean_, self.map_) + self.map_mean_)
+        return map_vectors(X, self.map_, self.map_mean_)
 
     def _project(self, X: np.ndarray) -> np.ndarray:
         return centred_dot(self.mapped(X), self.itq_mean_, rotated_projection(self))

@@ -16,6 +16,16 @@ divergence from the softmax over the other images' cosines / τ to the softmax o
 With ``init="itq"`` (or ``"pca"``; needs ``hidden=0``) the code layer starts from ITQ's (or PCA's) projection of
 the same data instead of random weights: W2 = components_ᵀ · rotation_ · c (c makes the outputs' RMS 1), b2 = 0,
 so before the first step the bits are ITQ's, and DMR + BRE then fine-tune them (issue 16).
+``target="smoothed"`` is the L1 DMR against a target better than the features themselves: the cosines of the
+centred *neighbour-smoothed* vectors of the batch (each unit training vector averaged with its ``k`` nearest
+training neighbours, as the ``adapt`` hasher's target; :mod:`lookalike.hashing.adapt`), made once in ``fit``.
+``init="adapt"`` puts the ``adapt`` hasher's learned smoothing map in front of the code layer (fixed, not trained:
+the code layer sees ``map_vectors(x)``) and starts the code layer from ITQ on the mapped vectors, so with both
+λ = 0 the bits are ``AdaptedITQ(k, ridge, random_state=…)``'s; DMR + BRE then fine-tune the code layer.
+Measured (``benchmarks/bingan_head_select.py``; BENCHMARKS.md, "BinGAN head: hyper-parameters chosen on a validation
+split"): on Fashion-MNIST's efficientnet-lite0 vectors no fine-tuning, from ITQ's or from adapt's start, with any of
+these targets, ended above its own start in the mean over the lengths on the validation split; the best head is
+``init="adapt"`` with both λ = 0, i.e. the ``adapt`` codes (above ITQ at 16, 32 and 64 bits, on the test queries too).
 The bits are ``f > 0``. ``transform`` is numpy only; ``fit`` imports torch (CPU; one epoch over 60,000 1280-d
 vectors takes about 10 s on 2 busy cores).
 
@@ -32,14 +42,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InvalidParameterError
+from .adapt import map_vectors
 from .base import _CHUNK_ROWS, Hasher, Integer, Real
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["BinGANHead"]
-_TARGETS = ("sign", "cosine", "neighbours")
-_INITS = ("random", "pca", "itq")
+_TARGETS = ("sign", "cosine", "neighbours", "smoothed")
+_INITS = ("random", "pca", "itq", "adapt")
 
 
 class BinGANHead(Hasher):
@@ -54,16 +65,23 @@ class BinGANHead(Hasher):
         lambda_dmr, lambda_bre: the regulariser weights (>= 0).
         target: ``"cosine"`` (default; better in our measurements, see BENCHMARKS.md) or ``"sign"`` (the paper's
             binarised high-dimensional layer) or ``"neighbours"`` (the softmax-KL neighbourhood term, ``tau``).
+            ``"smoothed"``: the L1 DMR against the cosines of the centred neighbour-smoothed vectors.
         tau: the temperature τ of ``target="neighbours"``.
         init: ``"random"`` (default: PyTorch's initialisation), ``"itq"`` or ``"pca"``: the code layer starts
             from ITQ's rotated (or PCA's) projection fitted on the same data, ITQ drawing its random start from
             ``random_state`` first (so with both λ = 0 the codes are ``ITQ(random_state=…)``'s). Needs ``hidden=0``.
+            ``"adapt"``: the ``adapt`` hasher's smoothing map (``k``, ``ridge``) in front of an ITQ-initialised
+            code layer (with both λ = 0 the codes are ``AdaptedITQ(k=…, ridge=…, random_state=…)``'s).
+        k: neighbours of ``target="smoothed"`` and ``init="adapt"``. ridge: the smoothing map's ridge
+            (``init="adapt"``).
         itq_iter: ITQ iterations of ``init="itq"``.
         random_state: seeds the initial weights and the minibatch order.
 
     Learned attributes:
         scale_: float, 1 / the RMS of the centred training data. w1_, b1_, w2_, b2_: float32 weights (w1_ and b1_
-        empty when ``hidden=0``). loss_: float64, the mean training loss of each epoch.
+        empty when ``hidden=0``). loss_: float64, the mean training loss of each epoch. map_ (d, d), map_mean_
+        (d,): the fixed input map of ``init="adapt"`` (empty otherwise). centre_: the mean of the code layer's
+        inputs (of the mapped vectors with ``init="adapt"``, else ``mean_``).
     """
 
     name = "bingan-head"
@@ -71,13 +89,14 @@ class BinGANHead(Hasher):
         "hidden": Integer(0), "epochs": Integer(1), "min_steps": Integer(0), "batch_size": Integer(2),
         "lr": Real(0.0), "gamma": Real(0.0), "beta": Real(0.0), "tau": Real(0.0),
         "lambda_dmr": Real(0.0, inclusive=True), "lambda_bre": Real(0.0, inclusive=True), "itq_iter": Integer(0),
+        "k": Integer(1, 1000), "ridge": Real(0.0, False, 1e6),
     }
-    _learned = ("scale_", "w1_", "b1_", "w2_", "b2_", "loss_")
+    _learned = ("scale_", "w1_", "b1_", "w2_", "b2_", "loss_", "map_", "map_mean_", "centre_")
 
     def __init__(self, n_bits: int = 64, *, hidden: int = 1024, epochs: int = 5, min_steps: int = 500,
                  batch_size: int = 256, lr: float = 1e-3, gamma: float = 0.1, beta: float = 2.0,
                  lambda_dmr: float = 1.0, lambda_bre: float = 0.01, target: str = "cosine",
-                 tau: float = 0.1, init: str = "random", itq_iter: int = 50,
+                 tau: float = 0.1, init: str = "random", itq_iter: int = 50, k: int = 30, ridge: float = 0.01,
                  random_state: int | np.random.Generator | None = None) -> None:
         self.n_bits = n_bits
         self.hidden = hidden
@@ -93,6 +112,8 @@ class BinGANHead(Hasher):
         self.tau = tau
         self.init = init
         self.itq_iter = itq_iter
+        self.k = k
+        self.ridge = ridge
         self.random_state = random_state
 
     def _validate_params(self) -> None:
@@ -113,31 +134,55 @@ class BinGANHead(Hasher):
     def _max_bits(self, n_samples: int, n_features: int) -> tuple[int, str] | None:
         return None if self.init == "random" else (n_features, f"the number of features (init={self.init!r})")
 
-    def _initial_code_layer(self, X: np.ndarray, mean: np.ndarray, rng: np.random.Generator,
-                            scale: float) -> np.ndarray:
-        """(d, n_bits) float32 weights W with ``((X − mean) · scale) @ W`` = ITQ's (PCA's) projection, RMS 1."""
-        from .base import centred_dot
-        from .pca import ITQ, principal_components
+    def _initial_code_layer(self, X: np.ndarray, mean: np.ndarray, rng: np.random.Generator
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(Z, centre, W)``: the code layer's inputs (X, or X through the adapt map), their mean, and the (d,
+        n_bits) projection the layer starts from (ITQ's, PCA's, or ITQ's on the mapped vectors; None: random)."""
+        from .adapt import AdaptedITQ
+        from .pca import ITQ, principal_components, rotated_projection
 
+        if self.init == "adapt":
+            adapted = AdaptedITQ(self.n_bits, k=self.k, ridge=self.ridge, sample=len(X), n_iter=self.itq_iter,
+                                 random_state=rng).fit(X)  # draws from the same rng, as AdaptedITQ's own fit
+            self.map_, self.map_mean_ = adapted.map_, adapted.map_mean_
+            return adapted.mapped(X), adapted.itq_mean_, rotated_projection(adapted).astype(np.float64)
         if self.init == "itq":
             itq = ITQ(self.n_bits, n_iter=self.itq_iter, random_state=rng).fit(X)  # the same mean, the same rng
-            w = itq.components_.T.astype(np.float64) @ itq.rotation_.astype(np.float64)
-        else:
-            components, _ = principal_components(X, mean, self.n_bits)
-            w = components.T.astype(np.float64)
-        v = centred_dot(X, mean, w.astype(np.float32))
-        rms = max(float(np.sqrt(np.square(v, dtype=np.float64).mean())), 1e-12)
-        return (w / (rms * scale)).astype(np.float32)
+            return X, mean, itq.components_.T.astype(np.float64) @ itq.rotation_.astype(np.float64)
+        if self.init == "pca":
+            return X, mean, principal_components(X, mean, self.n_bits)[0].T.astype(np.float64)
+        return X, mean, None
+
+    def _dmr_targets(self, X: np.ndarray, data: torch.Tensor) -> torch.Tensor:
+        """Per training row, the vector whose batch cosines (or signs) DMR matches: the code layer's input, or
+        with ``target="smoothed"`` the centred neighbour-smoothed unit vector."""
+        import torch
+
+        from .adapt import knn_graph, smoothed, unit_rows
+
+        if self.target != "smoothed":
+            return data
+        U = unit_rows(X.astype(np.float32))
+        S = smoothed(U, knn_graph(U, min(self.k, len(U) - 1)))  # the graph init="adapt" made, if it ran
+        return torch.from_numpy((S - S.mean(axis=0, dtype=np.float64)).astype(np.float32))
 
     def _fit(self, X: np.ndarray, mean: np.ndarray, rng: np.random.Generator) -> None:
         import torch
 
+        from .base import centred_dot
         from .bingan_losses import bre_loss, softsign
 
-        centred = X - mean
+        empty = np.zeros((0,), dtype=np.float32)
+        self.map_, self.map_mean_ = empty.reshape(0, 0), empty
+        Z, centre, w = self._initial_code_layer(X, mean, rng)
+        centred = Z - centre
         scale = 1.0 / max(float(np.sqrt(np.square(centred, dtype=np.float64).sum(axis=1).mean())), 1e-12)
-        w_init = None if self.init == "random" else self._initial_code_layer(X, mean, rng, scale)
+        w_init = None
+        if w is not None:  # outputs of RMS 1 on the training data
+            v = centred_dot(Z, centre, w.astype(np.float32))
+            w_init = (w / (max(float(np.sqrt(np.square(v, dtype=np.float64).mean())), 1e-12) * scale))
         data = torch.from_numpy(centred * np.float32(scale))
+        targets = self._dmr_targets(X, data)
         n, d = data.shape
         gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
         torch_state = torch.get_rng_state()
@@ -151,7 +196,7 @@ class BinGANHead(Hasher):
         code_layer = layers[-1]
         if w_init is not None and isinstance(code_layer, torch.nn.Linear):
             with torch.no_grad():
-                code_layer.weight.copy_(torch.from_numpy(w_init.T.copy()))
+                code_layer.weight.copy_(torch.from_numpy(w_init.T.astype(np.float32)))
                 code_layer.bias.zero_()
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         bs = min(self.batch_size, n)
@@ -163,10 +208,11 @@ class BinGANHead(Hasher):
                 order = torch.randperm(n, generator=gen)
                 total, steps = 0.0, 0
                 for start in range(0, n - bs + 1, bs):
-                    x = data[order[start:start + bs]]
+                    batch = order[start:start + bs]
+                    x = data[batch]
                     b = softsign(net(x), self.gamma)
                     me, mac = bre_loss(b, x, self.beta)
-                    loss = self.lambda_dmr * self._dmr(b, x) + self.lambda_bre * (me + mac)
+                    loss = self.lambda_dmr * self._dmr(b, targets[batch]) + self.lambda_bre * (me + mac)
                     opt.zero_grad(set_to_none=True)
                     if loss.requires_grad:
                         loss.backward()
@@ -176,13 +222,14 @@ class BinGANHead(Hasher):
         finally:
             torch.set_num_threads(threads)
         weights = [p.detach().numpy().astype(np.float32) for p in net.parameters()]
-        empty = np.zeros((0,), dtype=np.float32)
         self.w1_, self.b1_ = (weights[0].T.copy(), weights[1]) if self.hidden else (empty.reshape(d, 0), empty)
         self.w2_, self.b2_ = weights[-2].T.copy(), weights[-1]
         self.scale_ = scale
+        self.centre_ = np.asarray(centre, dtype=np.float32)
         self.loss_ = np.array(losses)
 
     def _dmr(self, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The DMR term of softsign codes ``b`` against the target rows ``x`` of the same batch."""
         from .bingan_losses import dmr_loss
 
         if self.target == "sign":
@@ -203,7 +250,10 @@ class BinGANHead(Hasher):
         out = np.empty((X.shape[0], self.n_bits), dtype=np.float32)
         scale = np.float32(self.scale_)
         for start in range(0, X.shape[0], _CHUNK_ROWS):
-            h = (X[start:start + _CHUNK_ROWS] - self.mean_) * scale
+            h = X[start:start + _CHUNK_ROWS]
+            if self.map_.size:
+                h = map_vectors(h, self.map_, self.map_mean_)
+            h = (h - self.centre_) * scale
             if self.w1_.shape[1]:
                 h = h @ self.w1_ + self.b1_
                 h = np.where(h > 0, h, np.float32(0.2) * h)
