@@ -243,9 +243,10 @@ class Service:
             hits = self.batcher.search(encoded, k, where)[0]
         return self._response(query.info, k, enc.spec, hits, timings, prefix)
 
-    def search_partial(self, data: bytes, *, k: int, box: Box | None, prefix: str = "") -> dict[str, Any]:
+    def search_partial(self, data: bytes, *, k: int, box: Box | None, prefix: str = "", fallback: bool = False
+                       ) -> dict[str, Any]:
         """Partial-image search (:class:`~lookalike.partial.PartialSearch`, one per service: its descriptor index
-        is built on the first call and follows the store after)."""
+        is built on the first call and follows the store after); ``fallback``: the global search fills up to k."""
         from ..partial import PartialSearch
 
         timings: dict[str, float] = {}
@@ -254,12 +255,12 @@ class Service:
                 self._partial = PartialSearch(self.cat)
             partial = self._partial
         with self.metrics.stage("search", timings):
-            answer = partial.search(bytes(data), k=k, box=box, limits=self.limits)
+            answer = partial.search(bytes(data), k=k, box=box, limits=self.limits, fallback=fallback)
         results = [{"rank": rank, **{key: v for key, v in m.to_dict().items() if key != "path"},  # no paths out
                     **urls(m.id, None, prefix)} for rank, m in enumerate(answer.results, 1)]
-        query = {"box": None if box is None else str(box)}
-        return {"query": query, "k": k, "keypoints": answer.query_keypoints, "reason": answer.reason,
-                "results": results, "timings_ms": timings}
+        return {"query": {"box": None if box is None else str(box)}, "k": k, "keypoints": answer.query_keypoints,
+                "reason": answer.reason, "results": results, "timings_ms": timings,
+                "fallback": [hit_out(rank, h, prefix) for rank, h in enumerate(answer.fallback, len(results) + 1)]}
 
     def similar(self, item_id: str | list[str], *, k: int, where: dict[str, Any] | None, encoder: str | None = None,
                 rerank: int | None = None, prefix: str = "", unlike: list[str] | None = None) -> dict[str, Any]:

@@ -121,6 +121,8 @@ class PartialResponse(BaseModel):
                                "candidate, none verified)")
     results: list[PartialHit]
     timings_ms: dict[str, float] = Field(description="time per stage: search (describe, vote, verify)")
+    fallback: list[Hit] = Field(default_factory=list, description="with fallback=true: the global search's results "
+                                "that are not among the verified ones, ranked after them, up to k in all")
 
 
 class Deleted(BaseModel):

@@ -197,3 +197,24 @@ def test_http_search_never_builds_an_encoder_from_a_file_the_client_names(server
         r = httpx.post(f"{server}/search", files={"image": ("q.png", body, "image/png")}, data={"encoder": spec})
         assert r.status_code == 422, r.text
         assert "no such" not in r.json()["error"]["message"] and "not a" not in r.json()["error"]["message"]
+
+
+def test_http_partial_search_fallback_fills_up_with_the_global_ranking(server: str) -> None:
+    body = _png(np.full((120, 120, 3), 128, dtype=np.uint8))
+    r = httpx.post(f"{server}/search/partial", files={"image": ("q.png", body, "image/png")},
+                   data={"k": "3", "fallback": "true"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["results"] == [] and [h["rank"] for h in answer["fallback"]] == [1, 2, 3]
+    assert all("path" not in h and h["image_url"] for h in answer["fallback"])
+    x, y, w, h = CROP
+    crop = _png(photo("astronaut")[y : y + h, x : x + w])
+    r = httpx.post(f"{server}/search/partial?k=8&fallback=1", content=crop, headers={"content-type": "image/png"})
+    ids = [x["id"] for x in r.json()["results"]] + [x["id"] for x in r.json()["fallback"]]
+    assert ids[0] == "astronaut.png" and len(ids) == len(set(ids)) == 8  # every item of the 8, once
+    assert r.json()["fallback"][0]["rank"] == len(r.json()["results"]) + 1
+    assert httpx.post(f"{server}/search/partial", files={"image": ("q.png", body, "image/png")}).json()[
+        "fallback"] == []
+    bad = httpx.post(f"{server}/search/partial", files={"image": ("q.png", body, "image/png")},
+                     data={"fallback": "maybe"})
+    assert bad.status_code == 422 and "fallback" in bad.text
