@@ -69,20 +69,24 @@ class DescriptorIndex:
         vocabulary = np.ascontiguousarray(vocabulary, dtype=np.uint8)
         if vocabulary.ndim != 2 or vocabulary.shape[1] != BYTES or not len(vocabulary):
             raise InvalidParameterError(f"A vocabulary is (n, {BYTES}) uint8 centroids. Got {vocabulary.shape}.")
-        if not isinstance(nprobe, int) or isinstance(nprobe, bool) or not 1 <= nprobe <= len(vocabulary):
-            raise InvalidParameterError(f"The 'nprobe' parameter must be an integer in [1, {len(vocabulary)}]. "
-                                        f"Got {nprobe!r}.")
         faiss = load_faiss()
         self.quantizer = faiss.IndexBinaryFlat(BYTES * 8)
         self.quantizer.add(vocabulary)
         self._ivf = faiss.IndexBinaryIVF(self.quantizer, BYTES * 8, len(vocabulary))
         self._ivf.is_trained = True  # the centroids are the vocabulary's: nothing to train
-        self._ivf.nprobe = nprobe
+        self.nprobe = nprobe
         self._rows: dict[int, int] = {}  # item key -> its number of descriptors
 
     @property
     def nprobe(self) -> int:
         return int(self._ivf.nprobe)
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= self.lists:
+            raise InvalidParameterError(f"The 'nprobe' parameter must be an integer in [1, {self.lists}]. "
+                                        f"Got {value!r}.")
+        self._ivf.nprobe = value
 
     @property
     def lists(self) -> int:

@@ -129,6 +129,12 @@ def test_bad_arguments_are_refused(items: dict[int, LocalFeatures]) -> None:
     with pytest.raises(InvalidParameterError, match="vocabulary"):
         DescriptorIndex(np.zeros((4, 16), np.uint8))
     index = DescriptorIndex(v)
+    index.nprobe = 16
+    assert index.nprobe == 16
+    for bad in (0, len(v) + 1, 2.5, True):
+        with pytest.raises(InvalidParameterError, match="nprobe"):
+            index.nprobe = bad  # type: ignore[assignment]
+    assert index.nprobe == 16
     f = next(iter(items.values()))
     with pytest.raises(InvalidParameterError, match="key"):
         index.put(-1, f)
