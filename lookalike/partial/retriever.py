@@ -1,6 +1,6 @@
 """Partial-image search: the retriever that finds catalogue images containing (part of) a query, and where.
 
-A catalogue takes part once it has the setting ``partial.descriptors`` (``"teblid:3000"``: descriptor kind and the
+A catalogue takes part once it has the setting ``partial.descriptors`` (``"teblid:4000"``: descriptor kind and the
 most keypoints per image), set by :meth:`PartialSearch.enable` (``lookalike index DIR --partial``). Each item's
 keypoints and descriptors are the per-item feature ``partial.local`` (:mod:`.features` packs them, with the
 sha256 of the content described), made from the item's image file at up to 1024 pixels a side by
@@ -40,8 +40,8 @@ __all__ = ["FEATURE", "SETTING", "PartialAnswer", "PartialMatch", "PartialSearch
 
 SETTING = "partial.descriptors"
 FEATURE = "partial.local"
-DEFAULT_SPEC = "teblid:3000"  # chosen on the validation crops of benchmarks/partial.py (BENCHMARKS.md)
-NPROBE = 4  # the same
+DEFAULT_SPEC = "teblid:4000"  # chosen on the validation crops of benchmarks/partial.py (BENCHMARKS.md)
+NPROBE = 8  # the same
 
 
 @dataclass(frozen=True)
