@@ -103,6 +103,8 @@ def test_bad_arguments_and_damaged_blobs(partial_catalog: Path) -> None:
     with Catalog(partial_catalog, create=False) as cat:
         with pytest.raises(InvalidParameterError):
             PartialSearch(cat, candidates=0)
+        with pytest.raises(InvalidParameterError, match="nprobe"):
+            PartialSearch(cat, nprobe=0)
         with pytest.raises(InvalidParameterError, match="'k'"):
             PartialSearch(cat).search(photo("coffee"), k=0)
         with pytest.raises(InvalidParameterError):
