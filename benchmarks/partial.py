@@ -189,6 +189,15 @@ def make_queries(photos: dict[str, np.ndarray], fractions: tuple[float, ...], se
     return out
 
 
+def write_folder(folder: Path, photos: dict[str, np.ndarray], distractors: int, seed: int) -> None:
+    """The catalogue photographs as PNG and ``distractors`` photo distractors (seed ``seed``) as JPEG q 90."""
+    folder.mkdir(parents=True)
+    for name, a in photos.items():
+        Image.fromarray(a).save(folder / f"{name}.png")
+    for i, a in enumerate(photo_distractors(distractors, seed)):
+        Image.fromarray(a).save(folder / f"distractor-{i:05d}.jpg", quality=90)
+
+
 def ranks(ids: list[str], name: str) -> int:
     return ids.index(name) + 1 if name in ids else 0
 
@@ -250,11 +259,7 @@ def main() -> None:
     say = Report()
     work = Path(tempfile.mkdtemp(prefix="lookalike-partial-"))
     photos = photographs()
-    (work / "photos").mkdir()
-    for name, a in photos.items():
-        Image.fromarray(a).save(work / "photos" / f"{name}.png")
-    for i, a in enumerate(photo_distractors(args.distractors, args.seed)):
-        Image.fromarray(a).save(work / "photos" / f"distractor-{i:05d}.jpg", quality=90)
+    write_folder(work / "photos", photos, args.distractors, args.seed)
     n_images = len(photos) + args.distractors
     t = time.perf_counter()
     cat = Catalog(work / "cat")

@@ -29,7 +29,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stamp import Report, stamp, write_section  # noqa: E402
-from partial import iou, make_queries, photo_distractors, photographs  # noqa: E402
+from partial import iou, make_queries, photographs, write_folder  # noqa: E402
 
 from lookalike import Catalog  # noqa: E402
 from lookalike.partial import PartialSearch  # noqa: E402
@@ -64,12 +64,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lookalike-partial-scale-"))
     photos = photographs()
     folder = work / "photos"
-    folder.mkdir()
-    for name, a in photos.items():
-        Image.fromarray(a).save(folder / f"{name}.png")
     t = time.perf_counter()
-    for i, a in enumerate(photo_distractors(args.distractors, 7)):
-        Image.fromarray(a).save(folder / f"distractor-{i:05d}.jpg", quality=90)
+    write_folder(folder, photos, args.distractors, 7)
     t_write = time.perf_counter() - t
     cat = Catalog(work / "cat", "phash")
     t = time.perf_counter()
