@@ -15,6 +15,15 @@ at least ``min_inliers`` inliers and is not degenerate (positive determinant, sc
 query frame convex, the matrix not singular). The catalogue box is the query frame mapped into the catalogue image,
 its bounding box clipped to the image; the query box is the catalogue frame mapped back into the query, clipped the
 same way.
+
+Two checks then reject the chance fits that RANSAC finds among many putative matches (the index gives a few hundred
+per candidate, not ratio-tested): a match counts as an inlier only when it is within the threshold both ways — in
+the catalogue image (``REPROJECTION`` of its long side) and, mapped back, in the query (``REPROJECTION`` of the
+query's long side) — so a model that shrinks the whole query onto a few catalogue pixels, where any match is
+"near", counts almost nothing; and the inliers' convex hull in the query must cover at least ``MIN_SPREAD`` of the
+query box (the part of the query that lies on the item), so a dense cluster of keypoints that agree by chance on
+one spot does not pass for a match. Both were chosen on the validation crops of ``benchmarks/partial.py``: the
+loosest rule with no wrong verified result there (BENCHMARKS.md, "Partial-image search").
 """
 
 from __future__ import annotations
@@ -26,13 +35,14 @@ import numpy as np
 
 from .features import Keypoints, LocalFeatures, _cv2
 
-__all__ = ["Verified", "match", "verify"]
+__all__ = ["MIN_SPREAD", "Verified", "match", "spread", "verify"]
 
 RATIO = 0.8
 MAX_DISTANCE = 80
 REPROJECTION = 0.01
 EXTRA_INLIERS = 4
 MAX_CONDITION = 1e10  # a model's 2-norm condition number above this is treated as singular
+MIN_SPREAD = 0.02  # the inliers' hull over the query box: see the module doc
 
 
 @dataclass(frozen=True)
@@ -123,10 +133,25 @@ def verify(query: LocalFeatures, ref: LocalFeatures | Keypoints, *, min_inliers:
             fits.append((int(mask.sum()) - EXTRA_INLIERS, int(mask.sum()), h))  # the handicap: see the module doc
     if not fits:
         return None
-    _score, inliers, h = max(fits, key=lambda f: f[0])  # the similarity on a tie (it comes first)
+    _score, _inliers, h = max(fits, key=lambda f: f[0])  # the similarity on a tie (it comes first)
     box = _clip_box(_project(h, _corners(query.width, query.height)), ref.width, ref.height)
     back: Any = np.linalg.inv(h)
     query_box = _clip_box(_project(back, _corners(ref.width, ref.height)), query.width, query.height)
     if box[2] - box[0] < 1 or box[3] - box[1] < 1:
         return None
+    both = ((np.linalg.norm(_project(h, src.astype(np.float64)) - dst, axis=1) < threshold)
+            & (np.linalg.norm(_project(back, dst.astype(np.float64)) - src, axis=1)
+               < max(3.0, REPROJECTION * max(query.width, query.height))))
+    inliers = int(both.sum())
+    if inliers < min_inliers or spread(src[both], query_box) < MIN_SPREAD:
+        return None
     return Verified(inliers, len(qi), h, box, query_box)
+
+
+def spread(points: np.ndarray, box: tuple[float, float, float, float]) -> float:
+    """The area of the points' convex hull over the area of ``box`` (x0, y0, x1, y1): 0 for fewer than 3."""
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    if len(points) < 3 or area <= 0:
+        return 0.0
+    hull = _cv2().convexHull(np.ascontiguousarray(points, dtype=np.float32))
+    return float(_cv2().contourArea(hull)) / area
