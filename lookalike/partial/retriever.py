@@ -40,8 +40,9 @@ __all__ = ["FEATURE", "SETTING", "PartialAnswer", "PartialMatch", "PartialSearch
 
 SETTING = "partial.descriptors"
 FEATURE = "partial.local"
-DEFAULT_SPEC = "teblid:3000"  # validation chose 4000 + nprobe 8, but that verifies chance fits (issue 15 note)
+DEFAULT_SPEC = "teblid:4000"  # these three: chosen on the validation crops of benchmarks/partial.py
 NPROBE = 4
+QUERY_KEYPOINTS = 750
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,16 @@ class PartialSearch:
         catalog: an open :class:`~lookalike.catalog.Catalog` (its public views only).
         candidates: items verified per query (the most voted). ``knn``/``max_distance``: the vote of each query
             descriptor (its nearest descriptors within that many bits of 256). ``min_inliers``: a result's least.
-        nprobe: inverted lists searched per query descriptor (of the vocabulary's 4,096); chosen on the
-            validation crops of ``benchmarks/partial.py`` (BENCHMARKS.md, "Partial-image search").
+        nprobe: inverted lists searched per query descriptor (of the vocabulary's 4,096).
+        query_keypoints: the most keypoints a query is described with (the strongest, spread over the grid), fewer
+            than a catalogue image's: a crop's strongest corners are the ones its source repeats, and each query
+            descriptor costs a probe of ``nprobe`` lists. ``nprobe``, ``query_keypoints`` and the default spec were
+            chosen together on the validation crops of ``benchmarks/partial.py`` (BENCHMARKS.md, "Partial-image
+            search").
     """
 
     def __init__(self, catalog: Catalog, *, candidates: int = 20, knn: int = 8, max_distance: int = 64,
-                 min_inliers: int = 10, nprobe: int = NPROBE) -> None:
+                 min_inliers: int = 10, nprobe: int = NPROBE, query_keypoints: int = QUERY_KEYPOINTS) -> None:
         owner = "PartialSearch"
         self.catalog = catalog
         self.candidates = check("candidates", candidates, Integer(1, 1000), owner=owner)
@@ -114,11 +119,13 @@ class PartialSearch:
         self.max_distance = check("max_distance", max_distance, Integer(0, 256), owner=owner)
         self.min_inliers = check("min_inliers", min_inliers, Integer(4, 10000), owner=owner)
         self.nprobe = check("nprobe", nprobe, Integer(1, 1 << 20), owner=owner)
+        self.query_keypoints = check("query_keypoints", query_keypoints, Integer(16, 20000), owner=owner)
         self.index: DescriptorIndex | None = None  # made for the catalogue's descriptor kind on the first refresh
         self._keypoints: dict[int, Keypoints] = {}
         self._seen: dict[int, str] = {}  # key -> sha256 the index holds (or tried and could not describe)
         self._lock = threading.RLock()
         self._extractor: Extractor | None = None
+        self._query_extractor: Extractor | None = None
         self._built_for: str | None = None  # the descriptor spec the in-memory index holds
 
     # -- enabling and describing ---------------------------------------------------------------------------------
@@ -143,6 +150,14 @@ class PartialSearch:
         if self._extractor is None or self._extractor.spec != spec:
             self._extractor = Extractor.from_spec(spec)
         return self._extractor
+
+    @property
+    def query_extractor(self) -> Extractor:
+        """The catalogue's descriptor kind at ``query_keypoints`` keypoints at most."""
+        kind = self.extractor.kind
+        if self._query_extractor is None or self._query_extractor.spec != f"{kind}:{self.query_keypoints}":
+            self._query_extractor = Extractor(kind, self.query_keypoints)
+        return self._query_extractor
 
     def describe_item(self, item: Item) -> LocalFeatures:
         """Keypoints and descriptors of one item's image file (ImageError when it cannot be read)."""
@@ -251,7 +266,7 @@ class PartialSearch:
 
     def _search(self, image: ImageSource, k: int, region: Box | None, refresh: bool, limits: ImageLimits | None
                 ) -> PartialAnswer:
-        extractor = self.extractor
+        extractor = self.query_extractor
         loaded = load_image(image, limits=self.catalog.limits if limits is None else limits, box=region)
         if min(loaded.image.size) < 16:
             return PartialAnswer([], f"the query is {loaded.image.size[0]}x{loaded.image.size[1]} pixels: too small "
