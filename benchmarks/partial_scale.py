@@ -6,9 +6,10 @@ seed than ``partial.py``'s), written as JPEG, indexed with the ``phash`` encoder
 part in a partial search) and described by ``PartialSearch.enable`` at the default spec — the real store, the real
 retriever. Queries: crops of 25% and 10% of the 19 photographs (seed 0, ``--crops`` per photograph and size),
 decoded before the clock starts, so the times are what the issue asks for: describing the query, the inverted
-file's votes, verification and the item lookup, excluding decoding. Each query runs at ``--nprobe`` (default: the
-retriever's) and, for the first ``--exact`` queries, with every list probed (an exact scan of every descriptor, the
-peer of the same run).
+file's votes, verification and the item lookup, excluding decoding. Each query runs at each ``--nprobe`` and
+``--query-keypoints`` (the retriever's defaults among them, and 3,000 query keypoints: the retriever before the
+query count was its own parameter) and, for the first ``--exact`` queries, with every list probed at the default
+query keypoints (an exact scan of every descriptor, the peer of the same run).
 
     nice -n 10 python benchmarks/partial_scale.py [--distractors 10000] [--crops 2] [--write]
 """
@@ -33,7 +34,7 @@ from partial import iou, make_queries, photographs, write_folder  # noqa: E402
 
 from lookalike import Catalog  # noqa: E402
 from lookalike.partial import PartialSearch  # noqa: E402
-from lookalike.partial.retriever import DEFAULT_SPEC, NPROBE  # noqa: E402
+from lookalike.partial.retriever import DEFAULT_SPEC, NPROBE, QUERY_KEYPOINTS  # noqa: E402
 
 FRACTIONS = (0.25, 0.1)
 
@@ -56,7 +57,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--distractors", type=int, default=10000)
     parser.add_argument("--crops", type=int, default=2)
-    parser.add_argument("--nprobe", default=f"2,4,8,16,{NPROBE}", help="lists probed: each timed on the same index")
+    parser.add_argument("--nprobe", default=f"2,4,8,{NPROBE}", help="lists probed: each timed on the same index")
+    parser.add_argument("--query-keypoints", default=f"{QUERY_KEYPOINTS},3000", help="query keypoint counts timed")
     parser.add_argument("--exact", type=int, default=4, help="queries also run with every list probed")
     parser.add_argument("--write", action="store_true", help="put the section into BENCHMARKS.md")
     args = parser.parse_args()
@@ -83,10 +85,13 @@ def main() -> None:
     queries = make_queries(photos, FRACTIONS, 0, False, work / "queries", args.crops)
     images = [Image.open(p).convert("RGB") for _, _, p, _ in queries]
     runs = {}
-    for nprobe in nprobes:
-        ps.index.nprobe = nprobe
-        runs[nprobe] = timed(ps, queries, images)
+    for nq in sorted({int(n) for n in args.query_keypoints.split(",")}):
+        ps.query_keypoints = nq
+        for nprobe in nprobes:
+            ps.index.nprobe = nprobe
+            runs[nprobe, nq] = timed(ps, queries, images)
     n_exact = min(args.exact, len(queries))
+    ps.query_keypoints = QUERY_KEYPOINTS
     ps.index.nprobe = ps.index.lists
     exact = timed(ps, queries[:n_exact], images[:n_exact])
     db = sum(p.stat().st_size for p in (work / "cat").rglob("*") if p.is_file())
@@ -97,7 +102,8 @@ def main() -> None:
     say(f"- catalogue: {len(photos)} photographs + {args.distractors:,} distractor photographs "
         f"(`photo_distractors`, seed 7, JPEG q 90) = {len(cat):,} items; spec `{DEFAULT_SPEC}`, "
         f"{ps.index.descriptors:,} descriptors ({ps.index.descriptors / len(ps.index):,.0f} an image), "
-        f"vocabulary {ps.index.lists:,} lists; the retriever's default nprobe is {NPROBE}")
+        f"vocabulary {ps.index.lists:,} lists; the retriever's defaults: nprobe {NPROBE}, {QUERY_KEYPOINTS} query "
+        f"keypoints")
     say(f"- build: distractors written in {t_write:.0f} s, indexed (phash) in {t_index:.0f} s, described in "
         f"{t_describe:.0f} s ({len(report.described):,} images), index loaded from the store in {t_load:.0f} s; "
         f"catalogue on disk {db / 2**30:.2f} GiB")
@@ -106,23 +112,27 @@ def main() -> None:
     say(f"- queries: {args.crops} crops per photograph and size (seed 0), decoded before timing; times: "
         f"`PartialSearch.search(image, k=5, refresh=False)` on 2 cores")
     say()
-    say("| nprobe | crop (area) | queries | recall@1 | recall@5 | mean box IoU (rank-1 hits) | p50 ms | p95 ms |")
-    say("|---:|---|---:|---:|---:|---:|---:|---:|")
-    for nprobe, rows in runs.items():
+    say("| nprobe | query keypoints | crop (area) | queries | recall@1 | recall@5 | mean box IoU (rank-1 hits) | "
+        "p50 ms | p95 ms |")
+    say("|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    for (nprobe, nq), rows in runs.items():
         for f in FRACTIONS:
             r = [x for x in rows if x[0] == f]
             ranks = np.array([x[1] for x in r])
             ious = [x[2] for x in r if x[1] == 1]
             ms = [x[3] for x in r]
-            say(f"| {nprobe} | {round(f * 100)}% | {len(r)} | {np.mean(ranks == 1):.2f} | {np.mean(ranks >= 1):.2f} | "
+            say(f"| {nprobe} | {nq} | {round(f * 100)}% | {len(r)} | {np.mean(ranks == 1):.2f} | "
+                f"{np.mean(ranks >= 1):.2f} | "
                 f"{np.mean(ious) if ious else float('nan'):.3f} | {np.median(ms):.0f} | {np.percentile(ms, 95):.0f} |")
         all_ms = [x[3] for x in rows]
-        say(f"| {nprobe} | all | {len(rows)} | | | | {np.median(all_ms):.0f} | {np.percentile(all_ms, 95):.0f} |")
+        say(f"| {nprobe} | {nq} | all | {len(rows)} | | | | {np.median(all_ms):.0f} | "
+            f"{np.percentile(all_ms, 95):.0f} |")
     say()
-    base = runs[NPROBE][:n_exact]
+    base = runs[NPROBE, QUERY_KEYPOINTS][:n_exact]
     exact_ms, base_ms = float(np.median([x[3] for x in exact])), float(np.median([x[3] for x in base]))
     say(f"The peer in the same run, every list probed (an exact scan of all {ps.index.descriptors:,} descriptors), "
-        f"on the first {n_exact} queries: median {exact_ms:.0f} ms against {base_ms:.0f} ms at nprobe {NPROBE} "
+        f"on the first {n_exact} queries ({QUERY_KEYPOINTS} query keypoints): median {exact_ms:.0f} ms against "
+        f"{base_ms:.0f} ms at nprobe {NPROBE} "
         f"(x{exact_ms / base_ms:.0f}); the same rank-1 answer on "
         f"{sum(a[1] == b[1] for a, b in zip(exact, base, strict=True))} of {n_exact}.")
     say()
