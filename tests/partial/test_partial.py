@@ -105,6 +105,9 @@ def test_bad_arguments_and_damaged_blobs(partial_catalog: Path) -> None:
             PartialSearch(cat, candidates=0)
         with pytest.raises(InvalidParameterError, match="nprobe"):
             PartialSearch(cat, nprobe=0)
+        for bad in (0, 15, 20001, True, "750", 750.0):
+            with pytest.raises(InvalidParameterError, match="query_keypoints"):
+                PartialSearch(cat, query_keypoints=bad)
         with pytest.raises(InvalidParameterError, match="'k'"):
             PartialSearch(cat).search(photo("coffee"), k=0)
         with pytest.raises(InvalidParameterError):
@@ -118,6 +121,17 @@ def test_bad_arguments_and_damaged_blobs(partial_catalog: Path) -> None:
     assert g.sha256 == "ab" * 32 and np.array_equal(g.desc, f.desc) and np.allclose(g.xy, f.xy)
     with pytest.raises(CatalogError, match="damaged"):
         unpack(pack(f)[:-1])
+
+
+def test_the_query_is_described_with_at_most_query_keypoints(partial_catalog: Path) -> None:
+    """Catalogue images keep the spec's keypoints; a query gets its own, smaller count (its strongest corners)."""
+    crop = photo("astronaut")[50:350, 50:350]
+    with Catalog(partial_catalog, create=False) as cat:
+        few = PartialSearch(cat, query_keypoints=200).search(crop, k=1)
+        many = PartialSearch(cat, query_keypoints=3000).search(crop, k=1)
+    assert few.query_keypoints == 200 < many.query_keypoints
+    assert few.results[0].id == many.results[0].id == "astronaut.png"
+    assert few.results[0].inliers < many.results[0].inliers
 
 
 def test_fallback_fills_the_answer_with_the_global_ranking(partial_catalog: Path) -> None:

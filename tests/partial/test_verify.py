@@ -55,6 +55,43 @@ def test_matches_that_agree_on_no_transform_verify_nothing(seed: int) -> None:
     assert verify(_features(q, 240, 180), _features(r, 1000, 800), min_inliers=10, matches=_pairs(150)) is None
 
 
+def test_a_model_that_shrinks_the_query_onto_a_small_patch_is_a_chance_fit() -> None:
+    """Random matches whose catalogue ends all lie in a 60 x 45 patch: a similarity of scale ~1/4 puts dozens of
+    them within the catalogue threshold (10 px) by chance, but mapped back into the query they miss by up to 40 px
+    where the query's threshold is 3 — too few inliers both ways, no match (the index's coffee crop "verified" on
+    the rocket photograph this way)."""
+    rng = np.random.default_rng(3)
+    q = rng.uniform([0, 0], [240, 180], (200, 2))
+    r = rng.uniform([500, 400], [560, 445], (200, 2))
+    assert verify(_features(q, 240, 180), _features(r, 1000, 800), min_inliers=10, matches=_pairs(200)) is None
+
+
+@pytest.mark.parametrize(("side", "found"), [(8, False), (60, True)])
+def test_inliers_must_spread_over_the_query(side: int, found: bool) -> None:
+    """14 consistent matches among 180 wrong ones: clustered in an 8-pixel patch of the query (0.1% of it: a dense
+    cluster agreeing by chance) they verify nothing; spread over 60 x 60 px (8%) they do (verify.MIN_SPREAD)."""
+    rng = np.random.default_rng(4)
+    true_q = rng.uniform([100, 60], [100 + side, 60 + side], (14, 2))
+    true_r = true_q / 1.5 + [300, 200]
+    wrong_q = rng.uniform([0, 0], [240, 180], (180, 2))
+    wrong_r = rng.uniform([0, 0], [1000, 800], (180, 2))
+    v = verify(_features(np.vstack([true_q, wrong_q]), 240, 180), _features(np.vstack([true_r, wrong_r]), 1000, 800),
+               min_inliers=10, matches=_pairs(194))
+    assert (v is not None) == found
+    if v is not None:
+        assert v.inliers >= 14
+        np.testing.assert_allclose(v.box, (300, 200, 460, 320), atol=3)
+
+
+def test_spread_is_the_hull_over_the_box() -> None:
+    from lookalike.partial.verify import spread
+
+    square = np.array([[0, 0], [10, 0], [10, 10], [0, 10], [5, 5]], dtype=np.float32)
+    assert spread(square, (0, 0, 100, 100)) == pytest.approx(0.01)
+    assert spread(square[:2], (0, 0, 100, 100)) == 0.0
+    assert spread(square, (0, 0, 0, 100)) == 0.0
+
+
 def test_a_low_contrast_crop_still_has_keypoints_to_match() -> None:
     """FAST's threshold 5 (features.FAST_THRESHOLD) finds corners on a clock's plain face, where 12 found 11."""
     from PIL import Image
