@@ -142,7 +142,7 @@ def verify(query: LocalFeatures, ref: LocalFeatures | Keypoints, *, min_inliers:
     both = ((np.linalg.norm(_project(h, src.astype(np.float64)) - dst, axis=1) < threshold)
             & (np.linalg.norm(_project(back, dst.astype(np.float64)) - src, axis=1)
                < max(3.0, REPROJECTION * max(query.width, query.height))))
-    inliers = int(both.sum())
+    inliers = min(len(np.unique(qi[both])), len(np.unique(ri[both])))  # one-to-one, whatever the matches
     if inliers < min_inliers or spread(src[both], query_box) < MIN_SPREAD:
         return None
     return Verified(inliers, len(qi), h, box, query_box)
