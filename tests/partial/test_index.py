@@ -71,7 +71,9 @@ def test_few_lists_probed_equal_a_scan_of_those_lists(items: dict[int, LocalFeat
                                                       small_vocabulary: np.ndarray, nprobe: int) -> None:
     index = index_of(items, small_vocabulary, nprobe)
     codes = np.concatenate([f.desc for f in items.values()])
-    _, home = index.quantizer.search(codes, 1)  # each descriptor's list
+    home = index.assign(codes)[:, None]  # each descriptor's list
+    nearest, _ = index.quantizer.search(codes, 1)  # the quantiser's nearest centroid: the same distance
+    np.testing.assert_array_equal(hamming(codes, small_vocabulary)[np.arange(len(codes)), home[:, 0]], nearest[:, 0])
     _, probed = index.quantizer.search(query, nprobe)  # each query's lists
     d = hamming(query, codes)
     allowed = (home[:, 0][None, :] == probed[:, :, None]).any(axis=1)
