@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="put the section into BENCHMARKS.md")
     args = parser.parse_args()
     say = Report()
+    stamped = stamp()  # the code and time at the start (a long run may outlive a commit)
     work = Path(tempfile.mkdtemp(prefix="lookalike-partial-scale-"))
     photos = photographs()
     folder = work / "photos"
@@ -98,7 +99,7 @@ def main() -> None:
 
     say("## Partial-image search at 10,000 photographs (issue 15)")
     say()
-    say(stamp().rstrip("\n"))
+    say(stamped.rstrip("\n"))
     say(f"- catalogue: {len(photos)} photographs + {args.distractors:,} distractor photographs "
         f"(`photo_distractors`, seed 7, JPEG q 90) = {len(cat):,} items; spec `{DEFAULT_SPEC}`, "
         f"{ps.index.descriptors:,} descriptors ({ps.index.descriptors / len(ps.index):,.0f} an image), "
