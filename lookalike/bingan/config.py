@@ -54,6 +54,10 @@ class BinGANConfig:
         init_size: images for the data-dependent weight-norm initialisation (500).
         init_dropout: True (reference): that initialisation runs with dropout on, which centres each code unit as
             training sees it but not as the encoder (dropout off) reads it; False runs it with dropout off.
+        centre_high: False (reference): the DMR target and the L_MAC weights take sign(high); True takes the sign
+            of high minus its batch mean. The pooled LeakyReLU layer is 60-97% positive, so sign(high)·sign(high)/M
+            is 0.6-0.9 for every pair and the DMR target pulls all codes together (issue 16); centred, about half
+            the signs differ between unrelated images. Not in the paper.
         seed: seeds torch and numpy (data order, noise, dropout).
     """
 
@@ -75,6 +79,7 @@ class BinGANConfig:
     shared_reg_pass: bool = False
     init_size: int = 500
     init_dropout: bool = True
+    centre_high: bool = False
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -97,6 +102,7 @@ class BinGANConfig:
         _check(self.fm_layer in FM_LAYERS, "fm_layer", self.fm_layer, f"one of {', '.join(FM_LAYERS)}")
         _check(isinstance(self.init_size, int) and self.init_size >= 2, "init_size", self.init_size, "an int >= 2")
         _check(isinstance(self.init_dropout, bool), "init_dropout", self.init_dropout, "True or False")
+        _check(isinstance(self.centre_high, bool), "centre_high", self.centre_high, "True or False")
         _check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "a non-negative integer")
 
     @property

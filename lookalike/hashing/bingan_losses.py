@@ -48,9 +48,15 @@ def _pairs(n: int) -> int:
     return n * (n - 1)
 
 
-def dmr_loss(b_soft: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+def high_signs(high: torch.Tensor, centre: bool = False) -> torch.Tensor:
+    """sign(high), no gradient; ``centre``: of high minus its batch mean (BinGANConfig.centre_high)."""
+    h = high.detach()
+    return torch.sign(h - h.mean(dim=0, keepdim=True) if centre else h)
+
+
+def dmr_loss(b_soft: torch.Tensor, high: torch.Tensor, centre: bool = False) -> torch.Tensor:
     """Distance matching: the code's normalised inner products follow those of sign(high) (no gradient to high)."""
-    s = torch.sign(high.detach())
+    s = high_signs(high, centre)
     target = (s @ s.T) / s.shape[1]
     inner = (b_soft @ b_soft.T) / b_soft.shape[1]
     return _off_diagonal_sum((target - inner).abs()) / _pairs(b_soft.shape[0])
@@ -61,21 +67,22 @@ def me_loss(b_soft: torch.Tensor) -> torch.Tensor:
     return b_soft.mean(dim=0).square().mean()
 
 
-def pair_weights(high: torch.Tensor, beta: float) -> torch.Tensor:
+def pair_weights(high: torch.Tensor, beta: float, centre: bool = False) -> torch.Tensor:
     """α_ij = exp(−|s_i·s_j| / (M β)) with s = sign(high): pairs far apart in the high-dim layer weigh more."""
-    s = torch.sign(high.detach())
+    s = high_signs(high, centre)
     return torch.exp(-(s @ s.T).abs() / (s.shape[1] * beta))
 
 
-def mac_loss(b_soft: torch.Tensor, high: torch.Tensor, beta: float) -> torch.Tensor:
+def mac_loss(b_soft: torch.Tensor, high: torch.Tensor, beta: float, centre: bool = False) -> torch.Tensor:
     """Modified activation correlation: α-weighted mean |b̃_i·b̃_j| / K over the pairs i ≠ j."""
     gram = (b_soft @ b_soft.T).abs()
-    return _off_diagonal_sum(pair_weights(high, beta) * gram) / (_pairs(b_soft.shape[0]) * b_soft.shape[1])
+    return _off_diagonal_sum(pair_weights(high, beta, centre) * gram) / (_pairs(b_soft.shape[0]) * b_soft.shape[1])
 
 
-def bre_loss(b_soft: torch.Tensor, high: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def bre_loss(b_soft: torch.Tensor, high: torch.Tensor, beta: float, centre: bool = False
+             ) -> tuple[torch.Tensor, torch.Tensor]:
     """(L_ME, L_MAC); L_BRE is their sum."""
-    return me_loss(b_soft), mac_loss(b_soft, high, beta)
+    return me_loss(b_soft), mac_loss(b_soft, high, beta, centre)
 
 
 def discriminator_loss(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
