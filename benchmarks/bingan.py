@@ -77,7 +77,7 @@ def run_pixels(args: argparse.Namespace, report: Report) -> None:
     picks, ql, dbl = _protocol(args.queries, args.seed)
     base = BinGANConfig(bits=bits[0], width=args.width, batch_size=args.batch_size, seed=args.train_seed,
                         lambda_dmr=args.lambda_dmr, lambda_bre=args.lambda_bre, init_size=args.init_size,
-                        fm_layer=args.fm_layer, lr=args.lr,
+                        fm_layer=args.fm_layer, lr=args.lr, gamma=args.gamma, centre_high=args.centre_high,
                         init_dropout=not args.init_no_dropout)
     data = load_training_data(args.data or FASHION_MNIST_DIR, base, queries=args.queries, query_seed=args.seed)
     assert np.array_equal(data.query_labels, ql) and np.array_equal(data.train_labels, dbl)
@@ -86,12 +86,20 @@ def run_pixels(args: argparse.Namespace, report: Report) -> None:
     n_train = min(args.limit or len(data.train), len(data.train))
     setting = (f"width {args.width}, batch {args.batch_size}, lr {base.lr}, feature matching on the "
                f"{base.feature_layer} layer, init dropout {base.init_dropout}, λ_DMR {base.lambda_dmr}, "
-               f"λ_BRE {base.lambda_bre}, {n_train:,} training images, seed {args.train_seed}")
+               f"λ_BRE {base.lambda_bre}, γ {base.gamma}, centred high {base.centre_high}, {n_train:,} training "
+               f"images, seed {args.train_seed}"
+               + (f", model chosen every {args.select_every} epochs on {args.validation:,} held-out training "
+                  f"images" if args.select_every else ""))
+
+    curves: list[tuple[str, list[dict[str, float]], int | None]] = []
 
     def fit(cfg: BinGANConfig, epochs: int, name: str) -> tuple[tuple[float, float, float], float, str]:
         t0 = time.perf_counter()
         trainer = train(cfg, data, epochs, models / f"{name}.bingan", device=args.device, limit=args.limit,
-                        checkpoint_every=max(1, epochs), progress=args.progress, log=lambda s: print(s, flush=True))
+                        checkpoint_every=max(1, epochs), progress=args.progress, log=lambda s: print(s, flush=True),
+                        select_every=args.select_every, validation=args.validation, eval_every=int(args.curve))
+        if args.curve:
+            curves.append((name, trainer.history, trainer.selected))
         wall = time.perf_counter() - t0
         m = scores(np.packbits(trainer.codes(data.queries) >= 0, axis=1),
                    np.packbits(trainer.codes(data.train) >= 0, axis=1), ql, dbl, "hamming")
@@ -111,6 +119,21 @@ def run_pixels(args: argparse.Namespace, report: Report) -> None:
         report("| BinGAN (pixels) | " + " | ".join(cells) + f" | {device} | {args.epochs} | "
                + " / ".join(f"{w:.0f}" for w in walls) + " |")
     report("")
+    for name, history, selected in curves:
+        report(f"Curve of `{name}` (test mAP@1000 reported, never used for a choice; the validation mAP chose "
+               f"epoch {selected}):\n")
+        report("| epoch | steps | cumulative train s | validation mAP@1000 | test mAP@1000 | L_unl | soft L_ME | "
+               "hard L_ME dropout off |")
+        report("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        held = args.validation if args.select_every else 0
+        steps, seconds = (n_train - held) // args.batch_size, 0.0
+        for r in history:
+            seconds += r.get("seconds", 0.0)
+            report(f"| {r['epoch']:.0f} | {steps * r['epoch']:,.0f} | {seconds:.0f} | "
+                   f"{r.get('valid_map', float('nan')):.3f} | "
+                   f"{r.get('map@1000', float('nan')):.3f} | {r['d_unl']:.3f} | {r['me']:.3f} | "
+                   f"{r.get('eval_hard_me', float('nan')):.3f} |")
+        report("")
     if args.ablation_bits:
         abits = [int(b) for b in args.ablation_bits.split(",")]
         ep = args.ablation_epochs or args.epochs
@@ -182,6 +205,13 @@ def main() -> None:
     pix.add_argument("--init-no-dropout", action="store_true",
                      help="data-dependent init with dropout off (centres the code as the encoder reads it)")
     pix.add_argument("--fm-layer", default="auto", choices=["auto", "code", "pool"])
+    pix.add_argument("--gamma", type=float, default=1e-3, help="softsign γ")
+    pix.add_argument("--centre-high", action="store_true", help="DMR target / MAC weights from centred high signs")
+    pix.add_argument("--select-every", type=int, default=0,
+                     help="epochs between validation checks; the model kept is the validation's best (0: last)")
+    pix.add_argument("--validation", type=int, default=1000, help="training images held out for --select-every")
+    pix.add_argument("--curve", action="store_true",
+                     help="test mAP@1000 after every epoch (reported, never used for a choice) as a table")
     pix.add_argument("--limit", type=int, help="train on a seeded subset of this many images")
     pix.add_argument("--train-seed", type=int, default=1)
     pix.add_argument("--device", default="auto")

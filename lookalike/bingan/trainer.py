@@ -52,6 +52,7 @@ class Trainer:
         self.epoch = 0
         self.initialised = False
         self.history: list[dict[str, float]] = []
+        self.selected: int | None = None  # the epoch train(select_every=...) wrote the model from
 
     def _scale(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         x = torch.as_tensor(images).to(self.device)
@@ -209,11 +210,19 @@ def evaluate(codes_q: np.ndarray, codes_db: np.ndarray, ql: np.ndarray, dbl: np.
 def train(cfg: BinGANConfig, data: TrainData, epochs: int, out: str | Path, *, device: str = "auto",
           resume: bool = False, checkpoint_every: int = 1, eval_every: int = 0, eval_k: int = 1000,
           eval_ties: str = "stable", limit: int | None = None, progress: bool = False,
-          log: Callable[[str], None] = print) -> Trainer:
+          select_every: int = 0, validation: int = 1000, log: Callable[[str], None] = print) -> Trainer:
     """Train for ``epochs`` epochs in all (``resume`` continues ``OUT.ckpt``), writing ``out`` and ``OUT.ckpt``
     every ``checkpoint_every`` epochs and at the end; mAP@``eval_k`` of the held-out queries every ``eval_every``
-    epochs (0: never). ``limit`` trains on a seeded subset of that many images; evaluation still searches all."""
+    epochs (0: never). ``limit`` trains on a seeded subset of that many images; evaluation still searches all.
+
+    ``select_every`` (0: off): early stopping on a validation split of the *training* set, fixed before training:
+    ``validation`` seeded training images are held out of training and, every ``select_every`` epochs, searched
+    (mAP@``eval_k``, their labels against the training images') among the images trained on; ``out`` is written
+    from the epoch with the best validation mAP (``meta["selected"]``), never chosen on the evaluation queries, and
+    the returned trainer's discriminator is that epoch's (``OUT.ckpt`` keeps the last, to resume from). The best
+    state is kept in memory: a resumed run selects among its own epochs."""
     check_int("epochs", epochs, 1)
+    check_int("select_every", select_every, 0)
     out = Path(out)
     ckpt = out.with_name(out.name + ".ckpt")
     if resume:
@@ -224,9 +233,21 @@ def train(cfg: BinGANConfig, data: TrainData, epochs: int, out: str | Path, *, d
     else:
         trainer = Trainer(cfg, device)
     cfg = trainer.cfg
-    images = data.train
+    images, labels = data.train, data.train_labels
     if limit is not None and limit < len(images):
-        images = images[np.sort(np.random.default_rng(cfg.seed).choice(len(images), limit, replace=False))]
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(images), limit, replace=False))
+        images, labels = images[keep], None if labels is None else labels[keep]
+    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    if select_every:
+        check_int("validation", validation, 1)
+        if labels is None or validation >= len(images):
+            raise InvalidParameterError(f"selection needs labelled training images and a validation split smaller "
+                                        f"than the {len(images):,} training images; got {validation}")
+        held = np.zeros(len(images), bool)
+        held[np.random.default_rng(cfg.seed + 1).choice(len(images), validation, replace=False)] = True
+        valid = (images[held], labels[held], labels[~held])
+        images = images[~held]
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     log(f"training BinGAN ({cfg.arch}, {cfg.bits} bits, width {cfg.width}) on {len(images):,} images of "
         f"{data.source}, device {trainer.device}")
     t_start = time.perf_counter()
@@ -238,6 +259,11 @@ def train(cfg: BinGANConfig, data: TrainData, epochs: int, out: str | Path, *, d
             assert data.query_labels is not None and data.train_labels is not None
             rec[f"map@{eval_k}"] = evaluate(trainer.codes(data.queries), trainer.codes(data.train),
                                             data.query_labels, data.train_labels, eval_k, eval_ties)
+        if valid is not None and (e % select_every == 0 or e == epochs):
+            rec["valid_map"] = evaluate(trainer.codes(valid[0]), trainer.codes(images), valid[1], valid[2], eval_k,
+                                        eval_ties)
+            if best is None or rec["valid_map"] > best[0]:
+                best = (rec["valid_map"], e, {k: v.detach().clone() for k, v in trainer.D.state_dict().items()})
         if data.queries is not None:  # a diagnostic only: bit balance of 500 held-out images, nothing is tuned on it
             rec.update({k: v for k, v in trainer.probe(data.queries[:500]).items() if k.endswith("hard_me")})
         log(f"epoch {e}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in rec.items() if k != "epoch"))
@@ -246,10 +272,18 @@ def train(cfg: BinGANConfig, data: TrainData, epochs: int, out: str | Path, *, d
             _write(out, trainer, data, spent + time.perf_counter() - t_start)
     if not out.exists():
         _write(out, trainer, data, spent)
+    if best is not None:
+        trainer.D.load_state_dict(best[2])  # the returned trainer encodes with it; OUT.ckpt keeps the last epoch
+        _write(out, trainer, data, spent + time.perf_counter() - t_start, {"epoch": best[1], "valid_map": best[0]})
+        trainer.selected = best[1]
+        log(f"selected epoch {best[1]} (validation mAP@{eval_k} {best[0]:.4f}) for {out}")
     return trainer
 
 
-def _write(out: Path, trainer: Trainer, data: TrainData, seconds: float) -> None:
-    meta = {"epochs": trainer.epoch, "device": str(trainer.device), "train_seconds": round(seconds, 1),
-            "data": data.source, "history": trainer.history}
+def _write(out: Path, trainer: Trainer, data: TrainData, seconds: float,
+           selected: dict[str, float] | None = None) -> None:
+    meta: dict[str, Any] = {"epochs": trainer.epoch, "device": str(trainer.device),
+                            "train_seconds": round(seconds, 1), "data": data.source, "history": trainer.history}
+    if selected is not None:
+        meta["selected"] = selected
     write_model(out, trainer.D, trainer.cfg, meta)

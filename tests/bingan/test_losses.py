@@ -99,3 +99,19 @@ def test_targets_carry_no_gradient(batch: tuple[np.ndarray, np.ndarray]) -> None
 def test_regularisers_need_pairs() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         losses.dmr_loss(torch.zeros((1, K)), torch.zeros((1, M)))
+
+
+def test_centred_high_signs_match_formula(batch: tuple[np.ndarray, np.ndarray]) -> None:
+    """centre_high: the signs of high minus its batch mean, in the DMR target and the MAC weights."""
+    f, h = batch
+    h = np.abs(h) + 0.1  # all positive, like the pooled LeakyReLU layer: raw signs are all +1
+    b, s, beta = np_softsign(f, 1e-3), np.sign(h - h.mean(axis=0)), 2.0
+    np.testing.assert_array_equal(losses.high_signs(_t(h)).numpy(), np.ones_like(h))
+    np.testing.assert_array_equal(losses.high_signs(_t(h), centre=True).numpy(), s)
+    total = sum(abs(s[i] @ s[j] / M - b[i] @ b[j] / K) for i in range(N) for j in range(N) if i != j)
+    assert losses.dmr_loss(_t(b), _t(h), centre=True).item() == pytest.approx(total / (N * (N - 1)), rel=1e-12)
+    raw = sum(abs(1.0 - b[i] @ b[j] / K) for i in range(N) for j in range(N) if i != j)  # target 1 for every pair
+    assert losses.dmr_loss(_t(b), _t(h)).item() == pytest.approx(raw / (N * (N - 1)), rel=1e-12)
+    alpha = np.array([[np.exp(-abs(s[i] @ s[j]) / (M * beta)) for j in range(N)] for i in range(N)])
+    mac = sum(alpha[i, j] * abs(b[i] @ b[j]) / K for i in range(N) for j in range(N) if i != j)
+    assert losses.mac_loss(_t(b), _t(h), beta, centre=True).item() == pytest.approx(mac / (N * (N - 1)), rel=1e-12)

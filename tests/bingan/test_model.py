@@ -186,3 +186,32 @@ def test_init_without_dropout_centres_the_code_the_encoder_reads(images: np.ndar
     ref.initialise(images[:32])
     assert np.abs(ref.codes(images[:32]).mean(axis=0)).max() > 1e-3  # the reference's init is off-centre there
     assert t.D.training and ref.D.training
+
+
+def test_selection_keeps_the_epoch_with_the_best_validation_map(images: np.ndarray, tmp_path: Path) -> None:
+    """select_every: a validation split of the training set is held out and the model file is the epoch whose
+    validation mAP was best (recomputed here from that file), not the last; deterministic under the seed."""
+    from lookalike.bingan.trainer import evaluate
+
+    labels = np.arange(len(images)) % 4
+    data = TrainData(images, labels, None, None, "test")
+    cfg = TINY.replace(centre_high=True, gamma=0.1)
+    a = train(cfg, data, 4, tmp_path / "a.bingan", select_every=1, validation=16, eval_k=8, log=lambda s: None)
+    scores = [r["valid_map"] for r in a.history]
+    assert len(scores) == 4 and a.selected == 1 + int(np.argmax(scores))
+    meta = read_model(tmp_path / "a.bingan").meta
+    assert meta["selected"] == {"epoch": a.selected, "valid_map": max(scores)}
+    held = np.zeros(len(images), bool)
+    held[np.random.default_rng(cfg.seed + 1).choice(len(images), 16, replace=False)] = True
+    d = load_discriminator(read_model(tmp_path / "a.bingan"))
+    with torch.no_grad():
+        codes = d(((torch.as_tensor(images).float() - 127.5) / 128.0)).code.numpy()
+    assert evaluate(codes[held], codes[~held], labels[held], labels[~held], 8) == pytest.approx(max(scores))
+    np.testing.assert_allclose(a.codes(images), codes, atol=1e-5)  # the trainer encodes with the selected state
+    b = train(cfg, data, 4, tmp_path / "b.bingan", select_every=1, validation=16, eval_k=8, log=lambda s: None)
+    assert [r["valid_map"] for r in b.history] == scores
+    with pytest.raises(InvalidParameterError):
+        train(cfg, TrainData(images, None, None, None, "x"), 1, tmp_path / "c.bingan", select_every=1,
+              log=lambda s: None)
+    with pytest.raises(InvalidParameterError):
+        train(cfg, data, 1, tmp_path / "c.bingan", select_every=1, validation=len(images), log=lambda s: None)
