@@ -214,6 +214,13 @@ def _register_bingan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lambda-bre", type=float, default=None, help="default 0.001 (retrieval), 0.01 (patch)")
     p.add_argument("--fm-layer", default="auto", choices=["auto", "code", "pool"],
                    help="feature-matching layer (auto: the reference's, code for retrieval, pool for patch)")
+    p.add_argument("--gamma", type=float, default=1e-3, help="softsign gamma (default 0.001, the paper's)")
+    p.add_argument("--centre-high", action="store_true",
+                   help="DMR target and MAC weights from the signs of the centred high layer (not in the paper)")
+    p.add_argument("--select-every", type=int, default=0, metavar="N",
+                   help="keep the epoch with the best mAP on a validation split of the training images, checked "
+                   "every N epochs (needs labels, e.g. Fashion-MNIST's; 0: the last epoch, default)")
+    p.add_argument("--validation", type=int, default=1000, help="training images held out for --select-every")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--limit", type=int, help="train on a seeded subset of this many images")
     p.add_argument("--eval-every", type=int, default=0, metavar="N", help="mAP of held-out queries every N epochs")
@@ -231,12 +238,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     # the options BinGANConfig does not check (it checks bits, width, batch size, rates and the seed)
     for dest, low in (("epochs", 1), ("checkpoint_every", 1), ("eval_every", 0), ("eval_k", 1), ("threads", 0),
-                      ("limit", 2)):
+                      ("limit", 2), ("select_every", 0), ("validation", 1)):
         option_int(args, dest, low)
     bre = args.lambda_bre if args.lambda_bre is not None else (0.001 if args.arch == "retrieval" else 0.01)
     cfg = BinGANConfig(bits=args.bits, arch=args.arch, channels=args.channels, fit=args.fit, width=args.width,
                        batch_size=args.batch_size, lr=args.lr, lambda_dmr=args.lambda_dmr, lambda_bre=bre,
-                       fm_layer=args.fm_layer, seed=args.seed)
+                       fm_layer=args.fm_layer, seed=args.seed, gamma=args.gamma, centre_high=args.centre_high)
     data = load_training_data(args.data, cfg)
     import torch
 
@@ -247,8 +254,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     trainer = train(cfg, data, args.epochs, args.out, device=args.device, resume=args.resume,
                     checkpoint_every=args.checkpoint_every, eval_every=args.eval_every, eval_k=args.eval_k,
-                    eval_ties=args.eval_ties, limit=args.limit, progress=progress,
-                    log=lambda line: print(line, flush=True))
+                    eval_ties=args.eval_ties, limit=args.limit, progress=progress, select_every=args.select_every,
+                    validation=args.validation, log=lambda line: print(line, flush=True))
     print(f"wrote {args.out} ({trainer.cfg.bits} bits, {trainer.epoch} epochs); index with "
           f"`lookalike index DIR --encoder bingan:{args.out}`")
     return 0

@@ -88,6 +88,10 @@ def test_resume_continues(model: Path, folder: Path, capsys: pytest.CaptureFixtu
     (["--limit", "1"], "The '--limit' parameter must be an integer >= 2. Got 1 instead."),
     (["--checkpoint-every", "0"], "The '--checkpoint-every' parameter"),
     (["--eval-every", "-1"], "The '--eval-every' parameter"),
+    (["--gamma", "0"], "gamma"),
+    (["--select-every", "-1"], "The '--select-every' parameter"),
+    (["--validation", "0"], "The '--validation' parameter"),
+    (["--select-every", "1"], "labelled training images"),  # a folder of images has no labels to select on
 ])
 def test_bad_training_options(folder: Path, tmp_path: Path, args: list[str], message: str,
                               capsys: pytest.CaptureFixture[str]) -> None:
