@@ -78,6 +78,7 @@ def run_pixels(args: argparse.Namespace, report: Report) -> None:
     base = BinGANConfig(bits=bits[0], width=args.width, batch_size=args.batch_size, seed=args.train_seed,
                         lambda_dmr=args.lambda_dmr, lambda_bre=args.lambda_bre, init_size=args.init_size,
                         fm_layer=args.fm_layer, lr=args.lr, gamma=args.gamma, centre_high=args.centre_high,
+                        reg_dropout=not args.reg_no_dropout,
                         init_dropout=not args.init_no_dropout)
     data = load_training_data(args.data or FASHION_MNIST_DIR, base, queries=args.queries, query_seed=args.seed)
     assert np.array_equal(data.query_labels, ql) and np.array_equal(data.train_labels, dbl)
@@ -86,7 +87,8 @@ def run_pixels(args: argparse.Namespace, report: Report) -> None:
     n_train = min(args.limit or len(data.train), len(data.train))
     setting = (f"width {args.width}, batch {args.batch_size}, lr {base.lr}, feature matching on the "
                f"{base.feature_layer} layer, init dropout {base.init_dropout}, λ_DMR {base.lambda_dmr}, "
-               f"λ_BRE {base.lambda_bre}, γ {base.gamma}, centred high {base.centre_high}, {n_train:,} training "
+               f"λ_BRE {base.lambda_bre}, γ {base.gamma}, centred high {base.centre_high}, regulariser pass dropout "
+               f"{base.reg_dropout}, {n_train:,} training "
                f"images, seed {args.train_seed}"
                + (f", model chosen every {args.select_every} epochs on {args.validation:,} held-out training "
                   f"images" if args.select_every else ""))
@@ -207,6 +209,7 @@ def main() -> None:
     pix.add_argument("--fm-layer", default="auto", choices=["auto", "code", "pool"])
     pix.add_argument("--gamma", type=float, default=1e-3, help="softsign γ")
     pix.add_argument("--centre-high", action="store_true", help="DMR target / MAC weights from centred high signs")
+    pix.add_argument("--reg-no-dropout", action="store_true", help="the regularisers' pass with dropout off")
     pix.add_argument("--select-every", type=int, default=0,
                      help="epochs between validation checks; the model kept is the validation's best (0: last)")
     pix.add_argument("--validation", type=int, default=1000, help="training images held out for --select-every")

@@ -58,6 +58,9 @@ class BinGANConfig:
             of high minus its batch mean. The pooled LeakyReLU layer is 60-97% positive, so sign(high)·sign(high)/M
             is 0.6-0.9 for every pair and the DMR target pulls all codes together (issue 16); centred, about half
             the signs differ between unrelated images. Not in the paper.
+        reg_dropout: True (reference): the regularisers' second pass of the real batch runs with dropout on; False
+            runs it with dropout off, so L_DMR / L_ME / L_MAC balance the code the encoder reads (dropout shifts
+            the code units; balanced with dropout on, the bits were 0.5-0.8 unbalanced off). Not in the paper.
         seed: seeds torch and numpy (data order, noise, dropout).
     """
 
@@ -80,6 +83,7 @@ class BinGANConfig:
     init_size: int = 500
     init_dropout: bool = True
     centre_high: bool = False
+    reg_dropout: bool = True
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -103,6 +107,7 @@ class BinGANConfig:
         _check(isinstance(self.init_size, int) and self.init_size >= 2, "init_size", self.init_size, "an int >= 2")
         _check(isinstance(self.init_dropout, bool), "init_dropout", self.init_dropout, "True or False")
         _check(isinstance(self.centre_high, bool), "centre_high", self.centre_high, "True or False")
+        _check(isinstance(self.reg_dropout, bool), "reg_dropout", self.reg_dropout, "True or False")
         _check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "a non-negative integer")
 
     @property

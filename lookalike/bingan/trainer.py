@@ -85,7 +85,12 @@ class Trainer:
             fake = self.G(self._z(len(x)))
         out_real, out_fake = self.D(x), self.D(fake)
         l_unl = discriminator_loss(out_real.logits, out_fake.logits)
-        reg = out_real if cfg.shared_reg_pass else self.D(x)
+        if cfg.shared_reg_pass:
+            reg = out_real
+        else:
+            self.D.train(cfg.reg_dropout)  # reg_dropout=False: the regularisers see the code the encoder reads
+            reg = self.D(x)
+            self.D.train()
         b = softsign(reg.code, cfg.gamma)
         l_dmr = dmr_loss(b, reg.high, cfg.centre_high)
         l_me, l_mac = bre_loss(b, reg.high, cfg.beta, cfg.centre_high)

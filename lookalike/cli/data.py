@@ -217,6 +217,8 @@ def _register_bingan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gamma", type=float, default=1e-3, help="softsign gamma (default 0.001, the paper's)")
     p.add_argument("--centre-high", action="store_true",
                    help="DMR target and MAC weights from the signs of the centred high layer (not in the paper)")
+    p.add_argument("--reg-no-dropout", action="store_true",
+                   help="the regularisers' pass of the real batch with dropout off (the code the encoder reads)")
     p.add_argument("--select-every", type=int, default=0, metavar="N",
                    help="keep the epoch with the best mAP on a validation split of the training images, checked "
                    "every N epochs (needs labels, e.g. Fashion-MNIST's; 0: the last epoch, default)")
@@ -243,7 +245,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     bre = args.lambda_bre if args.lambda_bre is not None else (0.001 if args.arch == "retrieval" else 0.01)
     cfg = BinGANConfig(bits=args.bits, arch=args.arch, channels=args.channels, fit=args.fit, width=args.width,
                        batch_size=args.batch_size, lr=args.lr, lambda_dmr=args.lambda_dmr, lambda_bre=bre,
-                       fm_layer=args.fm_layer, seed=args.seed, gamma=args.gamma, centre_high=args.centre_high)
+                       fm_layer=args.fm_layer, seed=args.seed, gamma=args.gamma, centre_high=args.centre_high,
+                       reg_dropout=not args.reg_no_dropout)
     data = load_training_data(args.data, cfg)
     import torch
 

@@ -205,7 +205,7 @@ def test_selection_keeps_the_epoch_with_the_best_validation_map(images: np.ndarr
     held[np.random.default_rng(cfg.seed + 1).choice(len(images), 16, replace=False)] = True
     d = load_discriminator(read_model(tmp_path / "a.bingan"))
     with torch.no_grad():
-        codes = d(((torch.as_tensor(images).float() - 127.5) / 128.0)).code.numpy()
+        codes = d((torch.as_tensor(images).float() - 127.5) / 128.0).code.numpy()
     assert evaluate(codes[held], codes[~held], labels[held], labels[~held], 8) == pytest.approx(max(scores))
     np.testing.assert_allclose(a.codes(images), codes, atol=1e-5)  # the trainer encodes with the selected state
     b = train(cfg, data, 4, tmp_path / "b.bingan", select_every=1, validation=16, eval_k=8, log=lambda s: None)
@@ -215,3 +215,18 @@ def test_selection_keeps_the_epoch_with_the_best_validation_map(images: np.ndarr
               log=lambda s: None)
     with pytest.raises(InvalidParameterError):
         train(cfg, data, 1, tmp_path / "c.bingan", select_every=1, validation=len(images), log=lambda s: None)
+
+
+@pytest.mark.parametrize("reg_dropout", [True, False])
+def test_the_regularisers_pass_runs_with_or_without_dropout(images: np.ndarray, reg_dropout: bool) -> None:
+    """Per step the discriminator runs on the real batch, the fakes, the regularisers' second pass, then twice for
+    the generator; reg_dropout=False runs the third with dropout off (and leaves the net in training mode)."""
+    trainer = Trainer(TINY.replace(reg_dropout=reg_dropout))
+    trainer.initialise(images)
+    modes: list[bool] = []
+    handle = trainer.D.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    try:
+        trainer.step(images[:16], images[16:32])
+    finally:
+        handle.remove()
+    assert modes == [True, True, reg_dropout, True, True] and trainer.D.training
