@@ -88,8 +88,7 @@ def run_pixels(args: argparse.Namespace, report: Report) -> None:
     setting = (f"width {args.width}, batch {args.batch_size}, lr {base.lr}, feature matching on the "
                f"{base.feature_layer} layer, init dropout {base.init_dropout}, λ_DMR {base.lambda_dmr}, "
                f"λ_BRE {base.lambda_bre}, γ {base.gamma}, centred high {base.centre_high}, regulariser pass dropout "
-               f"{base.reg_dropout}, {n_train:,} training "
-               f"images, seed {args.train_seed}"
+               f"{base.reg_dropout}, {n_train:,} training images, seed {args.train_seed}"
                + (f", model chosen every {args.select_every} epochs on {args.validation:,} held-out training "
                   f"images" if args.select_every else ""))
 

@@ -74,6 +74,11 @@ def match(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(qi, np.int64), np.array(ri, np.int64)
 
 
+def _threshold(frame: LocalFeatures | Keypoints) -> float:
+    """The reprojection threshold in a frame's pixels: ``REPROJECTION`` of its long side, at least 3 px."""
+    return max(3.0, REPROJECTION * max(frame.width, frame.height))
+
+
 def _corners(w: float, h: float) -> np.ndarray:
     return np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
 
@@ -123,7 +128,7 @@ def verify(query: LocalFeatures, ref: LocalFeatures | Keypoints, *, min_inliers:
     cv2.setRNGSeed(seed)
     src = query.xy[qi].astype(np.float32)
     dst = ref.xy[ri].astype(np.float32)
-    threshold = max(3.0, REPROJECTION * max(ref.width, ref.height))
+    threshold = _threshold(ref)
     fits: list[tuple[int, int, np.ndarray]] = []  # (score, inliers, model) of each sane fit
     m, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold,
                                           maxIters=2000, confidence=0.995)
@@ -144,7 +149,7 @@ def verify(query: LocalFeatures, ref: LocalFeatures | Keypoints, *, min_inliers:
         return None
     both = ((np.linalg.norm(_project(h, src.astype(np.float64)) - dst, axis=1) < threshold)
             & (np.linalg.norm(_project(back, dst.astype(np.float64)) - src, axis=1)
-               < max(3.0, REPROJECTION * max(query.width, query.height))))
+               < _threshold(query)))
     inliers = min(len(np.unique(qi[both])), len(np.unique(ri[both])))  # one-to-one, whatever the matches
     if inliers < min_inliers or spread(src[both], query_box) < MIN_SPREAD:
         return None
