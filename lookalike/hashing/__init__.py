@@ -5,6 +5,8 @@ Every hasher: ``fit(X)`` on (n_samples, n_features) floats, ``transform(X)`` →
 real-valued outputs before thresholding, ``to_state()`` / ``Hasher.from_state()`` to store a fit without pickle.
 
 - ``adapt`` :class:`AdaptedITQ`, ITQ on a learned neighbour-smoothing map: codes adapted to the catalogue
+- ``adapt-spectral`` :class:`SpectralAdapt`, ITQ on an MLP's map into the catalogue's k-NN-graph spectral
+  embedding (needs torch to fit)
 - ``bingan-head`` :class:`BinGANHead`, BinGAN's DMR + BRE regularisers on a float embedding (needs torch to fit)
 - ``itq``  :class:`ITQ`, iterative quantisation (Gong & Lazebnik 2011)
 - ``kmh``  :class:`KMeansHashing`, k-means hashing (He, Wen & Sun 2013)
@@ -24,6 +26,7 @@ Example::
 from __future__ import annotations
 
 from .adapt import AdaptedITQ
+from .adapt_spectral import SpectralAdapt
 from .base import Hasher, NotFittedError, available_hashers, get_hasher
 from .bingan_head import BinGANHead
 from .kmeans import KMeansHashing
@@ -41,6 +44,7 @@ __all__ = [
     "LSH",
     "NotFittedError",
     "PCAH",
+    "SpectralAdapt",
     "SpectralHashing",
     "SphericalHashing",
     "available_hashers",
