@@ -26,7 +26,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when stderr is a terminal)")
     p.add_argument("--hash", metavar="NAME", help="learn binary codes on the catalogue's vectors and search by them "
-                   "(lsh, pcah, itq, sh, sph, kmh, bingan-head, adapt)")
+                   "(lsh, pcah, itq, sh, sph, kmh, bingan-head, adapt, adapt-spectral)")
     p.add_argument("--bits", type=int, default=64, help="code length for --hash (multiple of 8, default 64)")
     p.add_argument("--refit", action="store_true", help="fit the --hash hasher again on all items")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",

@@ -32,6 +32,7 @@ from .base import _CHUNK_ROWS, Hasher, Integer, Real, centred_dot
 from .pca import ITQ, rotated_projection
 
 __all__ = ["SpectralAdapt", "gelu", "spectral_embedding"]
+_DENSE_ROWS = 1000  # graphs up to this many rows are solved densely
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -57,8 +58,11 @@ def spectral_embedding(neighbours: np.ndarray, dim: int, rng: np.random.Generato
     A = ((A + A.T) > 0).astype(np.float64)
     inv_sqrt = 1.0 / np.sqrt(np.asarray(A.sum(axis=1)).ravel())  # every row has >= k >= 1 edges
     M = sp.diags(inv_sqrt) @ A @ sp.diags(inv_sqrt)
-    values, vectors = eigsh(M, k=dim + 1, which="LA", v0=rng.uniform(-1.0, 1.0, n))
-    order = np.argsort(-values, kind="stable")[1:]  # drop the leading (trivial: sqrt of the degrees) one
+    if n <= _DENSE_ROWS:  # small graphs: the dense solver (Lanczos is slow and fragile when dim + 1 nears n)
+        values, vectors = np.linalg.eigh(M.toarray())
+    else:
+        values, vectors = eigsh(M, k=dim + 1, which="LA", v0=rng.uniform(-1.0, 1.0, n))
+    order = np.argsort(-values, kind="stable")[1:dim + 1]  # drop the leading (trivial: sqrt of the degrees) one
     E = vectors[:, order] * inv_sqrt[:, None]
     E *= np.sign(E[np.abs(E).argmax(axis=0), np.arange(dim)])
     return unit_rows((E - E.mean(axis=0)).astype(np.float32))

@@ -12,8 +12,10 @@ import lookalike.hashing as hashing
 from lookalike.errors import InvalidParameterError, LookalikeError
 from lookalike.hashing import ITQ, PCAH, Hasher, NotFittedError, available_hashers, get_hasher
 
-NAMES = ("adapt", "itq", "kmh", "lsh", "pcah", "sh", "sph")  # bingan-head has tests/bingan/test_head.py
-RANDOMISED = ("adapt", "itq", "lsh", "sph")  # the others are deterministic here (KMH samples only past 20,000 rows)
+# bingan-head has tests/bingan/test_head.py; the others than RANDOMISED are deterministic here (KMH samples only
+# past 20,000 rows)
+NAMES = ("adapt", "adapt-spectral", "itq", "kmh", "lsh", "pcah", "sh", "sph")
+RANDOMISED = ("adapt", "adapt-spectral", "itq", "lsh", "sph")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,8 @@ def test_bad_states_are_refused(data: np.ndarray) -> None:
     state = fitted("lsh", data).to_state()
     with pytest.raises(InvalidParameterError, match="describes LSH, not ITQ"):
         ITQ.from_state(state)
-    with pytest.raises(InvalidParameterError, match="'nope', which is not one of adapt, bingan-head, itq, kmh, lsh"):
+    with pytest.raises(InvalidParameterError,
+                       match="'nope', which is not one of adapt, adapt-spectral, bingan-head, itq, kmh"):
         Hasher.from_state({**state, "hasher": "nope"})
     with pytest.raises(InvalidParameterError, match="format"):
         Hasher.from_state({**state, "state_format": 99})
@@ -122,7 +125,7 @@ def test_get_params_set_params_and_repr() -> None:
 def test_get_hasher_refuses_unknown_names_and_parameters() -> None:
     assert isinstance(get_hasher("pcah", n_bits=8), PCAH)
     with pytest.raises(InvalidParameterError,
-                       match="Unknown hasher 'ith'. Valid hashers are: adapt, bingan-head, itq, kmh, lsh, pcah, sh"):
+                       match="Unknown hasher 'ith'. Valid hashers are: adapt, adapt-spectral, bingan-head, itq, kmh"):
         get_hasher("ith")
     with pytest.raises(InvalidParameterError, match="Valid parameters are"):
         get_hasher("lsh", n_iter=3)
