@@ -60,11 +60,12 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return out
 
 
+ACRONYMS = ("lsh", "pcah", "itq", "sh", "sph", "kmh")  # the classic hashers, labelled in capitals
 KNOWN = ("lsh", "pcah", "itq", "sh", "sph", "kmh", "bingan-head", "adapt")  # each keeps its colour from plot to plot
 
 
 def _label(method: str) -> str:
-    return method if "-" in method else method.upper()
+    return method.upper() if method in ACRONYMS else method
 
 
 def _colours(plt: Any, methods: Sequence[str]) -> dict[str, str]:
