@@ -19,7 +19,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -32,9 +32,7 @@ from ..validation import Integer, check_choice, check_int, check_real, parameter
 from .config import ServiceConfig
 from .metrics import Metrics
 from .output import hit_out, item_out, match_out, urls
-
-if TYPE_CHECKING:
-    from ..partial import PartialSearch
+from .partial_state import PartialState
 
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "BMP": "image/bmp",
                "GIF": "image/gif", "TIFF": "image/tiff", "HEIC": "image/heic", "HEIF": "image/heif",
@@ -123,14 +121,16 @@ class Service:
         self.batcher = SearchBatcher(self.cat)
         self._thumbs: OrderedDict[tuple[str, int], tuple[bytes, str]] = OrderedDict()
         self._thumbs_lock = threading.Lock()
-        self._partial: PartialSearch | None = None
+        self.partial = PartialState(self.cat)  # the partial-image retriever, preloaded by warm_up
 
     def warm_up(self) -> None:
-        """Open the encoder's model and load the index now, not on the first request."""
+        """Open the encoder's model and load the index now, not on the first request; start loading the
+        partial-search index in the background (:mod:`.partial_state`) when the catalogue has one."""
         pipe = self.cat.pipeline
         queries = pipe.encode([pipe.decode(Image.new("RGB", (32, 32), (128, 128, 128)))])
         if self.cat.count():
             pipe.retrieve(queries, k=1)
+        self.partial.preload()
 
     def close(self) -> None:
         self.cat.close()
@@ -246,16 +246,13 @@ class Service:
     def search_partial(self, data: bytes, *, k: int, box: Box | None, prefix: str = "", fallback: bool = False
                        ) -> dict[str, Any]:
         """Partial-image search (:class:`~lookalike.partial.PartialSearch`, one per service: its descriptor index
-        is built on the first call and follows the store after); ``fallback``: the global search fills up to k."""
-        from ..partial import PartialSearch
-
+        is preloaded at start or built on the first call, and follows the store after); ``fallback``: the global
+        search fills up to k."""
         timings: dict[str, float] = {}
-        with self._write_lock:  # a writable catalogue describes items added since on the way
-            if self._partial is None:
-                self._partial = PartialSearch(self.cat)
-            partial = self._partial
+        partial = self.partial.get()
         with self.metrics.stage("search", timings):
             answer = partial.search(bytes(data), k=k, box=box, limits=self.limits, fallback=fallback)
+        self.partial.ready.set()
         results = [{"rank": rank, **{key: v for key, v in m.to_dict().items() if key != "path"},  # no paths out
                     **urls(m.id, None, prefix)} for rank, m in enumerate(answer.results, 1)]
         return {"query": {"box": None if box is None else str(box)}, "k": k, "keypoints": answer.query_keypoints,
