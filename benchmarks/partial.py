@@ -18,6 +18,11 @@ of this script chose TEBLID over ORB and BEBLID at 1,000 keypoints; BENCHMARKS.m
 A third ranking, *fused*, is the verified partial results followed by the global ranking's other items
 (``PartialSearch.search(..., fallback=True)``); "global right, fused not" counts the queries it loses.
 
+Dense verification (``lookalike.partial.dense``: when no candidate verifies by keypoints, the global search's first
+``dense`` items are checked by correlating the query's pixels) is off in the keypoint grid; its two thresholds (the
+correlation ``dense_min`` and the fine-detail correlation ``min_detail``) are chosen after it on the same validation
+crops: the highest sum of the two recall@1 among the settings with the fewest *wrong*, the stricter on a tie.
+
     nice -n 10 python benchmarks/partial.py [--distractors 1000] [--crops 2] [--write]
 """
 
@@ -38,6 +43,7 @@ from _stamp import Report, stamp, write_section  # noqa: E402
 
 from lookalike import Catalog  # noqa: E402
 from lookalike.partial import PartialSearch  # noqa: E402
+from lookalike.partial.retriever import DENSE  # noqa: E402
 
 SOURCES = ["astronaut", "brick", "camera", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
            "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina", "rocket", "text",
@@ -256,6 +262,8 @@ def main() -> None:
     parser.add_argument("--nprobe", default="2,4,8", help="the validation's candidate inverted lists probed")
     parser.add_argument("--query-keypoints", default="500,750,1000,1500",
                         help="the validation's candidate query keypoint counts")
+    parser.add_argument("--dense-min", default="0.95,0.97,0.99", help="the validation's candidate dense_min")
+    parser.add_argument("--dense-detail", default="0.1,0.3,0.5", help="the validation's candidate min_detail")
     parser.add_argument("--crops", type=int, default=2, help="crops per photograph and size (queries and validation)")
     parser.add_argument("--write", action="store_true", help="put the section into BENCHMARKS.md")
     args = parser.parse_args()
@@ -299,7 +307,7 @@ def main() -> None:
         t_describe = time.perf_counter() - t
         for nprobe in (int(n) for n in args.nprobe.split(",")):
             for nq in (int(n) for n in args.query_keypoints.split(",")):
-                ps = PartialSearch(cat, nprobe=nprobe, query_keypoints=nq)
+                ps = PartialSearch(cat, nprobe=nprobe, query_keypoints=nq, dense=0)
                 ps.refresh()
                 rows = run_queries(ps, None, valid)
                 v = summary(rows, (0.25, 0.1))
@@ -311,25 +319,53 @@ def main() -> None:
                 if score > best_score:
                     best, best_score = (spec, nprobe, nq), score
     PartialSearch.enable(cat, best[0])
-    ps = PartialSearch(cat, nprobe=best[1], query_keypoints=best[2])
+    say()
+    say(f"Dense verification at `{best[0]}`, nprobe {best[1]}, {best[2]} query keypoints, the same validation crops "
+        f"(the global search's first {DENSE} items checked when nothing verifies by keypoints):")
+    say()
+    say("| dense_min | min_detail | 25% recall@1 | 10% recall@1 | wrong 25% / 10% | p50 / p95 ms |")
+    say("|---:|---:|---:|---:|---:|---:|")
+    dense_best, dense_score = (0.0, 0.0), (-1.0, -1.0, 0.0, 0.0)
+    for dmin in (float(x) for x in args.dense_min.split(",")):
+        for detail in (float(x) for x in args.dense_detail.split(",")):
+            ps = PartialSearch(cat, nprobe=best[1], query_keypoints=best[2], dense_min=dmin, dense_detail=detail)
+            ps.refresh()
+            rows = run_queries(ps, None, valid)
+            v = summary(rows, (0.25, 0.1))
+            ms = [x["ms"] for x in rows]
+            say(f"| {dmin:g} | {detail:g} | {v[0.25]['r1']:.2f} | {v[0.1]['r1']:.2f} | {v[0.25]['wrong']:.2f} / "
+                f"{v[0.1]['wrong']:.2f} | {np.median(ms):.0f} / {np.percentile(ms, 95):.0f} |")
+            score = (-round(v[0.25]["wrong"] + v[0.1]["wrong"], 9), round(v[0.25]["r1"] + v[0.1]["r1"], 9), dmin,
+                     detail)
+            if score > dense_score:
+                dense_best, dense_score = (dmin, detail), score
+    ps = PartialSearch(cat, nprobe=best[1], query_keypoints=best[2], dense=0)
+    ps.refresh()
+    alone = summary(run_queries(ps, None, queries), FRACTIONS)
+    ps = PartialSearch(cat, nprobe=best[1], query_keypoints=best[2], dense_min=dense_best[0],
+                       dense_detail=dense_best[1])
     ps.refresh()
     res = summary(run_queries(ps, cat, queries), FRACTIONS)
     say()
+    say(f"Chosen: dense_min {dense_best[0]:g}, min_detail {dense_best[1]:g}.")
+    say()
     say(f"Reported crops (seed {args.seed}, no warp), partial search with `{best[0]}`, nprobe {best[1]}, "
-        f"{best[2]} query keypoints (the validation's best), "
-        f"{ps.index.descriptors if ps.index else 0:,} descriptors indexed, "
+        f"{best[2]} query keypoints (the validation's best) and dense verification (dense_min {dense_best[0]:g}, "
+        f"min_detail {dense_best[1]:g}), {ps.index.descriptors if ps.index else 0:,} descriptors indexed, "
         f"{ps.memory_per_image() / 1024:.0f} KiB per image in memory (index + keypoints); global = "
-        f"efficientnet-lite0 cosine; fused = the verified partial results, then the global ranking's others "
-        f"(`fallback=True`):")
+        f"efficientnet-lite0 cosine; fused = the partial results, then the global ranking's others "
+        f"(`fallback=True`); keypoints alone = the same search with `dense=0`:")
     say()
     say("| crop (area) | queries | partial recall@1 | partial recall@5 | mean box IoU (rank-1 hits) | "
-        "rank 1 with IoU >= 0.7 | global recall@1 | global recall@5 | fused recall@1 | fused recall@5 | "
-        "global right, fused not | wrong | partial p50 / p95 ms |")
-    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        "rank 1 with IoU >= 0.7 | keypoints alone recall@1 | global recall@1 | global recall@5 | fused recall@1 | "
+        "fused recall@5 | global right, fused not | wrong | partial p50 / p95 ms |")
+    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for f in FRACTIONS:
         r = res[f]
         say(f"| {round(f * 100)}% | {r['n']} | {r['r1']:.2f} | {r['r5']:.2f} | {r['iou']:.3f} | {r['iou07']:.2f} | "
-            f"{r['g1']:.2f} | {r['g5']:.2f} | {r['f1']:.2f} | {r['f5']:.2f} | {r['worse']:.2f} | {r['wrong']:.2f} | "
+            f"{alone[f]['r1']:.2f} | {r['g1']:.2f} | {r['g5']:.2f} | {r['f1']:.2f} | {r['f5']:.2f} | "
+            f"{r['worse']:.2f} | "
+            f"{r['wrong']:.2f} | "
             f"{r['p50']:.0f} / {r['p95']:.0f} |")
     say()
     if args.write:

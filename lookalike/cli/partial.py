@@ -59,8 +59,8 @@ def search_partial(cat: Catalog, args: argparse.Namespace, box: Box | None) -> i
     if not answer.results:
         print(f"no verified results: {answer.reason}")
     for rank, m in enumerate(answer.results, 1):
-        print(f"{rank:>3}  {m.score:7.4f}  {m.inliers:>5} inliers  {m.id}  box {m.box}  query box {m.query_box}  "
-              f"{m.path or ''}")
+        how = f"{m.inliers:>5} inliers" if m.method == "keypoints" else "dense        "
+        print(f"{rank:>3}  {m.score:7.4f}  {how}  {m.id}  box {m.box}  query box {m.query_box}  {m.path or ''}")
     for rank, h in enumerate(answer.fallback, len(answer.results) + 1):
         print(f"{rank:>3}  {h.score:7.4f}  global        {h.id}  {h.path or ''}")
     return 0

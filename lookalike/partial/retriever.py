@@ -25,9 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from PIL import Image
+
 from ..errors import ImageError, IncompatibleCatalogError
 from ..images import Box, ImageLimits, ImageSource, load_image
-from ..validation import Integer, check
+from ..validation import Integer, Real, check
+from .dense import MIN_DETAIL as DENSE_DETAIL
+from .dense import MIN_SCORE as DENSE_MIN
+from .dense import dense_match, grey
 from .features import MAX_SIDE, Extractor, Keypoints, LocalFeatures, pack, unpack
 from .index import DescriptorIndex
 from .verify import Verified, verify
@@ -43,6 +48,7 @@ FEATURE = "partial.local"
 DEFAULT_SPEC = "teblid:4000"  # these three: chosen on the validation crops of benchmarks/partial.py
 NPROBE = 4
 QUERY_KEYPOINTS = 750
+DENSE = 3  # global candidates checked by correlation when nothing verifies by keypoints
 
 
 @dataclass(frozen=True)
@@ -57,11 +63,12 @@ class PartialMatch:
     box: Box
     query_box: Box
     metadata: dict[str, Any] = field(default_factory=dict)
+    method: str = "keypoints"  # or "dense": found by correlation (:mod:`.dense`); score = the correlation
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "path": self.path, "score": round(self.score, 6), "inliers": self.inliers,
                 "matches": self.matches, "box": _box_dict(self.box), "query_box": _box_dict(self.query_box),
-                "metadata": self.metadata}
+                "metadata": self.metadata, "method": self.method}
 
 
 def _box_dict(b: Box) -> dict[str, int]:
@@ -108,10 +115,14 @@ class PartialSearch:
             descriptor costs a probe of ``nprobe`` lists. ``nprobe``, ``query_keypoints`` and the default spec were
             chosen together on the validation crops of ``benchmarks/partial.py`` (BENCHMARKS.md, "Partial-image
             search").
+        dense: when no candidate verifies by keypoints (a textureless crop), the global search's first ``dense``
+            items are checked by correlation of the query's pixels (:mod:`.dense`; 0: never); ``dense_min`` is the
+            correlation a match needs, ``dense_detail`` the correlation of its fine detail.
     """
 
     def __init__(self, catalog: Catalog, *, candidates: int = 20, knn: int = 8, max_distance: int = 64,
-                 min_inliers: int = 10, nprobe: int = NPROBE, query_keypoints: int = QUERY_KEYPOINTS) -> None:
+                 min_inliers: int = 10, nprobe: int = NPROBE, query_keypoints: int = QUERY_KEYPOINTS,
+                 dense: int = DENSE, dense_min: float = DENSE_MIN, dense_detail: float = DENSE_DETAIL) -> None:
         owner = "PartialSearch"
         self.catalog = catalog
         self.candidates = check("candidates", candidates, Integer(1, 1000), owner=owner)
@@ -120,6 +131,9 @@ class PartialSearch:
         self.min_inliers = check("min_inliers", min_inliers, Integer(4, 10000), owner=owner)
         self.nprobe = check("nprobe", nprobe, Integer(1, 1 << 20), owner=owner)
         self.query_keypoints = check("query_keypoints", query_keypoints, Integer(16, 20000), owner=owner)
+        self.dense = check("dense", dense, Integer(0, 100), owner=owner)
+        self.dense_min = check("dense_min", dense_min, Real(0.0, True, 1.0), owner=owner)
+        self.dense_detail = check("dense_detail", dense_detail, Real(-1.0, True, 1.0), owner=owner)
         self.index: DescriptorIndex | None = None  # made for the catalogue's descriptor kind on the first refresh
         self._keypoints: dict[int, Keypoints] = {}
         self._seen: dict[int, str] = {}  # key -> sha256 the index holds (or tried and could not describe)
@@ -252,26 +266,56 @@ class PartialSearch:
         first, each with the matched boxes; the query is decoded within ``limits`` (default: the catalogue's; the
         service passes its upload limits). IncompatibleCatalogError: the catalogue has no partial descriptors.
 
-        ``fallback``: fill the answer up to ``k`` with the catalogue's global search (``Catalog.search``, same image
-        and box) in ``answer.fallback``, the items already verified left out, so the fused ranking
-        (``answer.ids()``) finds what the global search finds where nothing verifies (a textureless crop)."""
+        When nothing verifies by keypoints, the global search's first ``dense`` items are checked by correlation
+        (results with ``method="dense"``, a box, and the correlation as score). ``fallback``: fill the answer up to
+        ``k`` with the catalogue's global search (``Catalog.search``, same image and box) in ``answer.fallback``,
+        the items already verified left out, so the fused ranking (``answer.ids()``) finds what the global search
+        finds where nothing verifies."""
         k = check("k", k, Integer(1, 10000), owner="search")
         region = Box.parse(box) if isinstance(box, str) else box
-        answer = self._search(image, k, region, refresh, limits)
+        loaded = load_image(image, limits=self.catalog.limits if limits is None else limits, box=region)
+        offset = (region.x, region.y) if region is not None else (0, 0)
+        answer = self._search(loaded.image, k, offset, refresh)
+        hits: list[SearchResult] | None = None
+        if self.dense and not answer.results:
+            hits = self.catalog.search(loaded.image, k=max(self.dense, k if fallback else 0))
+            answer.results = self._dense_verify(loaded.image, offset, hits[: self.dense], k)
+            answer.reason = None if answer.results else answer.reason
         if fallback and len(answer.results) < k:
             found = {m.id for m in answer.results}
-            hits = self.catalog.search(image, k=k, box=region)
+            hits = hits if hits is not None and len(hits) >= k else self.catalog.search(loaded.image, k=k)
             answer.fallback = [h for h in hits if h.id not in found][: k - len(answer.results)]
         return answer
 
-    def _search(self, image: ImageSource, k: int, region: Box | None, refresh: bool, limits: ImageLimits | None
-                ) -> PartialAnswer:
+    def _dense_verify(self, query: Image.Image, offset: tuple[int, int], hits: Sequence[SearchResult], k: int
+                      ) -> list[PartialMatch]:
+        """The ``hits`` in which the query's pixels are found by correlation (:func:`.dense.dense_match`)."""
+        q = grey(query)
+        out = []
+        for hit in hits:
+            if hit.path is None:
+                continue
+            try:
+                ref = load_image(hit.path, limits=self.catalog.limits, draft=(MAX_SIDE, MAX_SIDE))
+            except ImageError:  # moved or unreadable since it was indexed: not verifiable
+                continue
+            m = dense_match(q, grey(ref.image), min_score=self.dense_min, min_detail=self.dense_detail)
+            if m is None:
+                continue
+            sx, sy = ref.width / ref.image.size[0], ref.height / ref.image.size[1]
+            x, y, w, h = m.box
+            out.append(PartialMatch(
+                hit.id, hit.path, m.score, 0, 0, _to_box((x, y, x + w, y + h), sx, sy),
+                Box(offset[0], offset[1], query.size[0], query.size[1]), dict(hit.metadata), "dense"))
+        out.sort(key=lambda m: -m.score)
+        return out[:k]
+
+    def _search(self, image: Image.Image, k: int, offset: tuple[int, int], refresh: bool) -> PartialAnswer:
         extractor = self.query_extractor
-        loaded = load_image(image, limits=self.catalog.limits if limits is None else limits, box=region)
-        if min(loaded.image.size) < 16:
-            return PartialAnswer([], f"the query is {loaded.image.size[0]}x{loaded.image.size[1]} pixels: too small "
+        if min(image.size) < 16:
+            return PartialAnswer([], f"the query is {image.size[0]}x{image.size[1]} pixels: too small "
                                  f"to describe (16 a side at least)")
-        query = extractor.describe(loaded.image)
+        query = extractor.describe(image)
         if len(query) < self.min_inliers:
             return PartialAnswer([], f"the query has {len(query)} keypoints ({self.min_inliers} needed): it is too "
                                  f"small or featureless to match", len(query))
@@ -289,7 +333,7 @@ class PartialSearch:
         verified.sort(key=lambda kv: (-kv[1].inliers, kv[0]))
         verified = verified[:k]
         items = self.catalog.items_by_key([key for key, _ in verified])
-        dx, dy = (region.x, region.y) if region is not None else (0, 0)
+        dx, dy = offset
         results = []
         for key, v in verified:
             item = items.get(key)
@@ -299,7 +343,7 @@ class PartialSearch:
             results.append(PartialMatch(
                 item.id, item.path, v.inliers / len(query), v.inliers, v.matches,
                 _to_box(v.box, item.width / ref.width, item.height / ref.height),
-                _to_box(v.query_box, loaded.image.size[0] / query.width, loaded.image.size[1] / query.height,
+                _to_box(v.query_box, image.size[0] / query.width, image.size[1] / query.height,
                         dx, dy), dict(item.metadata)))
         reason = None if results else (
             "no catalogue image shares enough descriptors with the query" if not ranked else

@@ -102,12 +102,15 @@ class BoxOut(BaseModel):
 class PartialHit(BaseModel):
     rank: int
     id: str
-    score: float = Field(description="RANSAC inliers / the query's keypoints: the share of the query explained")
+    score: float = Field(description="RANSAC inliers / the query's keypoints: the share of the query explained "
+                         "(method 'dense': the correlation of the query's pixels with the box)")
     inliers: int
     matches: int = Field(description="descriptor matches before geometric verification")
     box: BoxOut = Field(description="where the query matched, in the catalogue image's pixels")
     query_box: BoxOut = Field(description="the part of the query that lies on the item, in the query's pixels")
     metadata: dict[str, Any]
+    method: str = Field("keypoints", description="'keypoints' (verified by RANSAC) or 'dense' (a textureless "
+                        "query found by correlation among the global search's first items; inliers 0)")
     image_url: str
     thumbnail_url: str
     similar_url: str
