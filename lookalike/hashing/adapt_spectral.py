@@ -14,11 +14,14 @@ version. This one follows the neighbourhood structure further and with a non-lin
    without a k-NN search (as SpectralNet, Shaham et al. 2018, learns it);
 4. ITQ (Gong & Lazebnik 2011) on the unit outputs of ``g``.
 
-No label is read. ``dim`` is ``max(n_bits, min_dim)``: the embedding's first 32 coordinates make better 16-bit
-codes than its first 16 (validation split, BENCHMARKS.md "Codes adapted to the catalogue"). ``transform`` is numpy
-only (the MLP's forward pass, GELU in its tanh form in both); ``fit`` imports torch. Fit cost on 50,000
-efficientnet-lite0 rows, 2 cores: the graph about 45 s (kept for other lengths, :func:`~.adapt.knn_graph`), the
-eigenvectors about 6 s, the MLP's 8 epochs about 80 s.
+No label is read. ``dim`` is ``max(n_bits, min_dim)``. The defaults (k 5, min_dim 16) were chosen on a validation
+split of Fashion-MNIST's training vectors (``benchmarks/adapt_spectral_select.py``; BENCHMARKS.md "Codes adapted to
+the catalogue, non-linear"): k in {5, 10, 20}, then min_dim in {16, 32, 64}. The embedding's useful dimensions are
+about the number of well-separated groups in the catalogue; past them its eigenvectors are noise (on 8 Gaussian
+blobs, 32 dimensions lose to ITQ), so on a small or few-class catalogue fewer dimensions or ``adapt`` may be
+better. ``transform`` is numpy only (the MLP's forward pass, GELU in its tanh form in both); ``fit`` imports
+torch. Fit cost on 50,000 efficientnet-lite0 rows, 2 cores: the graph about 45 s (kept for other lengths,
+:func:`~.adapt.knn_graph`), the eigenvectors about 6 s, the MLP's 8 epochs about 80 s.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ class SpectralAdapt(Hasher):
     _learned = ("w1_", "b1_", "w2_", "b2_", "w3_", "b3_", "itq_mean_", "components_", "rotation_",
                 "quantization_loss_", "loss_")
 
-    def __init__(self, n_bits: int = 64, *, k: int = 10, min_dim: int = 32, hidden: int = 1024, epochs: int = 8,
+    def __init__(self, n_bits: int = 64, *, k: int = 5, min_dim: int = 16, hidden: int = 1024, epochs: int = 8,
                  batch_size: int = 256, lr: float = 1e-3, sample: int = 60_000, n_iter: int = 50,
                  random_state: int | np.random.Generator | None = None) -> None:
         self.n_bits = n_bits

@@ -68,7 +68,7 @@ def test_numpy_gelu_is_torchs_tanh_gelu() -> None:
 def test_the_mapped_vectors_are_the_trained_networks_outputs_and_codes_are_itq_on_them() -> None:
     torch = pytest.importorskip("torch")
     U, _ = _blobs(1, n=600)
-    h = get_hasher("adapt-spectral", n_bits=16, random_state=0, **FAST).fit(U)
+    h = get_hasher("adapt-spectral", n_bits=16, min_dim=32, random_state=0, **FAST).fit(U)
     net = torch.nn.Sequential(torch.nn.Linear(24, 32), torch.nn.GELU(approximate="tanh"),
                               torch.nn.Linear(32, 32), torch.nn.GELU(approximate="tanh"), torch.nn.Linear(32, 32))
     with torch.no_grad():
@@ -81,6 +81,7 @@ def test_the_mapped_vectors_are_the_trained_networks_outputs_and_codes_are_itq_o
     np.testing.assert_allclose(h.project(U), direct, atol=1e-4)
     assert h.w3_.shape == (32, 32)  # min_dim 32 > 16 bits: the embedding has 32 dimensions
     assert h.loss_.shape == (3,) and h.loss_[-1] < h.loss_[0]
+    assert get_hasher("adapt-spectral", n_bits=24, random_state=0, **FAST).fit(U).w3_.shape == (32, 24)  # min_dim 16
 
 
 def test_codes_are_deterministic_balanced_and_persist() -> None:
