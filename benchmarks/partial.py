@@ -179,7 +179,9 @@ def warped(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_queries(photos: dict[str, np.ndarray], fractions: tuple[float, ...], seed: int, warp: bool, root: Path,
-                 crops: int = 1) -> list[tuple[str, float, Path, tuple[int, int, int, int]]]:
+                 crops: int = 1, jpeg: bool = False) -> list[tuple[str, float, Path, tuple[int, int, int, int]]]:
+    """Crops at seeded positions, PNG; ``warp``: rotated 5-20 degrees and scaled 0.7-1.3; ``jpeg``: resized by
+    0.6-1.5 and saved as JPEG at quality 60-90 (a screenshot or a re-saved download, same orientation)."""
     rng = np.random.default_rng(seed)
     out = []
     root.mkdir(parents=True, exist_ok=True)
@@ -189,8 +191,15 @@ def make_queries(photos: dict[str, np.ndarray], fractions: tuple[float, ...], se
             crop = a[y : y + h, x : x + w]
             if warp:
                 crop = warped(crop, rng)
-            path = root / f"{name}-{fraction}-{len(out)}.png"
-            Image.fromarray(crop).save(path)
+            img = Image.fromarray(crop)
+            if jpeg:
+                s = float(rng.uniform(0.6, 1.5))
+                img = img.convert("RGB").resize((max(16, round(w * s)), max(16, round(h * s))), Image.BILINEAR)
+                path = root / f"{name}-{fraction}-{len(out)}.jpg"
+                img.save(path, quality=int(rng.integers(60, 91)))
+            else:
+                path = root / f"{name}-{fraction}-{len(out)}.png"
+                img.save(path)
             out.append((name, fraction, path, (x, y, w, h)))
     return out
 
@@ -278,7 +287,10 @@ def main() -> None:
     t_global = time.perf_counter() - t
     valid = make_queries(photos, (0.25, 0.1), args.seed + 1000, True, work / "valid", args.crops)
     valid += make_queries(photos, (0.25, 0.1), args.seed + 2000, False, work / "valid-plain", args.crops)
+    valid += make_queries(photos, (0.25, 0.1), args.seed + 3000, False, work / "valid-jpeg", args.crops, jpeg=True)
     queries = make_queries(photos, FRACTIONS, args.seed, False, work / "queries", args.crops)
+    jpeg_queries = make_queries(photos, (0.25, 0.1), args.seed + 4000, False, work / "queries-jpeg", args.crops,
+                                jpeg=True)
 
     say("## Partial-image search: crops among distractors (issue 15)")
     say()
@@ -292,7 +304,8 @@ def main() -> None:
         f"(`benchmarks/partial_vocabulary.py`, trained on the distractors' sources, never on a catalogue photograph)")
     say()
     say("Choice of the catalogue images' keypoint count, `nprobe` and the query's keypoint count on the validation "
-        "crops (25% and 10%; seed + 1000 rotated 5-20° and scaled 0.7-1.3, seed + 2000 not warped, both together); "
+        "crops (25% and 10%; seed + 1000 rotated 5-20° and scaled 0.7-1.3, seed + 2000 not warped, seed + 3000 "
+        "resized 0.6-1.5 and saved as JPEG at quality 60-90, all together); "
         "chosen: the highest sum of the two recall@1, the faster (p50 over both sizes) on a tie. *wrong* = share of "
         "queries with a verified result (of 5) that is not their source (a chance fit):")
     say()
@@ -346,6 +359,9 @@ def main() -> None:
                        dense_detail=dense_best[1])
     ps.refresh()
     res = summary(run_queries(ps, cat, queries), FRACTIONS)
+    res_jpeg = summary(run_queries(ps, cat, jpeg_queries), (0.25, 0.1))
+    ps.dense = 0
+    alone_jpeg = summary(run_queries(ps, None, jpeg_queries), (0.25, 0.1))
     say()
     say(f"Chosen: dense_min {dense_best[0]:g}, min_detail {dense_best[1]:g}.")
     say()
@@ -367,6 +383,14 @@ def main() -> None:
             f"{r['worse']:.2f} | "
             f"{r['wrong']:.2f} | "
             f"{r['p50']:.0f} / {r['p95']:.0f} |")
+    for f in (0.25, 0.1):
+        r = res_jpeg[f]
+        say(f"| {round(f * 100)}%, resized + JPEG | {r['n']} | {r['r1']:.2f} | {r['r5']:.2f} | {r['iou']:.3f} | "
+            f"{r['iou07']:.2f} | {alone_jpeg[f]['r1']:.2f} | {r['g1']:.2f} | {r['g5']:.2f} | {r['f1']:.2f} | "
+            f"{r['f5']:.2f} | {r['worse']:.2f} | {r['wrong']:.2f} | {r['p50']:.0f} / {r['p95']:.0f} |")
+    say()
+    say(f"The last two rows: other crops (seed {args.seed + 4000}) resized by 0.6-1.5 and saved as JPEG at quality "
+        "60-90, box IoU against the crop's place in the source.")
     say()
     if args.write:
         write_section(say.text())
