@@ -24,9 +24,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 from _stamp import Report, stamp, write_section
+from adapt_select import load_protocol, protocol_rows
 
 from lookalike.evaluation import retrieval_map
-from lookalike.evaluation.protocol import features, load_split
 from lookalike.hashing import get_hasher
 from lookalike.hashing.adapt import knn_graph, unit_rows
 from lookalike.hashing.adapt_spectral import spectral_embedding
@@ -74,15 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="put the section into BENCHMARKS.md")
     args = parser.parse_args()
-    X = unit_rows(features("fashion-mnist", "train", "efficientnet-lite0").astype(np.float32))
-    Y = load_split("fashion-mnist", "train").labels
-    T = unit_rows(features("fashion-mnist", "test", "efficientnet-lite0").astype(np.float32))
-    TY = load_split("fashion-mnist", "test").labels
-    rng = np.random.default_rng(0)
-    perm = rng.permutation(len(X))
-    dbi, rest = np.sort(perm[:50_000]), perm[50_000:]
-    qi = np.sort(rng.choice(rest, 1000, replace=False))
-    db, q, dbl, ql = X[dbi], X[qi], Y[dbi], Y[qi]
+    train, test, (db, q, dbl, ql) = load_protocol()
     out = Report()
     out("## Codes adapted to the catalogue, non-linear: the `adapt-spectral` hasher (issue 16, part 3)\n")
     out(stamp())
@@ -114,20 +106,7 @@ def main() -> None:
         "training vectors; each cell seed 0 / seed 1 of the queries.\n")
     out("| method | 16 bits | 32 bits | 64 bits | fit s (16 / 32 / 64) |")
     out("|---|---:|---:|---:|---:|")
-    picks = [np.sort(np.random.default_rng(seed).choice(len(T), 1000, replace=False)) for seed in (0, 1)]
-    float_cells = [retrieval_map(T[p], X, TY[p], Y, 1000, metric="cosine") for p in picks]
-    out(f"| float cosine (efficientnet-lite0) | {float_cells[0]:.3f} / {float_cells[1]:.3f} | | | – |")
-    for name, params in (("itq", {}), ("adapt", {}), ("adapt-spectral", {"k": k, "min_dim": min_dim})):
-        cells, fits = [], []
-        for bits in BITS:
-            t1 = time.perf_counter()
-            h = get_hasher(name, n_bits=bits, random_state=0, **params).fit(X)
-            fits.append(time.perf_counter() - t1)
-            codes = h.transform(X)
-            cells.append(" / ".join(f"{retrieval_map(h.transform(T[p]), codes, TY[p], Y, 1000, metric='hamming'):.3f}"
-                                    for p in picks))
-        out(f"| {name} | {cells[0]} | {cells[1]} | {cells[2]} | " + " / ".join(f"{f:.0f}" for f in fits) + " |")
-        print(out.text().splitlines()[-1], flush=True)
+    protocol_rows(out, train, test, [("itq", {}), ("adapt", {}), ("adapt-spectral", {"k": k, "min_dim": min_dim})])
     out(f"\nIn all {time.perf_counter() - t0:.0f} s on 2 CPU cores.\n")
     if args.write:
         write_section(out.text())

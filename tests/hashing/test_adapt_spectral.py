@@ -13,18 +13,9 @@ from lookalike.hashing import Hasher, get_hasher
 from lookalike.hashing.adapt import knn_graph
 from lookalike.hashing.adapt_spectral import gelu, spectral_embedding
 
+from .test_adapt import _blobs, _unit
+
 FAST = {"hidden": 32, "epochs": 3, "batch_size": 64}
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
-def _blobs(seed: int, n: int = 1200, d: int = 24, classes: int = 8, noise: float = 1.6):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(classes, d))
-    labels = rng.integers(0, classes, n)
-    return _unit(centres[labels] + noise * rng.normal(size=(n, d))), labels
 
 
 def _direct_embedding(neighbours: np.ndarray, dim: int) -> np.ndarray:

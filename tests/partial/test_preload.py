@@ -36,11 +36,16 @@ def _service(path: Path, **settings: object):  # noqa: ANN202
     return Service(ServiceConfig(path, **settings))
 
 
-def test_warm_up_loads_the_index_in_the_background_and_the_first_query_uses_it(partial_catalog: Path,
-                                                                                 tmp_path: Path) -> None:
+@pytest.fixture
+def copied(partial_catalog: Path, tmp_path: Path) -> Path:
+    """A copy of the partial-search catalogue this test may change."""
     copy = tmp_path / "cat"
     shutil.copytree(partial_catalog, copy)
-    service = _service(copy, read_only=True)
+    return copy
+
+
+def test_warm_up_loads_the_index_in_the_background_and_the_first_query_uses_it(copied: Path) -> None:
+    service = _service(copied, read_only=True)
     try:
         assert not service.partial.ready.is_set()
         service.warm_up()
@@ -68,13 +73,10 @@ def test_a_catalogue_without_descriptors_preloads_nothing(photo_folder: Path, tm
         service.close()
 
 
-def test_a_broken_descriptor_setting_fails_the_preload_quietly_and_the_query_loudly(partial_catalog: Path,
-                                                                                     tmp_path: Path) -> None:
-    copy = tmp_path / "cat"
-    shutil.copytree(partial_catalog, copy)
-    with Catalog(copy) as cat:
+def test_a_broken_descriptor_setting_fails_the_preload_quietly_and_the_query_loudly(copied: Path) -> None:
+    with Catalog(copied) as cat:
         cat.put_setting(SETTING, "nonsense:12")  # as a hand-edited or newer catalogue might hold
-    service = _service(copy, read_only=True)
+    service = _service(copied, read_only=True)
     try:
         thread = service.partial.preload()
         assert thread is not None
@@ -88,14 +90,11 @@ def test_a_broken_descriptor_setting_fails_the_preload_quietly_and_the_query_lou
         service.close()
 
 
-def test_over_http_the_index_is_loaded_before_the_first_partial_query(partial_catalog: Path,
-                                                                       tmp_path: Path) -> None:
+def test_over_http_the_index_is_loaded_before_the_first_partial_query(copied: Path) -> None:
     from lookalike.service import ServiceConfig, create_app
     from tests.service.conftest import LiveServer
 
-    copy = tmp_path / "cat"
-    shutil.copytree(partial_catalog, copy)
-    app = create_app(ServiceConfig(copy, read_only=True))
+    app = create_app(ServiceConfig(copied, read_only=True))
     with LiveServer(app) as live:
         assert app.state.service.partial.ready.wait(120)
         assert httpx.get(f"{live.url}/health").status_code == 200
