@@ -92,8 +92,11 @@ def test_bad_parameters_are_refused(params: dict) -> None:
         get_hasher("adapt", **{"n_bits": 16, **params}).fit(U)  # n_bits 64 > 24 features
 
 
-def test_a_catalogue_learns_adapted_codes(tmp_path: Path) -> None:
-    """``lookalike index DIR --hash adapt`` goes through the hasher registry like every other hasher."""
+@pytest.mark.parametrize("name", ["adapt", "adapt-spectral"])
+def test_a_catalogue_learns_adapted_codes_and_the_cli_refuses_bad_lengths(
+        name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``lookalike index DIR --hash adapt`` (or ``adapt-spectral``) goes through the hasher registry like every other
+    hasher; a length the data cannot carry is a clear error that leaves the catalogue as it was."""
     from PIL import Image
 
     from lookalike import Catalog
@@ -105,9 +108,17 @@ def test_a_catalogue_learns_adapted_codes(tmp_path: Path) -> None:
     for i in range(40):
         Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(root / f"i{i:02d}.png")
     catalog = str(tmp_path / "cat")
-    assert main(["--catalog", catalog, "index", str(root), "--encoder", "pixels:size=8", "--hash", "adapt",
+    assert main(["--catalog", catalog, "index", str(root), "--encoder", "pixels:size=8", "--hash", name,
                  "--bits", "16", "--no-progress"]) == 0
     with Catalog(catalog) as cat:
-        assert cat.find_hashed("adapt", 16) is not None and cat.encoder.spec == cat.find_hashed("adapt", 16).spec
+        assert cat.find_hashed(name, 16) is not None and cat.encoder.spec == cat.find_hashed(name, 16).spec
         hits = cat.search(root / "i07.png", k=3, rerank=0)
         assert len(hits) == 3 and hits[0].score == pytest.approx(1.0)  # its own codes: distance 0
+        count = len(cat)
+    capsys.readouterr()
+    too_many = "256" if name == "adapt" else "64"  # adapt: at most the 192 features; adapt-spectral: 40 items - 2
+    assert main(["--catalog", catalog, "index", str(root), "--encoder", "pixels:size=8", "--hash", name,
+                 "--bits", too_many, "--no-progress"]) != 0
+    assert "n_bits" in capsys.readouterr().err
+    with Catalog(catalog) as cat:
+        assert len(cat) == count and cat.find_hashed(name, 16) is not None

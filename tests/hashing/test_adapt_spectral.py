@@ -121,31 +121,3 @@ def test_bad_parameters_are_refused(params: dict) -> None:
     with pytest.raises(InvalidParameterError):
         get_hasher("adapt-spectral", **{"n_bits": 16, **FAST, **params}).fit(U)  # 104 bits > 100 rows - 2
 
-
-def test_a_catalogue_learns_spectral_codes_and_the_cli_refuses_bad_lengths(tmp_path, capsys) -> None:
-    """``lookalike index DIR --hash adapt-spectral`` goes through the hasher registry; a bad ``--bits`` is a clear
-    error that leaves the catalogue as it was."""
-    from PIL import Image
-
-    from lookalike import Catalog
-    from lookalike.cli import main
-
-    rng = np.random.default_rng(5)
-    root = tmp_path / "images"
-    root.mkdir()
-    for i in range(40):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(root / f"i{i:02d}.png")
-    catalog = str(tmp_path / "cat")
-    assert main(["--catalog", catalog, "index", str(root), "--encoder", "pixels:size=8", "--hash", "adapt-spectral",
-                 "--bits", "16", "--no-progress"]) == 0
-    with Catalog(catalog) as cat:
-        assert cat.find_hashed("adapt-spectral", 16) is not None
-        hits = cat.search(root / "i07.png", k=3, rerank=0)
-        assert len(hits) == 3 and hits[0].score == pytest.approx(1.0)  # its own codes: distance 0
-        count = len(cat)
-    capsys.readouterr()
-    assert main(["--catalog", catalog, "index", str(root), "--encoder", "pixels:size=8", "--hash", "adapt-spectral",
-                 "--bits", "64", "--no-progress"]) != 0  # 64 bits > 40 items - 2
-    assert "n_bits" in capsys.readouterr().err
-    with Catalog(catalog) as cat:
-        assert len(cat) == count and cat.find_hashed("adapt-spectral", 16) is not None
