@@ -101,7 +101,11 @@ def plot_map_vs_bits(cells: Mapping[tuple[str, str, int], float], path: str | os
         ax.set_xlabel("bits")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("mAP@1000")
-    axes[0][-1].legend(fontsize="small", loc="lower right")
+    shown: dict[str, Any] = {}  # every method once, also those only one feature set has
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            shown.setdefault(label, handle)
+    axes[0][-1].legend(list(shown.values()), list(shown), fontsize="small", loc="lower right")
     if title:
         fig.suptitle(title)
     return _save(fig, path)
