@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-__all__ = ["COARSE_SIDE", "FINE_SIDE", "MIN_SCORE", "MIN_STD", "SCALES", "DenseMatch", "dense_match", "grey"]
+__all__ = ["COARSE_SIDE", "DETAIL_SIGMA", "FINE_SIDE", "MIN_DETAIL", "MIN_SCORE", "MIN_STD", "SCALES", "DenseMatch",
+           "dense_match", "grey"]
 
 COARSE_SIDE = 256
 FINE_SIDE = 256
