@@ -26,8 +26,6 @@ torch. Fit cost on 50,000 efficientnet-lite0 rows, 2 cores: the graph about 45 s
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .adapt import knn_graph, unit_rows
@@ -124,13 +122,11 @@ class SpectralAdapt(Hasher):
         import torch
         import torch.nn.functional as F
 
+        from .torch_fit import cpu_threads, seeded
+
         n, d = U.shape
-        gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-        torch_state = torch.get_rng_state()
-        torch.manual_seed(int(rng.integers(2**63 - 1)))
-        layers = [torch.nn.Linear(d, self.hidden), torch.nn.Linear(self.hidden, self.hidden),
-                  torch.nn.Linear(self.hidden, target.shape[1])]
-        torch.set_rng_state(torch_state)
+        gen, layers = seeded(rng, lambda: [torch.nn.Linear(d, self.hidden), torch.nn.Linear(self.hidden, self.hidden),
+                                           torch.nn.Linear(self.hidden, target.shape[1])])
 
         def forward(x: torch.Tensor) -> torch.Tensor:
             for layer in layers[:-1]:
@@ -144,9 +140,7 @@ class SpectralAdapt(Hasher):
         schedule = torch.optim.lr_scheduler.OneCycleLR(opt, self.lr, total_steps=self.epochs * steps)
         data, goal = torch.from_numpy(U), torch.from_numpy(target)
         losses = []
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, min(threads, os.cpu_count() or 1)))
-        try:
+        with cpu_threads():
             for _ in range(self.epochs):
                 order = torch.randperm(n, generator=gen)
                 total = 0.0
@@ -159,8 +153,6 @@ class SpectralAdapt(Hasher):
                     schedule.step()
                     total += float(loss.detach())
                 losses.append(total / steps)
-        finally:
-            torch.set_num_threads(threads)
         (self.w1_, self.b1_), (self.w2_, self.b2_), (self.w3_, self.b3_) = (
             (layer.weight.detach().numpy().T.astype(np.float32).copy(), layer.bias.detach().numpy().astype(np.float32))
             for layer in layers)

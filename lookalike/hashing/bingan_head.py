@@ -36,7 +36,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -171,6 +170,7 @@ class BinGANHead(Hasher):
 
         from .base import centred_dot
         from .bingan_losses import bre_loss, softsign
+        from .torch_fit import cpu_threads, seeded
 
         empty = np.zeros((0,), dtype=np.float32)
         self.map_, self.map_mean_ = empty.reshape(0, 0), empty
@@ -184,16 +184,13 @@ class BinGANHead(Hasher):
         data = torch.from_numpy(centred * np.float32(scale))
         targets = self._dmr_targets(X, data)
         n, d = data.shape
-        gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-        torch_state = torch.get_rng_state()
-        torch.manual_seed(int(rng.integers(2**63 - 1)))
-        layers: list[torch.nn.Module] = []
-        if self.hidden:
-            layers += [torch.nn.Linear(d, self.hidden), torch.nn.LeakyReLU(0.2)]
-        layers.append(torch.nn.Linear(self.hidden or d, self.n_bits))
-        net = torch.nn.Sequential(*layers)
-        torch.set_rng_state(torch_state)
-        code_layer = layers[-1]
+
+        def build() -> torch.nn.Sequential:
+            hidden = [torch.nn.Linear(d, self.hidden), torch.nn.LeakyReLU(0.2)] if self.hidden else []
+            return torch.nn.Sequential(*hidden, torch.nn.Linear(self.hidden or d, self.n_bits))
+
+        gen, net = seeded(rng, build)
+        code_layer = net[-1]
         if w_init is not None and isinstance(code_layer, torch.nn.Linear):
             with torch.no_grad():
                 code_layer.weight.copy_(torch.from_numpy(w_init.T.astype(np.float32)))
@@ -201,9 +198,7 @@ class BinGANHead(Hasher):
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         bs = min(self.batch_size, n)
         losses = []
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(1, min(threads, os.cpu_count() or 1)))
-        try:
+        with cpu_threads():
             for _ in range(max(self.epochs, -(-self.min_steps // max(n // bs, 1)))):
                 order = torch.randperm(n, generator=gen)
                 total, steps = 0.0, 0
@@ -219,8 +214,6 @@ class BinGANHead(Hasher):
                         opt.step()
                     total, steps = total + float(loss.detach()), steps + 1
                 losses.append(total / max(steps, 1))
-        finally:
-            torch.set_num_threads(threads)
         weights = [p.detach().numpy().astype(np.float32) for p in net.parameters()]
         self.w1_, self.b1_ = (weights[0].T.copy(), weights[1]) if self.hidden else (empty.reshape(d, 0), empty)
         self.w2_, self.b2_ = weights[-2].T.copy(), weights[-1]
