@@ -1,8 +1,9 @@
 /*
  * lookalike.index._hamming: exact Hamming top-k over packed binary codes, compiled.
  *
- * One entry point, topk(queries, codes, nbytes, k, rows, out_distances, out_rows, threads), called by
- * lookalike/index/_compiled_topk.py, which checks the arguments first. It releases the GIL and shares the work
+ * The main entry point, topk(queries, codes, nbytes, k, rows, out_distances, out_rows, threads), is called by
+ * lookalike/index/_compiled_topk.py, which checks the arguments first; mih_search probes multi-index hash tables
+ * (lookalike/index/mih.py) and ivf_topk an inverted file's lists (lookalike.index.kernels.inverted_topk). It releases the GIL and shares the work
  * among POSIX threads of its own: by queries when there are at least four per thread, else by rows, whose
  * per-thread lists are merged (a thread start costs ~20 us, a Python thread pool's hand-off and numpy merge
  * cost more than the scan of one query over a million codes).
@@ -980,6 +981,213 @@ done:
     return result;
 }
 
+/* ---- Inverted-file probe (lookalike/partial/index.py: the lists are faiss's, read in place) ------------------ */
+
+/* Whether lists[p] is the first occurrence of its list among lists[0 .. p]. */
+static inline int first_of(const int64_t *lists, Py_ssize_t p)
+{
+    for (Py_ssize_t r = 0; r < p; r++)
+        if (lists[r] == lists[p]) return 0;
+    return 1;
+}
+
+/* One thread's share of an inverted-file probe: the lists [l0, l1), each against the queries that probe it
+ * (members[start[l] .. start[l + 1]]), into its own result arrays (nq * k). */
+typedef struct {
+    const uint8_t *queries;
+    const int64_t *start, *members, *sizes;
+    const uint64_t *code_at, *id_at; /* per list: the address of its codes and of its ids */
+    Py_ssize_t nbytes, l0, l1, tile, widest;
+    int k;
+    scan_fn scan;
+    int32_t *dist;
+    int64_t *found;
+    int failed;
+} ivf_job_t;
+
+/* Each list is read once, tile by tile, against all the queries that probe it, gathered into one block. */
+static void *run_ivf_job(void *arg)
+{
+    ivf_job_t *job = arg;
+    Py_ssize_t nbytes = job->nbytes, k = job->k;
+    uint8_t *block = malloc((size_t)(job->widest * nbytes));
+    best_t *best = malloc(sizeof(best_t) * (size_t)job->widest);
+    if (!block || !best) {
+        job->failed = 1;
+        free(block);
+        free(best);
+        return NULL;
+    }
+    for (Py_ssize_t list = job->l0; list < job->l1; list++) {
+        int64_t g0 = job->start[list], g1 = job->start[list + 1];
+        if (g0 == g1) continue;
+        int ng = (int)(g1 - g0);
+        for (int i = 0; i < ng; i++) {
+            int64_t q = job->members[g0 + i];
+            memcpy(block + (Py_ssize_t)i * nbytes, job->queries + q * nbytes, (size_t)nbytes);
+            best[i].dist = job->dist + q * k;
+            best[i].rows = job->found + q * k;
+            best[i].bound = best[i].dist[k - 1];
+        }
+        const uint8_t *codes = (const uint8_t *)(uintptr_t)job->code_at[list];
+        const int64_t *rows = (const int64_t *)(uintptr_t)job->id_at[list];
+        Py_ssize_t n = job->sizes[list];
+        for (Py_ssize_t j0 = 0; j0 < n; j0 += job->tile) {
+            Py_ssize_t j1 = j0 + job->tile < n ? j0 + job->tile : n;
+            job->scan(block, codes + j0 * nbytes, nbytes, rows, j0, j1, best, ng, (int)k);
+        }
+    }
+    free(block);
+    free(best);
+    return NULL;
+}
+
+/* Merge the shares' lists of each query: on equal distances the share of lower lists first, as one pass over
+ * the lists in ascending order would have kept them. */
+static void merge_ivf(ivf_job_t *jobs, int parts, Py_ssize_t nq, Py_ssize_t k, int32_t *dist, int64_t *found)
+{
+    Py_ssize_t at[MAX_THREADS];
+    for (Py_ssize_t q = 0; q < nq; q++) {
+        for (int p = 0; p < parts; p++) at[p] = 0;
+        for (Py_ssize_t i = 0; i < k; i++) {
+            int take = 0;
+            for (int p = 1; p < parts; p++)
+                if (jobs[p].dist[q * k + at[p]] < jobs[take].dist[q * k + at[take]]) take = p;
+            dist[q * k + i] = jobs[take].dist[q * k + at[take]];
+            found[q * k + i] = jobs[take].found[q * k + at[take]];
+            at[take]++;
+        }
+    }
+}
+
+PyDoc_STRVAR(ivf_doc,
+"ivf_topk(queries, lists, code_at, id_at, sizes, nbytes, k, out_distances, out_ids, threads, tile_rows=0)\n\n"
+"The k nearest codes of each query among the inverted lists it probes: lists (int64, nq*nprobe) names them (-1:\n"
+"none; a repeat is taken once); list l holds sizes[l] codes of nbytes at address code_at[l] and their int64 ids\n"
+"at id_at[l] (uint64 addresses, e.g. of faiss's ArrayInvertedLists, which must not change during the call).\n"
+"Writes out_distances (int32, nq*k) ascending and out_ids (int64, nq*k), padded with INT32_MAX and -1; equal\n"
+"distances keep the code met first, the lists being read in ascending number and each list in order. Each list\n"
+"is read once for all the queries that probe it; up to `threads` threads split the lists by the work in them\n"
+"(their lists merged after). The GIL is released while they run.");
+
+static PyObject *ivf_topk(PyObject *self, PyObject *args)
+{
+    Py_buffer qv = {0}, lv = {0}, cv = {0}, iv = {0}, sv = {0}, dv = {0}, ov = {0};
+    Py_ssize_t nbytes, k, tile_rows = 0;
+    int threads, failed = 0, parts = 1;
+    PyObject *result = NULL;
+    ivf_job_t jobs[MAX_THREADS];
+    int64_t *start = NULL, *members = NULL;
+    memset(jobs, 0, sizeof jobs);
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*nnw*w*i|n", &qv, &lv, &cv, &iv, &sv, &nbytes, &k, &dv, &ov, &threads,
+                          &tile_rows))
+        return NULL;
+    Py_ssize_t nq = nbytes > 0 ? qv.len / nbytes : 0, nlist = sv.len / 8;
+    if (nbytes < 1 || k < 1 || k > INT32_MAX / 2 || qv.len % nbytes || (nq && lv.len % (8 * nq)) ||
+        (!nq && lv.len) || cv.len != 8 * nlist || iv.len != 8 * nlist || sv.len % 8 || dv.len != 4 * nq * k ||
+        ov.len != 8 * nq * k) {
+        PyErr_SetString(PyExc_ValueError, "ivf_topk: inconsistent buffer sizes");
+        goto done;
+    }
+    Py_ssize_t nprobe = nq ? lv.len / (8 * nq) : 0;
+    const int64_t *lists = lv.buf, *sizes = sv.buf;
+    const uint64_t *code_at = cv.buf, *id_at = iv.buf;
+    for (Py_ssize_t i = 0; i < nq * nprobe; i++)
+        if (lists[i] < -1 || lists[i] >= nlist) {
+            PyErr_SetString(PyExc_ValueError, "ivf_topk: a list number is outside the lists");
+            goto done;
+        }
+    for (Py_ssize_t l = 0; l < nlist; l++)
+        if (sizes[l] < 0 || (sizes[l] && (!code_at[l] || !id_at[l]))) {
+            PyErr_SetString(PyExc_ValueError, "ivf_topk: a list has a negative size or no address");
+            goto done;
+        }
+    if (tile_rows <= 0) tile_rows = TILE_BYTES / nbytes > 64 ? TILE_BYTES / nbytes : 64;
+    /* the queries of each list, in query order (a counting sort of the (list, query) pairs) */
+    start = calloc((size_t)nlist + 1, sizeof(int64_t));
+    members = malloc(sizeof(int64_t) * (size_t)(nq * nprobe > 0 ? nq * nprobe : 1));
+    if (!start || !members) {
+        PyErr_NoMemory();
+        goto done;
+    }
+#define TAKEN(q, p) (lists[(q) * nprobe + (p)] >= 0 && sizes[lists[(q) * nprobe + (p)]] > 0 && first_of(lists + (q) * nprobe, p))
+    for (Py_ssize_t q = 0; q < nq; q++)
+        for (Py_ssize_t p = 0; p < nprobe; p++)
+            if (TAKEN(q, p)) start[lists[q * nprobe + p] + 1]++;
+    Py_ssize_t widest = 1;
+    double total = 0;
+    for (Py_ssize_t l = 0; l < nlist; l++) {
+        if (start[l + 1] > widest) widest = start[l + 1];
+        total += (double)start[l + 1] * (double)sizes[l];
+        start[l + 1] += start[l];
+    }
+    for (Py_ssize_t l = nlist; l > 0; l--) start[l] = start[l - 1]; /* shift: placement counts up from start[l] */
+    start[0] = 0;
+    for (Py_ssize_t q = 0; q < nq; q++)
+        for (Py_ssize_t p = 0; p < nprobe; p++)
+            if (TAKEN(q, p)) members[start[lists[q * nprobe + p] + 1]++] = q;
+#undef TAKEN
+    /* shares of about equal work (query x code pairs), by consecutive list ranges */
+    if (threads > 1 && total >= MIN_THREADED_PAIRS) parts = threads > MAX_THREADS ? MAX_THREADS : threads;
+    Py_ssize_t l = 0;
+    double work = 0;
+    for (int p = 0; p < parts; p++) {
+        ivf_job_t *job = &jobs[p];
+        *job = (ivf_job_t){.queries = qv.buf, .start = start, .members = members, .sizes = sizes,
+                           .code_at = code_at, .id_at = id_at, .nbytes = nbytes, .l0 = l, .tile = tile_rows,
+                           .widest = widest, .k = (int)k, .scan = pick(nbytes)};
+        double goal = total * (p + 1) / parts;
+        while (l < nlist && (p == parts - 1 || work < goal)) {
+            work += (double)(start[l + 1] - start[l]) * (double)sizes[l];
+            l++;
+        }
+        job->l1 = l;
+        if (parts == 1) {
+            job->dist = dv.buf;
+            job->found = ov.buf;
+        } else {
+            job->dist = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(nq * k));
+            job->found = PyMem_RawMalloc(sizeof(int64_t) * (size_t)(nq * k));
+            if (!job->dist || !job->found) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
+        for (Py_ssize_t i = 0; i < nq * k; i++) {
+            job->dist[i] = PAD_DISTANCE;
+            job->found[i] = -1;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    run_parallel(run_ivf_job, jobs, sizeof jobs[0], parts);
+    for (int p = 0; p < parts; p++) failed |= jobs[p].failed;
+    if (!failed && parts > 1) merge_ivf(jobs, parts, nq, k, dv.buf, ov.buf);
+    Py_END_ALLOW_THREADS
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    if (parts > 1)
+        for (int p = 0; p < parts; p++) {
+            PyMem_RawFree(jobs[p].dist);
+            PyMem_RawFree(jobs[p].found);
+        }
+    free(start);
+    free(members);
+    PyBuffer_Release(&qv);
+    PyBuffer_Release(&lv);
+    PyBuffer_Release(&cv);
+    PyBuffer_Release(&iv);
+    PyBuffer_Release(&sv);
+    PyBuffer_Release(&dv);
+    PyBuffer_Release(&ov);
+    return result;
+}
+
 static int cpu_popcnt = 0, cpu_avx2 = 0; /* what the CPU has; use_* may be lowered by force() */
 
 static PyObject *force(PyObject *self, PyObject *arg)
@@ -1018,6 +1226,7 @@ static PyMethodDef methods[] = {
     {"force", force, METH_O, "Run the given flavour's scans from now on (tests run each one the CPU can)."},
     {"flavours", flavours, METH_NOARGS, "The flavours this CPU can run, fastest first."},
     {"topk", topk, METH_VARARGS, topk_doc},
+    {"ivf_topk", ivf_topk, METH_VARARGS, ivf_doc},
     {"flavour", flavour, METH_NOARGS, "Which scans run: 'avx2' (64-512-bit codes by AVX2, other widths by POPCNT), 'popcnt' or 'portable'."},
     {NULL, NULL, 0, NULL},
 };

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lookalike.errors import InvalidParameterError
-from lookalike.index import _compiled_topk
+from lookalike.index import _compiled_topk, _numpy_topk
 from lookalike.index._faiss_topk import _faiss_cosine, _faiss_hamming, _faiss_search, _Result
 from lookalike.index._numpy_topk import (
     PAD_DISTANCE,
@@ -36,7 +36,8 @@ from lookalike.index._numpy_topk import (
     _TopK,
 )
 
-__all__ = ["BACKENDS", "PAD_DISTANCE", "PAD_ROW", "auto_backend", "cosine_topk", "hamming_topk"]
+__all__ = ["BACKENDS", "PAD_DISTANCE", "PAD_ROW", "auto_backend", "compiled_available", "cosine_topk", "hamming_topk",
+           "inverted_topk"]
 
 BACKENDS = ("auto", "compiled", "faiss", "numpy")
 
@@ -88,6 +89,56 @@ def cosine_topk(queries: np.ndarray, vectors: np.ndarray, k: int, *, subset: npt
     """
     acc = _topk("cosine_topk", queries, vectors, k, subset, backend)
     return np.negative(acc.keys, out=acc.keys), acc.rows
+
+
+def compiled_available() -> bool:
+    """Whether the compiled scan (``_hamming.c``) was built: :func:`inverted_topk` needs it."""
+    return _compiled_topk.available()
+
+
+def inverted_topk(queries: np.ndarray, lists: np.ndarray, code_at: np.ndarray, id_at: np.ndarray,
+                  sizes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest codes of each query among the inverted lists it probes, by the compiled scan.
+
+    Args:
+        queries: (nq, nbytes) uint8 packed bits.
+        lists: (nq, nprobe) integer list numbers per query (-1: none; a repeat is read once).
+        code_at, id_at: (nlist,) uint64 addresses of each list's codes (``sizes[l]`` x nbytes uint8) and its int64
+            ids, e.g. from faiss's ``ArrayInvertedLists`` (``int(invlists.get_codes(l))``), which must stay
+            unchanged during the call; 0 for an empty list.
+        sizes: (nlist,) int64 codes per list.
+        k: neighbours per query, >= 1.
+
+    Returns:
+        ``(distances, ids)``: (nq, k) int32 ascending and (nq, k) int64 ids, padded with :data:`PAD_DISTANCE` and
+        -1; on equal distances the code met first (lists in ascending number, each in order). Each probed list is
+        read once for all the queries that probe it, the lists shared among this process's cores.
+
+    Raises:
+        InvalidParameterError: the extension is not built, or an argument of the wrong shape or type.
+    """
+    ext = _compiled_topk.extension()
+    if ext is None:
+        raise InvalidParameterError("inverted_topk needs the compiled scan (lookalike/index/_hamming.c): reinstall "
+                                    "the package with a C compiler present (`pip install -e .`).")
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise _bad("inverted_topk", "k", "an integer >= 1", repr(k))
+    queries = _matrix("inverted_topk", "queries", queries, np.uint8)
+    lists = np.asarray(lists)
+    if lists.ndim != 2 or lists.shape[0] != queries.shape[0] or (lists.size and lists.dtype.kind not in "iu"):
+        raise _bad("inverted_topk", "lists", f"a ({queries.shape[0]}, nprobe) integer array", lists.shape)
+    tables = [np.ascontiguousarray(a, dtype) for a, dtype in ((code_at, np.uint64), (id_at, np.uint64),
+                                                              (sizes, np.int64))]
+    if any(t.ndim != 1 or len(t) != len(tables[2]) for t in tables):
+        raise _bad("inverted_topk", "code_at, id_at and sizes", "1-D arrays of one length", [t.shape for t in tables])
+    distances = np.empty((queries.shape[0], int(k)), np.int32)
+    ids = np.empty((queries.shape[0], int(k)), np.int64)
+    try:
+        ext.ivf_topk(queries, np.ascontiguousarray(lists, np.int64), *tables, queries.shape[1], int(k), distances,
+                     ids, _numpy_topk.n_threads())
+    except ValueError as err:
+        raise InvalidParameterError(str(err)) from None
+    return distances, ids
 
 
 def _topk(kernel: str, queries: Any, base: Any, k: Any, subset: Any, backend: Any) -> _TopK:

@@ -6,8 +6,13 @@ trained per catalogue or per process) splits the descriptors into lists by their
 descriptor is compared, by exact Hamming distance, with the descriptors of the ``nprobe`` lists whose centroids
 are nearest to it, not with every descriptor. So a query costs about ``nprobe / len(vocabulary)`` of a scan, and
 the answer is approximate: a true neighbour filed in an unprobed list is missed (``nprobe`` equal to the
-vocabulary's size is an exact scan). Each descriptor's faiss id is ``key << SHIFT | row``: the item's key and the
-descriptor's row in that item, so no id map is held and an item's descriptors are one id range.
+vocabulary's size is an exact scan). The probe itself is the package's compiled scan (``kernels.inverted_topk``)
+reading faiss's lists in place: each list a search probes is read once, tile by tile, against all the query
+descriptors that probe it, where faiss reads it once per query descriptor (faster by the share of lists probed by
+more than one of them: BENCHMARKS.md, "Partial-image search at 10,000 photographs"), with the same distances;
+``probe="faiss"`` (or a build without the extension) reads the same lists with faiss's own scan
+(``IndexBinaryIVF.search_preassigned``). Each descriptor's faiss id is ``key << SHIFT | row``: the item's key and
+the descriptor's row in that item, so no id map is held and an item's descriptors are one id range.
 
 A query descriptor's ``knn`` nearest descriptors within ``max_distance`` bits vote, at most once per item, for
 their items; the items with the most votes are the candidates, and each candidate's putative matches for
@@ -24,25 +29,35 @@ import numpy as np
 
 from ..errors import InvalidParameterError
 from ..index import load_faiss
-from ..index.kernels import hamming_topk
+from ..index.kernels import compiled_available, hamming_topk, inverted_topk
 from .features import BYTES, LocalFeatures
 
-__all__ = ["SHIFT", "DescriptorIndex", "brute_force_votes", "votes_from"]
+__all__ = ["PROBES", "SHIFT", "DescriptorIndex", "brute_force_votes", "vote_counts", "votes_from"]
+
+PROBES = ("auto", "compiled", "faiss")
 
 SHIFT = 16  # rows of one item: at most 2**16 (Extractor allows 20,000 keypoints)
 _ROWS = (1 << SHIFT) - 1
+_PAIR_SHIFT = 16  # (item, query row) in one int64 while a query has at most 2**16 descriptors
+
+
+def vote_counts(distances: np.ndarray, owners: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, votes): each item key, ascending, and the number of query descriptors (rows) with at least one
+    neighbour of that item within ``max_distance`` (``owners`` -1: no neighbour)."""
+    ok = (owners >= 0) & (distances <= max_distance)
+    rows, owner = np.nonzero(ok)[0].astype(np.int64), owners[ok].astype(np.int64)
+    if len(owners) <= 1 << _PAIR_SHIFT:  # each (item, row) once: as one int64 (keys < 2**47), or as pairs
+        item = np.unique((owner << _PAIR_SHIFT) | rows) >> _PAIR_SHIFT
+    else:
+        item = np.unique(np.stack([owner, rows], axis=1), axis=0)[:, 0]
+    keys, counts = np.unique(item, return_counts=True)
+    return keys, counts
 
 
 def votes_from(distances: np.ndarray, owners: np.ndarray, max_distance: int) -> dict[int, int]:
-    """item key → number of query descriptors (rows) with at least one neighbour of that item within
-    ``max_distance`` (``owners`` -1: no neighbour)."""
-    ok = (owners >= 0) & (distances <= max_distance)
-    if not ok.any():
-        return {}
-    rows = np.nonzero(ok)[0]
-    pairs = np.unique(np.stack([owners[ok].astype(np.int64), rows.astype(np.int64)], axis=1), axis=0)
-    keys, counts = np.unique(pairs[:, 0], return_counts=True)
-    return {int(k): int(c) for k, c in zip(keys, counts, strict=True)}
+    """item key → its votes (:func:`vote_counts`)."""
+    keys, counts = vote_counts(distances, owners, max_distance)
+    return dict(zip(keys.tolist(), counts.tolist(), strict=True))
 
 
 def brute_force_votes(query: np.ndarray, items: Mapping[int, LocalFeatures], knn: int, max_distance: int
@@ -64,9 +79,10 @@ class DescriptorIndex:
     Args:
         vocabulary: (n, 32) uint8 centroids (:func:`.vocabulary.load`), at least one.
         nprobe: lists searched per query descriptor (1 .. len(vocabulary)).
+        probe: ``"auto"`` (the compiled scan where it is built, else faiss), ``"compiled"`` or ``"faiss"``.
     """
 
-    def __init__(self, vocabulary: np.ndarray, nprobe: int = 4) -> None:
+    def __init__(self, vocabulary: np.ndarray, nprobe: int = 4, probe: str = "auto") -> None:
         vocabulary = np.ascontiguousarray(vocabulary, dtype=np.uint8)
         if vocabulary.ndim != 2 or vocabulary.shape[1] != BYTES or not len(vocabulary):
             raise InvalidParameterError(f"A vocabulary is (n, {BYTES}) uint8 centroids. Got {vocabulary.shape}.")
@@ -77,6 +93,10 @@ class DescriptorIndex:
         self._ivf = faiss.IndexBinaryIVF(self.quantizer, BYTES * 8, len(vocabulary))
         self._ivf.is_trained = True  # the centroids are the vocabulary's: nothing to train
         self.nprobe = nprobe
+        self._readable = compiled_available() and isinstance(faiss.downcast_InvertedLists(self._ivf.invlists),
+                                                             faiss.ArrayInvertedLists)
+        self.probe = probe
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # the lists' addresses and sizes
         self._rows: dict[int, int] = {}  # item key -> its number of descriptors
 
     @property
@@ -89,6 +109,20 @@ class DescriptorIndex:
             raise InvalidParameterError(f"The 'nprobe' parameter must be an integer in [1, {self.lists}]. "
                                         f"Got {value!r}.")
         self._ivf.nprobe = value
+
+    @property
+    def probe(self) -> str:
+        """``"compiled"`` or ``"faiss"``: the scan that reads the lists (``"auto"`` is resolved when set)."""
+        return self._probe
+
+    @probe.setter
+    def probe(self, value: str) -> None:
+        if value not in PROBES:
+            raise InvalidParameterError(f"The 'probe' parameter must be one of {', '.join(PROBES)}. Got {value!r}.")
+        if value == "compiled" and not self._readable:
+            raise InvalidParameterError("probe='compiled' needs the compiled extension: reinstall the package "
+                                        "(pip install -e .) with a C compiler")
+        self._probe = "compiled" if value != "faiss" and self._readable else "faiss"
 
     @property
     def lists(self) -> int:
@@ -130,12 +164,13 @@ class DescriptorIndex:
             x, xids = np.concatenate(codes), np.concatenate(ids)
             lists = self.assign(x)
             faiss = load_faiss()
+            self._table = None  # a list's codes may move when it grows
             self._ivf.add_core(len(x), faiss.swig_ptr(x), faiss.swig_ptr(xids), faiss.swig_ptr(lists))
 
     def assign(self, codes: np.ndarray) -> np.ndarray:
         """Each descriptor's inverted list: its nearest centroid (ties: the lower list), by the package's Hamming
         scan (``lookalike.index.kernels``, 2x faster than faiss's flat quantiser for this, so loading a large
-        catalogue's index takes half the time); the queries' lists come from the quantiser."""
+        catalogue's index takes half the time); a query descriptor's ``nprobe`` lists come from the same scan."""
         if not len(codes):
             return np.zeros(0, np.int64)
         _, rows = hamming_topk(np.ascontiguousarray(codes, dtype=np.uint8), self._vocabulary, 1)
@@ -148,7 +183,19 @@ class DescriptorIndex:
             if n:
                 ranges.append((int(key) << SHIFT) + np.arange(n, dtype=np.int64))
         if ranges:
+            self._table = None
             self._ivf.remove_ids(load_faiss().IDSelectorBatch(np.concatenate(ranges)))
+
+    def _lists(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per inverted list: the address of its codes, of its ids, and its size (read again after a change; the
+        caller holds no other reference, and faiss's ArrayInvertedLists keeps each list in one vector)."""
+        if self._table is None:
+            lists = self._ivf.invlists
+            sizes = np.array([lists.list_size(i) for i in range(self.lists)], np.int64)
+            codes = np.array([int(lists.get_codes(i)) if n else 0 for i, n in enumerate(sizes)], np.uint64)
+            ids = np.array([int(lists.get_ids(i)) if n else 0 for i, n in enumerate(sizes)], np.uint64)
+            self._table = codes, ids, sizes
+        return self._table
 
     def neighbours(self, query: np.ndarray, knn: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(distances, owners, rows), each (len(query), knn): each query descriptor's ``knn`` nearest descriptors
@@ -157,11 +204,20 @@ class DescriptorIndex:
         if not len(query) or not self.descriptors:
             empty = np.full((len(query), knn), -1, np.int64)
             return np.full((len(query), knn), BYTES * 8 + 1, np.int64), empty, empty.copy()
-        distances, ids = self._ivf.search(query, knn)
+        centroid_distances, lists = self.probes(query)
+        if self.probe == "compiled":
+            distances, ids = inverted_topk(query, lists, *self._lists(), knn)
+        else:
+            distances, ids = self._ivf.search_preassigned(query, knn, lists, centroid_distances)
         found = ids >= 0
         owners = np.where(found, ids >> SHIFT, -1)
         rows = np.where(found, ids & _ROWS, -1)
         return distances.astype(np.int64), owners, rows
+
+    def probes(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(centroid distances, lists), each (len(query), nprobe): the lists a search of each query descriptor
+        reads, nearest centroid first, ties by the lower list."""
+        return hamming_topk(np.ascontiguousarray(query, dtype=np.uint8), self._vocabulary, self.nprobe)
 
     def votes(self, query: np.ndarray, *, knn: int, max_distance: int) -> dict[int, int]:
         distances, owners, _rows = self.neighbours(query, knn)
@@ -173,9 +229,12 @@ class DescriptorIndex:
         matches): ``matches`` is (m, 2) of (query row, the item's descriptor row), one-to-one (see the module doc)
         — the putative matches geometric verification takes."""
         distances, owners, rows = self.neighbours(query, knn)
-        votes = votes_from(distances, owners, max_distance)
-        ranked = sorted(((v, -k) for k, v in votes.items() if v >= min_votes), reverse=True)[:n]
-        chosen = np.array([-negkey for _, negkey in ranked], dtype=np.int64)
+        keys, counts = vote_counts(distances, owners, max_distance)
+        enough = counts >= min_votes
+        keys, counts = keys[enough], counts[enough]
+        top = np.lexsort((keys, -counts))[:n]  # most votes first, ties by key
+        ranked = [(int(v), -int(k)) for k, v in zip(keys[top], counts[top], strict=True)]
+        chosen = keys[top]
         ok = np.isin(owners, chosen) & (distances <= max_distance)
         q, col = np.nonzero(ok)  # row-major: per query row, its neighbours nearest first
         own, ref, dist = owners[q, col], rows[q, col], distances[q, col]

@@ -40,15 +40,18 @@ def small_vocabulary(items: dict[int, LocalFeatures]) -> np.ndarray:
     return vocab.train(codes[np.random.default_rng(0).permutation(len(codes))[:4000]], 32, iterations=5)
 
 
-def index_of(items: dict[int, LocalFeatures], vocabulary: np.ndarray, nprobe: int) -> DescriptorIndex:
-    index = DescriptorIndex(vocabulary, nprobe)
+def index_of(items: dict[int, LocalFeatures], vocabulary: np.ndarray, nprobe: int, probe: str = "auto"
+             ) -> DescriptorIndex:
+    index = DescriptorIndex(vocabulary, nprobe, probe)
     index.put_many(items)
     return index
 
 
+@pytest.mark.parametrize("probe", ["compiled", "faiss"])
 def test_every_list_probed_is_an_exact_scan(items: dict[int, LocalFeatures], query: np.ndarray,
-                                            small_vocabulary: np.ndarray) -> None:
-    index = index_of(items, small_vocabulary, len(small_vocabulary))
+                                            small_vocabulary: np.ndarray, probe: str) -> None:
+    index = index_of(items, small_vocabulary, len(small_vocabulary), probe)
+    assert index.probe == probe
     codes = np.concatenate([f.desc for f in items.values()])
     owners = np.concatenate([np.full(len(f), key) for key, f in items.items()])
     local = np.concatenate([np.arange(len(f)) for f in items.values()])
@@ -66,15 +69,17 @@ def test_every_list_probed_is_an_exact_scan(items: dict[int, LocalFeatures], que
     assert index.descriptors == len(codes)
 
 
+@pytest.mark.parametrize("probe", ["compiled", "faiss"])
 @pytest.mark.parametrize("nprobe", [1, 3])
 def test_few_lists_probed_equal_a_scan_of_those_lists(items: dict[int, LocalFeatures], query: np.ndarray,
-                                                      small_vocabulary: np.ndarray, nprobe: int) -> None:
-    index = index_of(items, small_vocabulary, nprobe)
+                                                      small_vocabulary: np.ndarray, nprobe: int, probe: str) -> None:
+    index = index_of(items, small_vocabulary, nprobe, probe)
     codes = np.concatenate([f.desc for f in items.values()])
     home = index.assign(codes)[:, None]  # each descriptor's list
     nearest, _ = index.quantizer.search(codes, 1)  # the quantiser's nearest centroid: the same distance
     np.testing.assert_array_equal(hamming(codes, small_vocabulary)[np.arange(len(codes)), home[:, 0]], nearest[:, 0])
-    _, probed = index.quantizer.search(query, nprobe)  # each query's lists
+    centroid_distances, probed = index.probes(query)  # each query's lists: its nprobe nearest centroids
+    np.testing.assert_array_equal(centroid_distances, np.sort(hamming(query, small_vocabulary), axis=1)[:, :nprobe])
     d = hamming(query, codes)
     allowed = (home[:, 0][None, :] == probed[:, :, None]).any(axis=1)
     d = np.where(allowed, d, 10_000)
@@ -102,8 +107,9 @@ def test_candidates_carry_one_to_one_matches_from_the_neighbours(items: dict[int
         assert (pairs[:, 1] < len(items[key])).all()
 
 
-def test_put_replace_and_remove(items: dict[int, LocalFeatures], query: np.ndarray) -> None:
-    index = DescriptorIndex(vocab.load("teblid"), 4096)  # exact
+@pytest.mark.parametrize("probe", ["compiled", "faiss"])
+def test_put_replace_and_remove(items: dict[int, LocalFeatures], query: np.ndarray, probe: str) -> None:
+    index = DescriptorIndex(vocab.load("teblid"), 4096, probe)  # exact
     keys = list(items)
     index.put_many({k: items[k] for k in keys[:3]})
     assert len(index) == 3 and index.descriptors == sum(len(items[k]) for k in keys[:3])
@@ -126,6 +132,8 @@ def test_bad_arguments_are_refused(items: dict[int, LocalFeatures]) -> None:
     v = vocab.load("orb")
     with pytest.raises(InvalidParameterError, match="nprobe"):
         DescriptorIndex(v, 0)
+    with pytest.raises(InvalidParameterError, match="probe"):
+        DescriptorIndex(v, 4, "gpu")
     with pytest.raises(InvalidParameterError, match="nprobe"):
         DescriptorIndex(v, len(v) + 1)
     with pytest.raises(InvalidParameterError, match="vocabulary"):
@@ -169,3 +177,29 @@ def test_training_is_seeded_and_checks_its_input() -> None:
         vocab.train(codes, 801)
     with pytest.raises(InvalidParameterError, match="uint8"):
         vocab.train(codes[:, :16], 4)
+
+
+def test_the_compiled_probe_follows_every_change_of_the_lists(items: dict[int, LocalFeatures],
+                                                              query: np.ndarray) -> None:
+    """The compiled scan reads faiss's lists in place: after puts that grow them (a list's vector may move) and
+    removals, it still answers what faiss's own scan of the same lists answers."""
+    v = vocab.load("teblid")
+    compiled, reference = DescriptorIndex(v, 4, "compiled"), DescriptorIndex(v, 4, "faiss")
+    keys = list(items)
+
+    def same() -> None:
+        d1, o1, r1 = compiled.neighbours(query, 8)
+        d2, o2, r2 = reference.neighbours(query, 8)
+        np.testing.assert_array_equal(d1, d2)
+        for i in range(len(query)):  # ties at the k-th distance may resolve otherwise
+            a, b = d1[i] < d1[i, -1], d2[i] < d2[i, -1]
+            assert sorted(zip(o1[i][a], r1[i][a], strict=True)) == sorted(zip(o2[i][b], r2[i][b], strict=True))
+
+    for step in (keys[:2], keys[2:5], keys[5:]):
+        for index in (compiled, reference):
+            index.put_many({k: items[k] for k in step})
+        same()
+    for index in (compiled, reference):
+        index.remove(keys[1:4])
+        index.put(keys[0], items[keys[-1]])
+    same()
