@@ -169,14 +169,15 @@ def main() -> None:
         f"x{np.percentile(theirs, 95) / np.percentile(ours, 95):.2f}); the same rank-1 answer on "
         f"{sum(a[1] == b[1] for a, b in zip(with_dense, faiss_probe, strict=True))} of {len(queries)}.")
     say()
-    base = runs[NPROBE, QUERY_KEYPOINTS][:n_exact]
-    exact_ms, base_ms = float(np.median([x[3] for x in exact])), float(np.median([x[3] for x in base]))
-    say(f"The peer in the same run, every list probed (an exact scan of all {ps.index.descriptors:,} descriptors), "
-        f"on the first {n_exact} queries ({QUERY_KEYPOINTS} query keypoints): median {exact_ms:.0f} ms against "
-        f"{base_ms:.0f} ms at nprobe {NPROBE} "
-        f"(x{exact_ms / base_ms:.0f}); the same rank-1 answer on "
-        f"{sum(a[1] == b[1] for a, b in zip(exact, base, strict=True))} of {n_exact}.")
-    say()
+    if n_exact:
+        base = runs[NPROBE, QUERY_KEYPOINTS][:n_exact]
+        exact_ms, base_ms = float(np.median([x[3] for x in exact])), float(np.median([x[3] for x in base]))
+        say(f"The peer in the same run, every list probed (an exact scan of all {ps.index.descriptors:,} descriptors), "
+            f"on the first {n_exact} queries ({QUERY_KEYPOINTS} query keypoints): median {exact_ms:.0f} ms against "
+            f"{base_ms:.0f} ms at nprobe {NPROBE} "
+            f"(x{exact_ms / base_ms:.0f}); the same rank-1 answer on "
+            f"{sum(a[1] == b[1] for a, b in zip(exact, base, strict=True))} of {n_exact}.")
+        say()
     print(say.text())
     if args.write:
         write_section(say.text())
