@@ -78,7 +78,7 @@ def run_pixels(args: argparse.Namespace, report: Report) -> None:
     base = BinGANConfig(bits=bits[0], width=args.width, batch_size=args.batch_size, seed=args.train_seed,
                         lambda_dmr=args.lambda_dmr, lambda_bre=args.lambda_bre, init_size=args.init_size,
                         fm_layer=args.fm_layer, lr=args.lr, gamma=args.gamma, centre_high=args.centre_high,
-                        reg_dropout=not args.reg_no_dropout,
+                        reg_dropout=not args.reg_no_dropout, d_lr_ratio=args.d_lr_ratio, g_steps=args.g_steps,
                         init_dropout=not args.init_no_dropout)
     data = load_training_data(args.data or FASHION_MNIST_DIR, base, queries=args.queries, query_seed=args.seed)
     assert np.array_equal(data.query_labels, ql) and np.array_equal(data.train_labels, dbl)
@@ -88,7 +88,8 @@ def run_pixels(args: argparse.Namespace, report: Report) -> None:
     setting = (f"width {args.width}, batch {args.batch_size}, lr {base.lr}, feature matching on the "
                f"{base.feature_layer} layer, init dropout {base.init_dropout}, λ_DMR {base.lambda_dmr}, "
                f"λ_BRE {base.lambda_bre}, γ {base.gamma}, centred high {base.centre_high}, regulariser pass dropout "
-               f"{base.reg_dropout}, {n_train:,} training images, seed {args.train_seed}"
+               f"{base.reg_dropout}, D learning rate x{base.d_lr_ratio}, {base.g_steps} G steps per D step, "
+               f"{n_train:,} training images, seed {args.train_seed}"
                + (f", model chosen every {args.select_every} epochs on {args.validation:,} held-out training "
                   f"images" if args.select_every else ""))
 
@@ -209,6 +210,8 @@ def main() -> None:
     pix.add_argument("--gamma", type=float, default=1e-3, help="softsign γ")
     pix.add_argument("--centre-high", action="store_true", help="DMR target / MAC weights from centred high signs")
     pix.add_argument("--reg-no-dropout", action="store_true", help="the regularisers' pass with dropout off")
+    pix.add_argument("--d-lr-ratio", type=float, default=1.0, help="D learning rate as a multiple of --lr")
+    pix.add_argument("--g-steps", type=int, default=1, help="generator steps per discriminator step")
     pix.add_argument("--select-every", type=int, default=0,
                      help="epochs between validation checks; the model kept is the validation's best (0: last)")
     pix.add_argument("--validation", type=int, default=1000, help="training images held out for --select-every")

@@ -61,6 +61,10 @@ class BinGANConfig:
         reg_dropout: True (reference): the regularisers' second pass of the real batch runs with dropout on; False
             runs it with dropout off, so L_DMR / L_ME / L_MAC balance the code the encoder reads (dropout shifts
             the code units; balanced with dropout on, the bits were 0.5-0.8 unbalanced off). Not in the paper.
+        d_lr_ratio: the discriminator's learning rate is ``lr`` times this (1.0, the reference: one rate for
+            both); below 1 slows the side that wins the game here (issue 16). Not in the paper.
+        g_steps: generator steps per discriminator step (1, the reference), each on a fresh noise draw against the
+            same second real batch. Not in the paper.
         seed: seeds torch and numpy (data order, noise, dropout).
     """
 
@@ -84,6 +88,8 @@ class BinGANConfig:
     init_dropout: bool = True
     centre_high: bool = False
     reg_dropout: bool = True
+    d_lr_ratio: float = 1.0
+    g_steps: int = 1
     seed: int = 1
 
     def __post_init__(self) -> None:
@@ -108,6 +114,10 @@ class BinGANConfig:
         _check(isinstance(self.init_dropout, bool), "init_dropout", self.init_dropout, "True or False")
         _check(isinstance(self.centre_high, bool), "centre_high", self.centre_high, "True or False")
         _check(isinstance(self.reg_dropout, bool), "reg_dropout", self.reg_dropout, "True or False")
+        _check(_real(self.d_lr_ratio) and 0 < self.d_lr_ratio <= 10, "d_lr_ratio", self.d_lr_ratio,
+               "a real number in (0, 10]")
+        _check(isinstance(self.g_steps, int) and not isinstance(self.g_steps, bool) and 1 <= self.g_steps <= 10,
+               "g_steps", self.g_steps, "an integer in [1, 10]")
         _check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "a non-negative integer")
 
     @property

@@ -44,7 +44,7 @@ class Trainer:
         self.G.to(self.device)
         betas = (cfg.beta1, 0.999)
         self.d_params = [p for p in self.D.parameters() if p.requires_grad]
-        self.opt_d = torch.optim.Adam(self.d_params, lr=cfg.lr, betas=betas, eps=1e-8)
+        self.opt_d = torch.optim.Adam(self.d_params, lr=cfg.lr * cfg.d_lr_ratio, betas=betas, eps=1e-8)
         self.opt_g = torch.optim.Adam([p for p in self.G.parameters() if p.requires_grad], lr=cfg.lr, betas=betas,
                                       eps=1e-8)
         self.noise = torch.Generator().manual_seed(cfg.seed)
@@ -76,7 +76,7 @@ class Trainer:
         self.initialised = True
 
     def step(self, real: np.ndarray, real2: np.ndarray) -> dict[str, float]:
-        """One discriminator step on ``real``, one generator step matching features of ``real2``."""
+        """One discriminator step on ``real``, ``g_steps`` generator steps matching features of ``real2``."""
         cfg = self.cfg
         x, x2 = self._scale(real), self._scale(real2)
         self.D.train()
@@ -104,11 +104,12 @@ class Trainer:
         try:
             with torch.no_grad():
                 real_f = self._fm(self.D(x2))
-            fake_f = self._fm(self.D(self.G(self._z(len(x2)))))
-            loss_g = feature_matching_loss(real_f, fake_f)
-            self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            self.opt_g.step()
+            for _ in range(cfg.g_steps):
+                fake_f = self._fm(self.D(self.G(self._z(len(x2)))))
+                loss_g = feature_matching_loss(real_f, fake_f)
+                self.opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                self.opt_g.step()
         finally:
             for p in self.d_params:
                 p.requires_grad_(True)

@@ -219,6 +219,9 @@ def _register_bingan(p: argparse.ArgumentParser) -> None:
                    help="DMR target and MAC weights from the signs of the centred high layer (not in the paper)")
     p.add_argument("--reg-no-dropout", action="store_true",
                    help="the regularisers' pass of the real batch with dropout off (the code the encoder reads)")
+    p.add_argument("--d-lr-ratio", type=float, default=1.0,
+                   help="the discriminator's learning rate as a multiple of --lr (1: the reference)")
+    p.add_argument("--g-steps", type=int, default=1, help="generator steps per discriminator step (1: reference)")
     p.add_argument("--select-every", type=int, default=0, metavar="N",
                    help="keep the epoch with the best mAP on a validation split of the training images, checked "
                    "every N epochs (needs labels, e.g. Fashion-MNIST's; 0: the last epoch, default)")
@@ -246,7 +249,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = BinGANConfig(bits=args.bits, arch=args.arch, channels=args.channels, fit=args.fit, width=args.width,
                        batch_size=args.batch_size, lr=args.lr, lambda_dmr=args.lambda_dmr, lambda_bre=bre,
                        fm_layer=args.fm_layer, seed=args.seed, gamma=args.gamma, centre_high=args.centre_high,
-                       reg_dropout=not args.reg_no_dropout)
+                       reg_dropout=not args.reg_no_dropout, d_lr_ratio=args.d_lr_ratio, g_steps=args.g_steps)
     data = load_training_data(args.data, cfg)
     import torch
 

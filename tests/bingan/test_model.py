@@ -230,3 +230,26 @@ def test_the_regularisers_pass_runs_with_or_without_dropout(images: np.ndarray, 
     finally:
         handle.remove()
     assert modes == [True, True, reg_dropout, True, True] and trainer.D.training
+
+
+def test_generator_steps_and_the_discriminators_rate(images: np.ndarray) -> None:
+    """g_steps=2: the real features once, then two generator steps each on its own fake batch (two more passes
+    and two generator updates); d_lr_ratio scales the discriminator's Adam rate only."""
+    trainer = Trainer(TINY.replace(g_steps=2, d_lr_ratio=0.25))
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(TINY.lr * 0.25)
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(TINY.lr)
+    trainer.initialise(images)
+    modes: list[bool] = []
+    handle = trainer.D.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    g_before = [p.detach().clone() for p in trainer.G.parameters() if p.requires_grad]
+    try:
+        trainer.step(images[:16], images[16:32])
+    finally:
+        handle.remove()
+    assert len(modes) == 6
+    assert trainer.opt_g.state[next(p for p in trainer.G.parameters() if p.requires_grad)]["step"] == 2
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, (p for p in trainer.G.parameters() if p.requires_grad),
+                                                   strict=True))
+    for bad in ({"g_steps": 0}, {"g_steps": 1.5}, {"d_lr_ratio": 0}, {"d_lr_ratio": float("nan")}):
+        with pytest.raises(InvalidParameterError):
+            TINY.replace(**bad)
