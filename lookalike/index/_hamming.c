@@ -589,9 +589,11 @@ static void *run_job(void *arg)
     return NULL;
 }
 
-/* Merge per-thread lists of the same queries over consecutive row ranges: on equal distances the earlier
- * range (lower rows) first, as a single scan would have kept them. */
-static void merge_lists(job_t *jobs, int parts, Py_ssize_t nq, Py_ssize_t k, int32_t *dist, int64_t *found)
+/* Merge per-thread top-k lists of the same queries (part p's in dists[p] / founds[p], nq * k each, ascending) into
+ * dist / found: on equal distances the lower part first, so parts over consecutive ranges (of rows, or of inverted
+ * lists) merge as one scan in order would have kept them. */
+static void merge_parts(int32_t *const *dists, int64_t *const *founds, int parts, Py_ssize_t nq, Py_ssize_t k,
+                        int32_t *dist, int64_t *found)
 {
     Py_ssize_t at[MAX_THREADS];
     for (Py_ssize_t q = 0; q < nq; q++) {
@@ -601,14 +603,14 @@ static void merge_lists(job_t *jobs, int parts, Py_ssize_t nq, Py_ssize_t k, int
             int32_t d = 0;
             for (int p = 0; p < parts; p++) {
                 if (at[p] >= k) continue;
-                int32_t e = jobs[p].dist[q * k + at[p]];
+                int32_t e = dists[p][q * k + at[p]];
                 if (take < 0 || e < d) {
                     d = e;
                     take = p;
                 }
             }
-            dist[q * k + i] = jobs[take].dist[q * k + at[take]];
-            found[q * k + i] = jobs[take].found[q * k + at[take]];
+            dist[q * k + i] = dists[take][q * k + at[take]];
+            found[q * k + i] = founds[take][q * k + at[take]];
             at[take]++;
         }
     }
@@ -723,7 +725,15 @@ static PyObject *topk(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     run_parallel(run_job, jobs, sizeof jobs[0], parts);
     for (int p = 0; p < parts; p++) failed |= jobs[p].failed;
-    if (!failed && by_rows) merge_lists(jobs, parts, nq, k, dist, found);
+    if (!failed && by_rows) {
+        int32_t *dists[MAX_THREADS];
+        int64_t *founds[MAX_THREADS];
+        for (int p = 0; p < parts; p++) {
+            dists[p] = jobs[p].dist;
+            founds[p] = jobs[p].found;
+        }
+        merge_parts(dists, founds, parts, nq, k, dist, found);
+    }
     Py_END_ALLOW_THREADS
     if (failed) {
         PyErr_NoMemory();
@@ -1042,24 +1052,6 @@ static void *run_ivf_job(void *arg)
     return NULL;
 }
 
-/* Merge the shares' lists of each query: on equal distances the share of lower lists first, as one pass over
- * the lists in ascending order would have kept them. */
-static void merge_ivf(ivf_job_t *jobs, int parts, Py_ssize_t nq, Py_ssize_t k, int32_t *dist, int64_t *found)
-{
-    Py_ssize_t at[MAX_THREADS];
-    for (Py_ssize_t q = 0; q < nq; q++) {
-        for (int p = 0; p < parts; p++) at[p] = 0;
-        for (Py_ssize_t i = 0; i < k; i++) {
-            int take = 0;
-            for (int p = 1; p < parts; p++)
-                if (jobs[p].dist[q * k + at[p]] < jobs[take].dist[q * k + at[take]]) take = p;
-            dist[q * k + i] = jobs[take].dist[q * k + at[take]];
-            found[q * k + i] = jobs[take].found[q * k + at[take]];
-            at[take]++;
-        }
-    }
-}
-
 PyDoc_STRVAR(ivf_doc,
 "ivf_topk(queries, lists, code_at, id_at, sizes, nbytes, k, out_distances, out_ids, threads, tile_rows=0)\n\n"
 "The k nearest codes of each query among the inverted lists it probes: lists (int64, nq*nprobe) names them (-1:\n"
@@ -1077,6 +1069,8 @@ static PyObject *ivf_topk(PyObject *self, PyObject *args)
     int threads, failed = 0, parts = 1;
     PyObject *result = NULL;
     ivf_job_t jobs[MAX_THREADS];
+    int32_t *dists[MAX_THREADS] = {0}; /* each share's results when there are several: merged, then freed */
+    int64_t *founds[MAX_THREADS] = {0};
     int64_t *start = NULL, *members = NULL;
     memset(jobs, 0, sizeof jobs);
     (void)self;
@@ -1147,8 +1141,8 @@ static PyObject *ivf_topk(PyObject *self, PyObject *args)
             job->dist = dv.buf;
             job->found = ov.buf;
         } else {
-            job->dist = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(nq * k));
-            job->found = PyMem_RawMalloc(sizeof(int64_t) * (size_t)(nq * k));
+            job->dist = dists[p] = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(nq * k));
+            job->found = founds[p] = PyMem_RawMalloc(sizeof(int64_t) * (size_t)(nq * k));
             if (!job->dist || !job->found) {
                 PyErr_NoMemory();
                 goto done;
@@ -1162,7 +1156,7 @@ static PyObject *ivf_topk(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     run_parallel(run_ivf_job, jobs, sizeof jobs[0], parts);
     for (int p = 0; p < parts; p++) failed |= jobs[p].failed;
-    if (!failed && parts > 1) merge_ivf(jobs, parts, nq, k, dv.buf, ov.buf);
+    if (!failed && parts > 1) merge_parts(dists, founds, parts, nq, k, dv.buf, ov.buf);
     Py_END_ALLOW_THREADS
     if (failed) {
         PyErr_NoMemory();
@@ -1171,11 +1165,10 @@ static PyObject *ivf_topk(PyObject *self, PyObject *args)
     result = Py_None;
     Py_INCREF(result);
 done:
-    if (parts > 1)
-        for (int p = 0; p < parts; p++) {
-            PyMem_RawFree(jobs[p].dist);
-            PyMem_RawFree(jobs[p].found);
-        }
+    for (int p = 0; p < MAX_THREADS; p++) {
+        PyMem_RawFree(dists[p]);
+        PyMem_RawFree(founds[p]);
+    }
     free(start);
     free(members);
     PyBuffer_Release(&qv);
