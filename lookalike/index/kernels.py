@@ -105,7 +105,9 @@ def inverted_topk(queries: np.ndarray, lists: np.ndarray, code_at: np.ndarray, i
         lists: (nq, nprobe) integer list numbers per query (-1: none; a repeat is read once).
         code_at, id_at: (nlist,) uint64 addresses of each list's codes (``sizes[l]`` x nbytes uint8) and its int64
             ids, e.g. from faiss's ``ArrayInvertedLists`` (``int(invlists.get_codes(l))``), which must stay
-            unchanged during the call; 0 for an empty list.
+            unchanged during the call; 0 for an empty list. The addresses are trusted, not checkable: one that
+            does not hold ``sizes[l]`` codes reads memory it should not (a low-level kernel, for
+            ``lookalike.partial.index``, which takes them from faiss itself).
         sizes: (nlist,) int64 codes per list.
         k: neighbours per query, >= 1.
 
