@@ -1084,6 +1084,10 @@ static PyObject *ivf_topk(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "ivf_topk: inconsistent buffer sizes");
         goto done;
     }
+    if (nq > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "ivf_topk: too many queries for one call");
+        goto done;
+    }
     Py_ssize_t nprobe = nq ? lv.len / (8 * nq) : 0;
     const int64_t *lists = lv.buf, *sizes = sv.buf;
     const uint64_t *code_at = cv.buf, *id_at = iv.buf;
