@@ -89,6 +89,10 @@ def test_resume_continues(model: Path, folder: Path, capsys: pytest.CaptureFixtu
     (["--checkpoint-every", "0"], "The '--checkpoint-every' parameter"),
     (["--eval-every", "-1"], "The '--eval-every' parameter"),
     (["--gamma", "0"], "gamma"),
+    (["--d-lr-ratio", "0"], "d_lr_ratio"),
+    (["--d-lr-ratio", "nan"], "d_lr_ratio"),
+    (["--g-steps", "0"], "g_steps"),
+    (["--g-steps", "1000"], "g_steps"),
     (["--select-every", "-1"], "The '--select-every' parameter"),
     (["--validation", "0"], "The '--validation' parameter"),
     (["--select-every", "1"], "labelled training images"),  # a folder of images has no labels to select on
