@@ -192,8 +192,9 @@ class DescriptorIndex:
         if self._table is None:
             lists = self._ivf.invlists
             sizes = np.array([lists.list_size(i) for i in range(self.lists)], np.int64)
-            codes = np.array([int(lists.get_codes(i)) if n else 0 for i, n in enumerate(sizes)], np.uint64)
-            ids = np.array([int(lists.get_ids(i)) if n else 0 for i, n in enumerate(sizes)], np.uint64)
+            codes, ids = np.zeros(len(sizes), np.uint64), np.zeros(len(sizes), np.uint64)
+            for i in np.flatnonzero(sizes).tolist():
+                codes[i], ids[i] = int(lists.get_codes(i)), int(lists.get_ids(i))
             self._table = codes, ids, sizes
         return self._table
 
@@ -233,8 +234,7 @@ class DescriptorIndex:
         enough = counts >= min_votes
         keys, counts = keys[enough], counts[enough]
         top = np.lexsort((keys, -counts))[:n]  # most votes first, ties by key
-        ranked = [(int(v), -int(k)) for k, v in zip(keys[top], counts[top], strict=True)]
-        chosen = keys[top]
+        chosen, ranked = keys[top], counts[top]
         ok = np.isin(owners, chosen) & (distances <= max_distance)
         q, col = np.nonzero(ok)  # row-major: per query row, its neighbours nearest first
         own, ref, dist = owners[q, col], rows[q, col], distances[q, col]
@@ -248,8 +248,8 @@ class DescriptorIndex:
         sel = order[keep]
         own, q, ref = own[sel], q[sel], ref[sel]
         out = []
-        for v, negkey in ranked:
-            mine = own == -negkey
+        for key, v in zip(chosen.tolist(), ranked.tolist(), strict=True):
+            mine = own == key
             pairs = np.stack([q[mine], ref[mine]], axis=1)
-            out.append((-negkey, v, pairs[np.argsort(pairs[:, 0], kind="stable")]))
+            out.append((key, v, pairs[np.argsort(pairs[:, 0], kind="stable")]))
         return out
