@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import InvalidParameterError
+from . import combined
 from .base import Encoder
 
 Factory = Callable[..., Encoder]
@@ -59,6 +60,10 @@ def get_encoder(spec: str | Encoder, **options: object) -> Encoder:
     """
     if isinstance(spec, Encoder):
         return spec
+    if isinstance(spec, str) and combined.SEPARATOR in spec:
+        if options:
+            raise InvalidParameterError("A combined encoder takes its options in each part's spec, not as keywords.")
+        return combined.build(spec, get_encoder)
     name, opts = parse_spec(spec)
     _load_builtin()
     if name not in _REGISTRY:
