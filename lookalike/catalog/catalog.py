@@ -55,13 +55,12 @@ class Catalog:
 
     Args:
         path: the catalogue directory (created if missing and ``create`` is true).
-        encoder: encoder spec for a new catalogue (default ``efficientnet-lite0``); for an existing one, None or
-            one of its encoders (which then becomes the one searched by default).
+        encoder: encoder spec for a new catalogue (default ``efficientnet-lite0``; a bad one writes nothing); for
+            an existing one, None or one of its encoders (which then becomes the one searched by default).
         extra_encoders: further encoders a new catalogue keeps vectors of (e.g. ``["phash"]``).
         create: create the catalogue if it does not exist (else :class:`CatalogError`).
         limits: pixel and byte limits for every image read.
-        index: the index factory string of every encoder's index (default ``"Flat"``: exact, in memory; see
-            :func:`lookalike.index.index_factory`).
+        index: the index factory string of every encoder's index (default ``"Flat"``: exact, in memory).
         read_only: True, False, or None (default): read-only when the files cannot be written (read-only media).
         backend: an external index, a Milvus URI (docs/deployment.md), kept as a setting ("local": none); None: kept.
 
@@ -74,10 +73,11 @@ class Catalog:
                  extra_encoders: Sequence[str] = (), create: bool = True, limits: ImageLimits = DEFAULT_LIMITS,
                  index: str = "Flat", read_only: bool | None = None, backend: str | None = None) -> None:
         self.path, self.limits = Path(path), limits
+        specs = [encoder or DEFAULT_ENCODER, *extra_encoders]
+        made = [get_encoder(s) for s in specs] if create and not Store.exists_in(self.path) else None
         self._db = Store(self.path, create=create, read_only=read_only)
         if not self._db.is_initialised():
-            specs = [get_encoder(s) for s in [encoder or DEFAULT_ENCODER, *extra_encoders]]
-            self._db.initialise([(e.spec, e.kind, e.dim) for e in specs])
+            self._db.initialise([(e.spec, e.kind, e.dim) for e in made or [get_encoder(s) for s in specs]])
         self._set = EncoderSet(self._db, str(self.path), encoder)
         self._indexes = IndexSet(self._db, self._set, index, backend)
         self.judgements = Judgements(self._db)  # people's similarity judgements: the triplets of deep ranking

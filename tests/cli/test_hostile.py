@@ -81,7 +81,9 @@ def test_a_bad_option_creates_no_catalogue(photo_dir: Path, tmp_path: Path, cli:
     new = tmp_path / "new"
     for argv in (["index", photo_dir, "--hash", "itq", "--bits", "12"], ["index", photo_dir, "--hash", "nope"],
                  ["index", photo_dir, "--max-pixels", "-1"], ["add", photo_dir / "moon.png", "--meta", "{"],
-                 ["add", photo_dir / "moon.png", photo_dir / "coffee.png", "--id", "x"]):
+                 ["add", photo_dir / "moon.png", photo_dir / "coffee.png", "--id", "x"],
+                 ["index", photo_dir, "--encoder", "pixels++phash"], ["index", photo_dir, "--encoder", "pixels++"],
+                 ["index", photo_dir, "--encoder", "pixels++pixels:weight=-1"]):
         code, _, err = cli(*argv, "--catalog", new)
         assert code == 1 and err.startswith("lookalike: error: ") and not new.exists(), (argv, err)
 
