@@ -27,7 +27,9 @@ from .metrics import precision_recall_of_codes, retrieval_map
 if TYPE_CHECKING:
     from ..datasets import Dataset
 
-FEATURES = {"pixels": "pixels:size=28", "efficientnet-lite0": "efficientnet-lite0"}
+FEATURES = {"pixels": "pixels:size=28", "efficientnet-lite0": "efficientnet-lite0",
+            # the deep embedding beside the silhouette; weight chosen on a validation split (combined_codes.py)
+            "combined": "efficientnet-lite0++pixels:size=28,weight=0.7"}
 DATASETS = ("fashion-mnist", "cifar10")
 FOLDER = "folder"  # a user's class-per-subfolder tree (--root): seeded queries against the rest of it
 
@@ -74,16 +76,21 @@ def _spec(feature: str) -> str:
 def features(dataset: str, split: str, feature: str, root: str | None = None, progress: bool = False) -> np.ndarray:
     """(n, dim) float32 features of a split through a lookalike encoder, cached as .npy in the cache directory."""
     from ..encoders import get_encoder
+    from ..encoders.combined import CombinedEncoder
     from ..encoders.efficientnet import cache_dir
 
     spec = _spec(feature)
+    enc = get_encoder(spec)
+    if isinstance(enc, CombinedEncoder):  # from its parts' features (each cached), as its encode would make them
+        by_spec = {v: k for k, v in FEATURES.items()}
+        return enc.combine([features(dataset, split, by_spec[part.spec], root, progress) for part, _ in enc.parts])
     name = f"{dataset}-{split}-{spec.replace(':', '_').replace('=', '')}.npy"
     path = Path(cache_dir()) / "features" / name
     if root is None and path.exists():
         return np.load(path)
     data = load_split(dataset, split, root)
     images = [Image.fromarray(img).convert("RGB") for img in data.images]
-    x = get_encoder(spec).encode_pil(images, progress=progress)
+    x = enc.encode_pil(images, progress=progress)
     if root is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, x)
