@@ -40,7 +40,7 @@ from .extensions import detector_for
 from .folder import index_folder as _index_folder
 from .judgements import Judgements
 from .query import QueryPipeline, check_k
-from .store import Store
+from .store import DB_NAME, Store
 from .types import BatchReport, DuplicateMatch, Item, Refuse, SearchResult
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class Catalog:
                  index: str = "Flat", read_only: bool | None = None, backend: str | None = None) -> None:
         self.path, self.limits = Path(path), limits
         specs = [encoder or DEFAULT_ENCODER, *extra_encoders]
-        made = [get_encoder(s) for s in specs] if create and not Store.exists_in(self.path) else None
+        made = [get_encoder(s) for s in specs] if create and not (self.path / DB_NAME).exists() else None
         self._db = Store(self.path, create=create, read_only=read_only)
         if not self._db.is_initialised():
             self._db.initialise([(e.spec, e.kind, e.dim) for e in made or [get_encoder(s) for s in specs]])

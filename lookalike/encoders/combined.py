@@ -120,11 +120,10 @@ def _with_weight(spec: str, weight: float) -> str:
     return f"{spec}{',' if ':' in spec else ':'}weight={weight:g}"
 
 
-def build(spec: str, make: Callable[[str], Encoder]) -> CombinedEncoder:
+def build(spec: str, make: Callable[[str], Encoder],
+          parse_spec: Callable[[str], tuple[str, dict[str, str]]]) -> CombinedEncoder:
     """The combined encoder of ``spec`` (parts joined by ``++``), each part built by ``make`` from its spec without
-    its ``weight`` option."""
-    from .registry import parse_spec
-
+    its ``weight`` option (``parse_spec``: the registry's)."""
     texts = split_parts(spec)
     if len(texts) > _MAX_PARTS:
         raise InvalidParameterError(f"A combined encoder joins 2 to {_MAX_PARTS} encoders. Got {len(texts)}.")

@@ -63,7 +63,7 @@ def get_encoder(spec: str | Encoder, **options: object) -> Encoder:
     if isinstance(spec, str) and combined.SEPARATOR in spec:
         if options:
             raise InvalidParameterError("A combined encoder takes its options in each part's spec, not as keywords.")
-        return combined.build(spec, get_encoder)
+        return combined.build(spec, get_encoder, parse_spec)
     name, opts = parse_spec(spec)
     _load_builtin()
     if name not in _REGISTRY:

@@ -71,11 +71,6 @@ def _item(row: Sequence[Any]) -> Item:
 class Store:
     """One connection to a catalogue database, safe to share between threads (calls are serialised by ``lock``)."""
 
-    @staticmethod
-    def exists_in(directory: Path) -> bool:
-        """Whether ``directory`` holds a catalogue database (initialised or not)."""
-        return (directory / DB_NAME).exists()
-
     def __init__(self, directory: Path, *, create: bool, read_only: bool | None = None) -> None:
         """``read_only``: None opens read-only only when the files cannot be written; True always; False never
         (a catalogue that cannot be written is then an error)."""
