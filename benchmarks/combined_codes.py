@@ -101,7 +101,7 @@ def main() -> None:
     out("|---|---|---:|---:|---:|---:|")
     picks = [np.sort(np.random.default_rng(seed).choice(len(TY), 1000, replace=False)) for seed in (0, 1)]
     X, T = eff, features("fashion-mnist", "test", "efficientnet-lite0")
-    XC, TC = combined(weight, "train"), combined(weight, "test")
+    XC, TC = C, combined(weight, "test")  # C: the training vectors at the chosen weight, made above
     for label, (D, Q) in (("efficientnet-lite0", (X, T)), (f"combined, weight {weight:g}", (XC, TC))):
         cells = [retrieval_map(Q[p], D, TY[p], Y, 1000, metric="cosine") for p in picks]
         out(f"| {label} | float cosine | " + " / ".join(f"{c:.3f}" for c in cells) + " | | | – |")
