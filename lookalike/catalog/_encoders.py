@@ -112,5 +112,9 @@ class EncoderSet:
         return next(((n, e) for n, e in self.pairs if isinstance(e, SketchEncoder) and e.base.spec == spec), None)
 
     def find_hashed(self, name: str, n_bits: int) -> HashedEncoder | None:
-        return next((e for _, e in self.pairs if isinstance(e, HashedEncoder) and e.hasher_name == name
+        """The codes fitted by hasher ``name`` (options as ``"adapt:k=60"``, any spelling of them) at ``n_bits``."""
+        from ..hashing import hasher_spec, parse_hasher
+
+        wanted = hasher_spec(*parse_hasher(name))
+        return next((e for _, e in self.pairs if isinstance(e, HashedEncoder) and e.hasher_name == wanted
                      and e.dim == n_bits), None)

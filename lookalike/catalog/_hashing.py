@@ -75,18 +75,22 @@ def learn_or_warn(learn: Callable[[], object], path: object) -> None:
 
 def fit_hasher(store: Store, encoders: EncoderSet, name: str, n_bits: int, *, encoder: str | None = None,
                random_state: int = 0) -> HashedEncoder:
-    """Fit ``name`` (``"itq"``, ``"lsh"``, …) with ``n_bits`` on the float vectors of ``encoder`` (default: the
-    catalogue's first float encoder), store it, hash every item, and make the codes the default search.
+    """Fit ``name`` (``"itq"``, ``"lsh"``, …; options as in ``"adapt:k=60"``) with ``n_bits`` on the float vectors
+    of ``encoder`` (default: the catalogue's first float encoder), store it under the canonical spelling of the
+    name and options (:func:`~lookalike.hashing.hasher_spec`), hash every item, and make the codes the default
+    search.
 
     Fits on every vector, or on a seeded sample of :data:`FIT_SAMPLE` of a larger catalogue (ITQ's rotation and
     PCA need no more: the fit on 65k of 1M vectors is what ``benchmarks/catalog_scale.py`` measures), then hashes
     the items a page at a time. Runs inside one write transaction, so the codes cover exactly the items committed
     at that moment.
     """
-    from ..hashing import get_hasher
+    from ..hashing import get_hasher, hasher_spec, parse_hasher
 
     source_num, source = encoders.float_source(encoder)
-    hasher = get_hasher(name, n_bits=n_bits, random_state=random_state)
+    method, options = parse_hasher(name)
+    hasher = get_hasher(method, n_bits=n_bits, random_state=random_state, **options)
+    name = hasher_spec(method, options)  # the fit is stored under the canonical spelling
     spec = hashed_spec(source.spec, name, hasher.n_bits)
     with store.transaction() as tx:
         keys = tx.vector_keys(source_num)

@@ -25,8 +25,9 @@ def register(commands: Commands) -> None:
                    help="keep vectors of this encoder too (new catalogue only; repeatable)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when stderr is a terminal)")
-    p.add_argument("--hash", metavar="NAME", help="learn binary codes on the catalogue's vectors and search by them "
-                   "(lsh, pcah, itq, sh, sph, kmh, bingan-head, adapt, adapt-spectral)")
+    p.add_argument("--hash", metavar="NAME[:KEY=VALUE,...]", help="learn binary codes on the catalogue's vectors "
+                   "and search by them (lsh, pcah, itq, sh, sph, kmh, bingan-head, adapt, adapt-spectral), with the "
+                   "hasher's options if given, e.g. adapt-spectral:min_dim=32")
     p.add_argument("--bits", type=int, default=64, help="code length for --hash (multiple of 8, default 64)")
     p.add_argument("--refit", action="store_true", help="fit the --hash hasher again on all items")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
@@ -74,11 +75,12 @@ def register(commands: Commands) -> None:
 
 def cmd_index(args: argparse.Namespace) -> int:
     if args.hash:
-        from ..hashing import get_hasher
+        from ..hashing import parse_hasher
 
-        # a bad name or code length fails before anything is indexed (the hasher checks its bits when fitting)
+        # a bad name, option or code length fails before anything is indexed (the hasher checks its bits when
+        # fitting)
         check("--bits", args.bits, Integer(1, multiple_of=8))
-        get_hasher(args.hash, n_bits=args.bits)
+        parse_hasher(args.hash)
     codes_at = None if args.codes_at is None else args.codes_at.strip().lower()
     if codes_at == "never":
         codes_at = "off"

@@ -100,7 +100,9 @@ def sketch_spec(base_spec: str, dims: int) -> str:
 
 
 def hashed_spec(base_spec: str, hasher: str, bits: int) -> str:
-    return f"{base_spec}+{hasher}:{bits}"
+    """``base+name:bits``; a hasher with options (``"adapt:k=60"``) after the bits: ``base+adapt:64,k=60``."""
+    name, _, options = hasher.partition(":")
+    return f"{base_spec}+{name}:{bits}" + (f",{options}" if options else "")
 
 
 def state_to_bytes(state: dict[str, Any]) -> bytes:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from .adapt import AdaptedITQ
 from .adapt_spectral import SpectralAdapt
-from .base import Hasher, NotFittedError, available_hashers, get_hasher
+from .base import Hasher, NotFittedError, available_hashers, get_hasher, hasher_spec, parse_hasher
 from .bingan_head import BinGANHead
 from .kmeans import KMeansHashing
 from .lsh import LSH
@@ -49,4 +49,6 @@ __all__ = [
     "SphericalHashing",
     "available_hashers",
     "get_hasher",
+    "hasher_spec",
+    "parse_hasher",
 ]

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from ..errors import InvalidParameterError, NotFittedError
-from ..validation import Integer, OneOf, RandomState, Real, check
+from ..validation import Integer, OneOf, RandomState, Real, check, short_repr
 
 __all__ = [
     "Hasher",
@@ -33,6 +33,8 @@ __all__ = [
     "available_hashers",
     "centred_dot",
     "get_hasher",
+    "hasher_spec",
+    "parse_hasher",
 ]
 
 StateValue = np.ndarray | int | float | str
@@ -269,6 +271,57 @@ def get_hasher(name: str, **params: Any) -> Hasher:
             f"Unknown hasher {name!r}. Valid hashers are: {', '.join(available_hashers())}."
         )
     return _REGISTRY[name]().set_params(**params)
+
+
+_SPEC_LIMIT = 200  # characters of a hasher spec, at most (a CLI argument, stored as the fit's name)
+
+
+def parse_hasher(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"name"`` or ``"name:key=value,key=value"`` (``lookalike index --hash``) → (registry name, options).
+
+    Each value takes the type of the parameter's default (int, float or str) and is checked against the hasher's
+    constraints now, not at the fit; options equal to their default are dropped, so two spellings of one setting
+    give the same :func:`hasher_spec`. ``n_bits`` and ``random_state`` are not options (the caller sets them).
+
+    Example::
+
+        parse_hasher("adapt:k=60,ridge=0.1")    # ("adapt", {"k": 60, "ridge": 0.1})
+
+    Raises:
+        InvalidParameterError: not a string of at most 200 characters, an unknown hasher, option or value.
+    """
+    if not isinstance(spec, str) or not spec.strip() or len(spec) > _SPEC_LIMIT:
+        raise InvalidParameterError(f"A hasher spec is a name with optional key=value options, at most {_SPEC_LIMIT} "
+                                    f"characters. Got {short_repr(spec)}.")
+    name, _, rest = spec.strip().partition(":")
+    cls = type(get_hasher(name.strip()))  # an unknown name: the error lists the valid ones
+    defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
+                if p.name not in ("self", "n_bits", "random_state") and p.kind != p.VAR_KEYWORD}
+    options: dict[str, Any] = {}
+    for part in (rest.split(",") if rest.strip() else []):
+        key, eq, text = (s.strip() for s in part.partition("="))
+        if not eq or key not in defaults or key in options or not text:
+            why = ("is repeated" if key in options else "is not key=value" if not eq or not text
+                   else "is set by the caller, not the spec" if key in ("n_bits", "random_state") else "is unknown")
+            raise InvalidParameterError(f"Hasher option {short_repr(part.strip())} of {name.strip()!r} {why}; its "
+                                        f"options are: {', '.join(sorted(defaults))}.")
+        kind = type(defaults[key])
+        try:
+            value = text if kind is str else kind(text)
+        except ValueError:
+            raise InvalidParameterError(f"Hasher option {key!r} of {cls.name!r} takes {kind.__name__} values. Got "
+                                        f"{short_repr(text)}.") from None
+        if key in cls._constraints:
+            check(key, value, cls._constraints[key], owner=cls.__name__)
+        options[key] = value
+    return cls.name, {k: v for k, v in options.items() if v != defaults[k]}
+
+
+def hasher_spec(name: str, options: Mapping[str, Any]) -> str:
+    """The canonical spelling of a hasher and its options (sorted; floats as ``repr`` writes them): what a
+    catalogue stores a fit under, and what :func:`parse_hasher` reads back."""
+    return name + (":" + ",".join(f"{k}={options[k]!r}" if isinstance(options[k], float) else f"{k}={options[k]}"
+                                  for k in sorted(options)) if options else "")
 
 
 def _rng(random_state: int | np.random.Generator | None) -> np.random.Generator:

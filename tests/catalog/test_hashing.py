@@ -13,6 +13,7 @@ from lookalike.catalog import Catalog
 from lookalike.cli import main
 from lookalike.encoders import get_encoder
 from lookalike.errors import CatalogError, IncompatibleCatalogError, InvalidParameterError
+from lookalike.hashing import get_hasher
 
 ENC = "pixels:size=8"
 
@@ -99,6 +100,25 @@ def test_items_added_after_the_fit_get_codes_and_the_fit_persists(cat: Catalog, 
     db.close()
 
 
+def test_a_hasher_with_options_is_stored_under_its_canonical_spec(cat: Catalog, tmp_path: Path) -> None:
+    hashed = cat.fit_hasher("adapt: ridge=0.5 ,k=5", 16)
+    assert hashed.spec == f"{ENC}+adapt:16,k=5,ridge=0.5" and cat.encoder.spec == hashed.spec
+    floats = get_encoder(ENC).encode_pil(_images(80))  # the reference: the same hasher fitted outside the catalogue
+    reference = get_hasher("adapt", n_bits=16, k=5, ridge=0.5, random_state=0).fit(floats)
+    assert np.array_equal(hashed.codes_of(floats), reference.transform(floats))
+    assert cat.find_hashed("adapt:k=5,ridge=0.5", 16) is not None  # any spelling of the same setting
+    assert cat.find_hashed("adapt", 16) is None and cat.find_hashed("adapt:k=5,ridge=0.5", 32) is None
+    assert cat.fit_hasher("adapt:k=30", 16).spec == f"{ENC}+adapt:16"  # the default k: the plain name
+    with Catalog(tmp_path / "cat") as again:  # both fits persist, each with its options
+        by_spec = {e.spec: e for e in again.encoders}
+        assert by_spec[f"{ENC}+adapt:16,k=5,ridge=0.5"].hasher.k == 5  # type: ignore[attr-defined]
+        assert by_spec[f"{ENC}+adapt:16"].hasher.k == 30  # type: ignore[attr-defined]
+        top = again.search(_images(80)[3], k=1, encoder=f"{ENC}+adapt:16,k=5,ridge=0.5")
+        assert top[0].id == "i3"
+    with pytest.raises(InvalidParameterError, match="'k' parameter"):
+        cat.fit_hasher("adapt:k=0", 16)
+
+
 def test_bad_uses_are_refused(cat: Catalog, tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError, match="rerank"):
         cat.search(_images(1)[0], rerank=10)
@@ -135,5 +155,9 @@ def test_cli_index_hash_and_search_rerank(tmp_path: Path, capsys: pytest.Capture
                  "--json"]) == 0
     out = capsys.readouterr().out
     assert '"id": "p05.png"' in out.split("results")[1].split("}")[0]
+    assert main(["index", str(folder), "--catalog", str(catalog), "--hash", "adapt:k=5", "--bits", "16"]) == 0
+    assert f"searching {ENC}+adapt:16,k=5" in capsys.readouterr().out
+    with Catalog(catalog) as cat:
+        assert cat.encoder.hasher.k == 5  # type: ignore[attr-defined]
     enc = get_encoder(ENC)
     assert enc.spec == ENC

@@ -52,6 +52,9 @@ def hashed(tmp_path_factory: pytest.TempPathFactory, photo_dir: Path) -> Path:
     (["dedup", "--calibrate", "--target-precision", "nan"], "'target_precision' parameter"),
     (["index", "{photos}", "--hash", "nonsense"], "Unknown hasher"),
     (["index", "{photos}", "--hash", "itq", "--bits", "12"], "multiple of 8"),
+    (["index", "{photos}", "--hash", "adapt:k=0"], "The 'k' parameter of AdaptedITQ must be an integer in [1, 1000]"),
+    (["index", "{photos}", "--hash", "adapt:bogus=1"], "Hasher option 'bogus=1' of 'adapt' is unknown"),
+    (["index", "{photos}", "--hash", "adapt:k=" + "9" * 10_000], "at most 200 characters"),
     (["serve", "--read-only", "--max-upload-mb", "0"], "The '--max-upload-mb' parameter must be a real number in (0"),
     (["serve", "--read-only", "--max-upload-mb", "inf"], "'--max-upload-mb'"),
     (["serve", "--read-only", "--port", "70000"], "The '--port' parameter"),
@@ -80,6 +83,7 @@ def test_one_line_status_1_nothing_written(argv: list[str], message: str | None,
 def test_a_bad_option_creates_no_catalogue(photo_dir: Path, tmp_path: Path, cli: Run) -> None:
     new = tmp_path / "new"
     for argv in (["index", photo_dir, "--hash", "itq", "--bits", "12"], ["index", photo_dir, "--hash", "nope"],
+                 ["index", photo_dir, "--hash", "adapt:ridge=nan"],
                  ["index", photo_dir, "--max-pixels", "-1"], ["add", photo_dir / "moon.png", "--meta", "{"],
                  ["add", photo_dir / "moon.png", photo_dir / "coffee.png", "--id", "x"],
                  ["index", photo_dir, "--encoder", "pixels++phash"], ["index", photo_dir, "--encoder", "pixels++"],
