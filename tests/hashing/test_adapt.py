@@ -35,12 +35,25 @@ def test_the_knn_graph_is_the_exact_one() -> None:
     np.testing.assert_allclose(np.take_along_axis(sims, graph, 1), np.take_along_axis(sims, expected, 1), atol=1e-5)
 
 
+def test_smoothing_needs_no_n_by_k_by_d_temporary() -> None:
+    import tracemalloc
+
+    U, _ = _blobs(2, n=2000, d=64)
+    graph = knn_graph(U, 50)
+    tracemalloc.start()
+    smoothed(U, graph)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 * U.nbytes < U.nbytes * 50  # a few (n, d) arrays, never U[graph]'s (n, 50, d)
+
+
 def test_the_smoothing_map_is_a_ridge_regression_towards_the_identity() -> None:
     U, _ = _blobs(1, n=400, d=12)
     graph = knn_graph(U, 5)
     target = smoothed(U, graph)
     assert np.allclose(np.linalg.norm(target, axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(target[0], _unit((U[0] + U[graph[0]].sum(0))[None])[0], atol=1e-5)
+    np.testing.assert_allclose(target, _unit(U + U[graph].sum(axis=1)), atol=1e-5)
     W, mu = smoothing_map(U, graph, 1e-9)  # next to no shrinkage: least squares
     lstsq = np.linalg.lstsq((U - mu).astype(np.float64), (target - mu).astype(np.float64), rcond=None)[0]
     np.testing.assert_allclose(W, lstsq, atol=1e-3)
