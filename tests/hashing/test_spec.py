@@ -66,3 +66,19 @@ def test_bad_specs_say_what_is_wrong(text: object, message: str) -> None:
     with pytest.raises(InvalidParameterError) as err:
         parse_hasher(text)  # type: ignore[arg-type]
     assert message in str(err.value) and len(str(err.value)) < 300
+
+
+def test_every_hasher_option_can_be_written_in_a_spec() -> None:
+    """parse_hasher types a value by the parameter's default: each default must be an int, a float or a string (a
+    bool or None default would need its own reading), and each option reads back from its canonical spelling."""
+    import inspect
+
+    from lookalike.hashing import available_hashers
+
+    for name in available_hashers():
+        params = inspect.signature(type(get_hasher(name)).__init__).parameters.values()
+        for p in params:
+            if p.name in ("self", "n_bits", "random_state"):
+                continue
+            assert type(p.default) in (int, float, str), (name, p.name, p.default)
+            assert parse_hasher(f"{name}:{p.name}={p.default}") == (name, {})  # the default, dropped
