@@ -36,6 +36,14 @@ def unit(x: np.ndarray) -> np.ndarray:
 Arrays = tuple[np.ndarray, np.ndarray]
 
 
+def validation_split(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(catalogue rows, query rows)`` of the validation split of ``n`` training rows (seed 0: 50,000 as the
+    catalogue, 1,000 of the others as queries), each sorted; the split every issue-16 selection uses."""
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(n)
+    return np.sort(perm[:50_000]), np.sort(rng.choice(perm[50_000:], 1000, replace=False))
+
+
 def load_protocol() -> tuple[Arrays, Arrays, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """``(X, Y), (T, TY), (db, q, dbl, ql)``: Fashion-MNIST's unit efficientnet-lite0 training and test vectors
     with their labels, and the validation split of the training set (seed 0: 50,000 as the catalogue, 1,000 of the
@@ -44,10 +52,7 @@ def load_protocol() -> tuple[Arrays, Arrays, tuple[np.ndarray, np.ndarray, np.nd
     Y = load_split("fashion-mnist", "train").labels
     T = unit(features("fashion-mnist", "test", "efficientnet-lite0").astype(np.float32))
     TY = load_split("fashion-mnist", "test").labels
-    rng = np.random.default_rng(0)
-    perm = rng.permutation(len(X))
-    dbi, rest = np.sort(perm[:50_000]), perm[50_000:]
-    qi = np.sort(rng.choice(rest, 1000, replace=False))
+    dbi, qi = validation_split(len(X))
     return (X, Y), (T, TY), (X[dbi], X[qi], Y[dbi], Y[qi])
 
 

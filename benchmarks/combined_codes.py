@@ -24,6 +24,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 from _stamp import Report, stamp, write_section
+from adapt_select import validation_split
 
 from lookalike.encoders import get_encoder
 from lookalike.evaluation import retrieval_map
@@ -40,10 +41,10 @@ def combined(weight: float, split: str) -> np.ndarray:
 
 
 def fit_map(name: str, bits: int, db: np.ndarray, queries: list[np.ndarray], dbl: np.ndarray,
-            qls: list[np.ndarray], **params: object) -> tuple[list[float], float]:
+            qls: list[np.ndarray], random_state: int = 0, **params: object) -> tuple[list[float], float]:
     """([mAP@1000 per query set], fit seconds) of hasher ``name`` fitted on ``db``."""
     t0 = time.perf_counter()
-    h = get_hasher(name, n_bits=bits, random_state=0, **params).fit(db)
+    h = get_hasher(name, n_bits=bits, random_state=random_state, **params).fit(db)
     fit = time.perf_counter() - t0
     codes = h.transform(db)
     return [retrieval_map(h.transform(q), codes, ql, dbl, 1000, metric="hamming")
@@ -57,10 +58,7 @@ def main() -> None:
     t0 = time.perf_counter()
     Y = load_split("fashion-mnist", "train").labels
     TY = load_split("fashion-mnist", "test").labels
-    rng = np.random.default_rng(0)
-    perm = rng.permutation(len(Y))
-    dbi, rest = np.sort(perm[:50_000]), perm[50_000:]
-    qi = np.sort(rng.choice(rest, 1000, replace=False))
+    dbi, qi = validation_split(len(Y))
     out = Report()
     out("## Codes from a combined encoder: efficientnet-lite0 and the silhouette (issue 16, part 3)\n")
     out(stamp())

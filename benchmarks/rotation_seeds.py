@@ -22,21 +22,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 from _stamp import Report, stamp, write_section
-from combined_codes import combined
+from adapt_select import validation_split
+from combined_codes import combined, fit_map
 
-from lookalike.evaluation import retrieval_map
 from lookalike.evaluation.protocol import load_split
-from lookalike.hashing import get_hasher
 
 SEEDS, BITS = range(10), 16
-
-
-def maps(name: str, db: np.ndarray, queries: list[np.ndarray], dbl: np.ndarray, qls: list[np.ndarray],
-         seed: int) -> list[float]:
-    h = get_hasher(name, n_bits=BITS, random_state=seed).fit(db)
-    codes = h.transform(db)
-    return [retrieval_map(h.transform(q), codes, ql, dbl, 1000, metric="hamming")
-            for q, ql in zip(queries, qls, strict=True)]
 
 
 def summary(values: list[float]) -> str:
@@ -51,10 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     t0 = time.perf_counter()
     Y, TY = load_split("fashion-mnist", "train").labels, load_split("fashion-mnist", "test").labels
-    rng = np.random.default_rng(0)
-    perm = rng.permutation(len(Y))
-    dbi, rest = np.sort(perm[:50_000]), perm[50_000:]
-    qi = np.sort(rng.choice(rest, 1000, replace=False))
+    dbi, qi = validation_split(len(Y))
     X, T = combined(0.7, "train"), combined(0.7, "test")
     picks = [np.sort(np.random.default_rng(seed).choice(len(TY), 1000, replace=False)) for seed in (0, 1)]
     runs = {"validation": (X[dbi], [X[qi]], Y[dbi], [Y[qi]]),
@@ -62,7 +50,7 @@ def main() -> None:
     cells: dict[tuple[str, str], list[list[float]]] = {}
     for split, (db, queries, dbl, qls) in runs.items():
         for name in ("itq", "adapt"):
-            cells[split, name] = [maps(name, db, queries, dbl, qls, seed) for seed in SEEDS]
+            cells[split, name] = [fit_map(name, BITS, db, queries, dbl, qls, seed)[0] for seed in SEEDS]
     out = Report()
     out("## 16-bit codes and the seed of ITQ's rotation (issue 16, part 3)\n")
     out(stamp())

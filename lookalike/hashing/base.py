@@ -293,7 +293,7 @@ def parse_hasher(spec: str) -> tuple[str, dict[str, Any]]:
     if not isinstance(spec, str) or not spec.strip() or len(spec) > _SPEC_LIMIT:
         raise InvalidParameterError(f"A hasher spec is a name with optional key=value options, at most {_SPEC_LIMIT} "
                                     f"characters. Got {short_repr(spec)}.")
-    name, _, rest = spec.strip().partition(":")
+    name, _, rest = spec.partition(":")
     cls = type(get_hasher(name.strip()))  # an unknown name: the error lists the valid ones
     defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values()
                 if p.name not in ("self", "n_bits", "random_state") and p.kind != p.VAR_KEYWORD}
@@ -303,7 +303,7 @@ def parse_hasher(spec: str) -> tuple[str, dict[str, Any]]:
         if not eq or key not in defaults or key in options or not text:
             why = ("is repeated" if key in options else "is not key=value" if not eq or not text
                    else "is set by the caller, not the spec" if key in ("n_bits", "random_state") else "is unknown")
-            raise InvalidParameterError(f"Hasher option {short_repr(part.strip())} of {name.strip()!r} {why}; its "
+            raise InvalidParameterError(f"Hasher option {short_repr(part.strip())} of {cls.name!r} {why}; its "
                                         f"options are: {', '.join(sorted(defaults))}.")
         kind = type(defaults[key])
         try:
